@@ -1,0 +1,299 @@
+"""Read ``[tool.mlci]`` (pyproject.toml) or ``mlci.toml`` once into frozen, validated objects.
+
+Why a hand-written validator rather than pydantic: the config is read by pre-commit hooks and
+by ``mlci --help``-adjacent commands that must start fast, and every error has to name the
+file, the key and the closest valid key in words a user can act on. The schema below is the
+single place that lists which keys exist.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_mlci.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+TASKS = ("binary_classification", "multiclass", "regression")
+TIERS = ("low", "medium", "high")
+BASELINE_POLICIES = ("fail", "allow-first")
+DEFAULT_REGISTRY = "sqlite:///.mlci/mlflow.db"
+STATE_DIR = ".mlci"
+
+
+@dataclass(frozen=True)
+class StaticSettings:
+    """What the static ML rules look at and which codes they report."""
+
+    paths: tuple[str, ...] = ()
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """One declared dataset: where it lives and what it must look like."""
+
+    name: str
+    path: Path
+    schema: str | None = None
+    reference: Path | None = None
+    target: str | None = None
+    protected: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """One gate as written in config: ``metric = "<op> <threshold>"``."""
+
+    metric: str
+    expression: str
+
+    @property
+    def text(self) -> str:
+        """The whole expression, e.g. ``f1 >= baseline - 0.01``."""
+        return f"{self.metric} {self.expression}"
+
+
+@dataclass(frozen=True)
+class MlciConfig:
+    """The validated configuration of one project."""
+
+    root: Path
+    source: Path
+    model: str
+    task: str
+    target: str
+    artifact: Path
+    tier: str = "medium"
+    registry: str = DEFAULT_REGISTRY
+    on_missing_baseline: str = "fail"
+    tests: tuple[str, ...] = ()
+    static: StaticSettings = field(default_factory=StaticSettings)
+    datasets: Mapping[str, DatasetConfig] = field(default_factory=dict)
+    gates: tuple[GateSpec, ...] = ()
+    staging_sample_rows: int = 200
+
+    @property
+    def state_dir(self) -> Path:
+        """Local state of the embedded default: registry, artifacts, ledger, caches."""
+        return self.root / STATE_DIR
+
+    @property
+    def registry_uri(self) -> str:
+        """The registry URI with a relative sqlite path made absolute against the root."""
+        prefix = "sqlite:///"
+        if self.registry.startswith(prefix) and not self.registry.startswith(prefix + "/"):
+            return prefix + str((self.root / self.registry[len(prefix) :]).resolve())
+        return self.registry
+
+    @property
+    def eval_dataset(self) -> DatasetConfig:
+        """The dataset gates are computed on: ``eval`` if declared, else the only one."""
+        if "eval" in self.datasets:
+            return self.datasets["eval"]
+        if len(self.datasets) == 1:
+            return next(iter(self.datasets.values()))
+        raise ConfigError(
+            "no evaluation dataset; declare [tool.mlci.datasets.eval] with a 'path'",
+            file=self.source.name,
+            key="datasets",
+        )
+
+
+# --------------------------------------------------------------------------- schema
+
+_TOP_KEYS = {
+    "model": str,
+    "task": str,
+    "target": str,
+    "artifact": str,
+    "tier": str,
+    "registry": str,
+    "on_missing_baseline": str,
+    "tests": list,
+    "static": dict,
+    "datasets": dict,
+    "gates": dict,
+    "staging": dict,
+}
+_REQUIRED = ("model", "task", "target", "artifact")
+_STATIC_KEYS = {"paths": list, "select": list, "ignore": list, "per-file-ignores": dict}
+_DATASET_KEYS = {
+    "path": str,
+    "schema": str,
+    "reference": str,
+    "target": str,
+    "protected": list,
+}
+_STAGING_KEYS = {"sample_rows": int}
+_TYPE_NAMES = {str: "a string", list: "a list", dict: "a table", int: "an integer"}
+
+
+class _Reader:
+    """Validates one table, remembering where it came from for error messages."""
+
+    def __init__(self, file: Path, prefix: str) -> None:
+        self.file = file
+        self.prefix = prefix
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, file=str(self.file), key=f"{self.prefix}{key}")
+
+    def check_keys(self, table: Mapping[str, Any], schema: Mapping[str, type], where: str) -> None:
+        for key, value in table.items():
+            if key not in schema:
+                close = difflib.get_close_matches(key, list(schema), n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {sorted(schema)}"
+                raise self.error(f"{where}{key}", f"unknown key in [{self._table(where)}]; {hint}")
+            expected = schema[key]
+            if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+                raise self.error(
+                    f"{where}{key}",
+                    f"must be {_TYPE_NAMES[expected]}, got {type(value).__name__} {value!r}",
+                )
+
+    def _table(self, where: str) -> str:
+        base = self.prefix.rstrip(".") or "mlci.toml"
+        return f"{base}.{where.rstrip('.')}" if where else base
+
+    def choice(self, table: Mapping[str, Any], key: str, options: tuple[str, ...]) -> None:
+        if key in table and table[key] not in options:
+            close = difflib.get_close_matches(str(table[key]), options, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"choose one of {list(options)}"
+            raise self.error(key, f"{table[key]!r} is not valid; {hint}")
+
+    def strings(self, values: list[Any], key: str) -> tuple[str, ...]:
+        for value in values:
+            if not isinstance(value, str):
+                raise self.error(key, f"must be a list of strings, found {value!r}")
+        return tuple(values)
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """The nearest ``mlci.toml``, or ``pyproject.toml`` with a ``[tool.mlci]`` table, upwards."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / "mlci.toml"
+        if candidate.is_file():
+            return candidate
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file() and "[tool.mlci" in pyproject.read_text(encoding="utf-8"):
+            return pyproject
+    return None
+
+
+def load_config(path: Path | None = None, *, start: Path | None = None) -> MlciConfig:
+    """Load and validate the configuration; raise :class:`ConfigError` naming what to fix."""
+    source = path or find_config_file(start)
+    if source is None:
+        raise ConfigError(
+            "no configuration found: add a [tool.mlci] table to pyproject.toml "
+            "or create mlci.toml (see README 'Configuration')"
+        )
+    source = source.resolve()
+    try:
+        document = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=str(source)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(source)) from None
+    if source.name == "pyproject.toml":
+        table = document.get("tool", {}).get("mlci")
+        if not isinstance(table, dict):
+            raise ConfigError("has no [tool.mlci] table", file=str(source))
+        prefix = "tool.mlci."
+    else:
+        table, prefix = document, ""
+    return parse_config(table, root=source.parent, source=source, prefix=prefix)
+
+
+def parse_config(
+    table: Mapping[str, Any], *, root: Path, source: Path, prefix: str = ""
+) -> MlciConfig:
+    """Validate an already-parsed table (the body of ``[tool.mlci]`` or of ``mlci.toml``)."""
+    reader = _Reader(source, prefix)
+    reader.check_keys(table, _TOP_KEYS, "")
+    for key in _REQUIRED:
+        if key not in table:
+            raise reader.error(key, f"is required; add e.g. {key} = {_EXAMPLES[key]!r}")
+    reader.choice(table, "task", TASKS)
+    reader.choice(table, "tier", TIERS)
+    reader.choice(table, "on_missing_baseline", BASELINE_POLICIES)
+
+    static_table = table.get("static", {})
+    reader.check_keys(static_table, _STATIC_KEYS, "static.")
+    per_file: dict[str, tuple[str, ...]] = {}
+    for pattern, codes in static_table.get("per-file-ignores", {}).items():
+        if not isinstance(codes, list):
+            raise reader.error(f"static.per-file-ignores.{pattern}", "must be a list of codes")
+        per_file[pattern] = reader.strings(codes, f"static.per-file-ignores.{pattern}")
+    static = StaticSettings(
+        paths=reader.strings(static_table.get("paths", []), "static.paths"),
+        select=reader.strings(static_table.get("select", []), "static.select"),
+        ignore=reader.strings(static_table.get("ignore", []), "static.ignore"),
+        per_file_ignores=per_file,
+    )
+
+    datasets: dict[str, DatasetConfig] = {}
+    for name, spec in table.get("datasets", {}).items():
+        where = f"datasets.{name}."
+        if not isinstance(spec, dict):
+            raise reader.error(f"datasets.{name}", "must be a table with at least 'path'")
+        reader.check_keys(spec, _DATASET_KEYS, where)
+        if "path" not in spec:
+            raise reader.error(where + "path", "is required; e.g. path = 'data/test.parquet'")
+        datasets[name] = DatasetConfig(
+            name=name,
+            path=root / spec["path"],
+            schema=spec.get("schema"),
+            reference=root / spec["reference"] if "reference" in spec else None,
+            target=spec.get("target", table["target"]),
+            protected=reader.strings(spec.get("protected", []), where + "protected"),
+        )
+
+    gates = []
+    for metric, expression in table.get("gates", {}).items():
+        if not isinstance(expression, str) or not expression.strip():
+            raise reader.error(
+                f"gates.{metric}", "must be a comparison string such as '>= 0.8' or "
+                "'>= baseline - 0.01'"
+            )
+        gates.append(GateSpec(metric=metric, expression=expression.strip()))
+
+    staging_table = table.get("staging", {})
+    reader.check_keys(staging_table, _STAGING_KEYS, "staging.")
+
+    return MlciConfig(
+        root=root,
+        source=source,
+        model=table["model"],
+        task=table["task"],
+        target=table["target"],
+        artifact=root / table["artifact"],
+        tier=table.get("tier", "medium"),
+        registry=table.get("registry", DEFAULT_REGISTRY),
+        on_missing_baseline=table.get("on_missing_baseline", "fail"),
+        tests=reader.strings(table.get("tests", []), "tests"),
+        static=static,
+        datasets=datasets,
+        gates=tuple(gates),
+        staging_sample_rows=staging_table.get("sample_rows", 200),
+    )
+
+
+_EXAMPLES = {
+    "model": "conversion",
+    "task": "binary_classification",
+    "target": "converted",
+    "artifact": "models/model.skops",
+}

@@ -1,0 +1,1 @@
+"""pytest hooks of pytest-mlci (placeholder until the plugin lands)."""
