@@ -65,6 +65,15 @@ class GateSpec:
 
 
 @dataclass(frozen=True)
+class EvaluationSettings:
+    """How gates are computed: bootstrap resamples, interval confidence, seed."""
+
+    resamples: int = 500
+    confidence: float = 0.95
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class MlciConfig:
     """The validated configuration of one project."""
 
@@ -82,6 +91,9 @@ class MlciConfig:
     datasets: Mapping[str, DatasetConfig] = field(default_factory=dict)
     gates: tuple[GateSpec, ...] = ()
     staging_sample_rows: int = 200
+    evaluation: EvaluationSettings = field(default_factory=lambda: EvaluationSettings())
+    trusted_types: tuple[str, ...] = ()
+    allow_pickle: bool = False
 
     @property
     def state_dir(self) -> Path:
@@ -125,6 +137,9 @@ _TOP_KEYS = {
     "datasets": dict,
     "gates": dict,
     "staging": dict,
+    "evaluation": dict,
+    "trusted_types": list,
+    "allow_pickle": bool,
 }
 _REQUIRED = ("model", "task", "target", "artifact")
 _STATIC_KEYS = {"paths": list, "select": list, "ignore": list, "per-file-ignores": dict}
@@ -136,7 +151,15 @@ _DATASET_KEYS = {
     "protected": list,
 }
 _STAGING_KEYS = {"sample_rows": int}
-_TYPE_NAMES = {str: "a string", list: "a list", dict: "a table", int: "an integer"}
+_EVALUATION_KEYS = {"resamples": int, "confidence": float, "seed": int}
+_TYPE_NAMES = {
+    str: "a string",
+    list: "a list",
+    dict: "a table",
+    int: "an integer",
+    bool: "true or false",
+    float: "a number",
+}
 
 
 class _Reader:
@@ -156,7 +179,9 @@ class _Reader:
                 hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {sorted(schema)}"
                 raise self.error(f"{where}{key}", f"unknown key in [{self._table(where)}]; {hint}")
             expected = schema[key]
-            if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                continue  # 1 is a fine value for a number
+            if (expected is int and isinstance(value, bool)) or not isinstance(value, expected):
                 raise self.error(
                     f"{where}{key}",
                     f"must be {_TYPE_NAMES[expected]}, got {type(value).__name__} {value!r}",
@@ -265,13 +290,20 @@ def parse_config(
     for metric, expression in table.get("gates", {}).items():
         if not isinstance(expression, str) or not expression.strip():
             raise reader.error(
-                f"gates.{metric}", "must be a comparison string such as '>= 0.8' or "
-                "'>= baseline - 0.01'"
+                f"gates.{metric}",
+                "must be a comparison string such as '>= 0.8' or '>= baseline - 0.01'",
             )
         gates.append(GateSpec(metric=metric, expression=expression.strip()))
 
     staging_table = table.get("staging", {})
     reader.check_keys(staging_table, _STAGING_KEYS, "staging.")
+    evaluation_table = table.get("evaluation", {})
+    reader.check_keys(evaluation_table, _EVALUATION_KEYS, "evaluation.")
+    evaluation = EvaluationSettings(**evaluation_table)
+    if evaluation.resamples < 100:
+        raise reader.error("evaluation.resamples", "must be at least 100 for a usable interval")
+    if not 0.5 < evaluation.confidence < 1:
+        raise reader.error("evaluation.confidence", "must be between 0.5 and 1, e.g. 0.95")
 
     return MlciConfig(
         root=root,
@@ -288,6 +320,9 @@ def parse_config(
         datasets=datasets,
         gates=tuple(gates),
         staging_sample_rows=staging_table.get("sample_rows", 200),
+        evaluation=evaluation,
+        trusted_types=reader.strings(table.get("trusted_types", []), "trusted_types"),
+        allow_pickle=table.get("allow_pickle", False),
     )
 
 

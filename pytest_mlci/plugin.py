@@ -1,1 +1,83 @@
-"""pytest hooks of pytest-mlci (placeholder until the plugin lands)."""
+"""pytest hooks of pytest-mlci: options, markers, and switching the plugin on.
+
+This module is imported by every pytest run in an environment where pytest-mlci is
+installed, so it imports nothing heavy and does nothing unless ``--mlci`` is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_mlci.fixtures import (  # noqa: F401  (fixtures are registered by import)
+    mlci_baseline,
+    mlci_config,
+    mlci_data,
+    mlci_eval,
+    mlci_model,
+)
+
+MARKERS = (
+    "mlci: every item pytest-mlci adds (select with -m mlci)",
+    "mlci_static: static ML checks of one source file",
+    "mlci_leakage: static checks for data leakage (MLC0xx)",
+    "mlci_nondeterminism: static checks for unseeded randomness (MLC1xx)",
+    "mlci_hardcoded: static checks for hardcoded paths and secrets (MLC2xx)",
+    "mlci_data: data validation of a declared dataset",
+    "mlci_gate: evaluation gates of the candidate model",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mlci", "ML CI/CD checks (pytest-mlci)")
+    group.addoption(
+        "--mlci",
+        action="store_true",
+        default=False,
+        help="add static ML checks, data validation and evaluation gates as test items",
+    )
+    group.addoption(
+        "--mlci-config",
+        metavar="PATH",
+        default=None,
+        help="mlci.toml or pyproject.toml to read (default: the nearest one)",
+    )
+    group.addoption(
+        "--mlci-candidate",
+        metavar="PATH",
+        default=None,
+        help="model artifact to evaluate instead of the configured 'artifact'",
+    )
+    group.addoption(
+        "--mlci-report-json",
+        metavar="PATH",
+        default=None,
+        help="write gate results, digests and verdicts as JSON to PATH",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    if not config.getoption("mlci"):
+        return
+    from pytest_mlci.config import load_config
+    from pytest_mlci.errors import ConfigError
+    from pytest_mlci.evaluation.session import Evaluation
+    from pytest_mlci.session import STATE_KEY, MlciPlugin, MlciState
+
+    explicit = config.getoption("mlci_config")
+    try:
+        mlci_config = load_config(
+            Path(explicit) if explicit else None, start=Path(config.invocation_params.dir)
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-mlci: {exc}") from None
+    candidate = config.getoption("mlci_candidate")
+    state = MlciState(
+        config=mlci_config,
+        evaluation=Evaluation(mlci_config, Path(candidate).resolve() if candidate else None),
+    )
+    config.stash[STATE_KEY] = state
+    config.pluginmanager.register(MlciPlugin(config, state), "mlci-session")

@@ -1,0 +1,124 @@
+"""The ``mlci`` command: a click group, its context object, and error → exit code mapping.
+
+Exit codes: 0 ok or nothing to do, 1 a check, gate or judge said no, 2 usage or
+configuration error, 3 unexpected error. The mapping lives here and nowhere else.
+
+``mlci --help`` must start fast: this module and the command modules import only click and
+our light modules at import time; mlflow, dvc, pandas and sklearn load inside the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pytest_mlci.errors import CheckFailed, ConfigError, DataError, MlciError, RegistryError
+
+EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_UNEXPECTED = 0, 1, 2, 3
+_EXIT_CODES: tuple[tuple[type[MlciError], int], ...] = (
+    (ConfigError, EXIT_USAGE),
+    (CheckFailed, EXIT_NO),
+    (DataError, EXIT_NO),
+    (RegistryError, EXIT_UNEXPECTED),
+)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code of an error (the single place the mapping is defined)."""
+    for kind, code in _EXIT_CODES:
+        if isinstance(exc, kind):
+            return code
+    return EXIT_NO if isinstance(exc, MlciError) else EXIT_UNEXPECTED
+
+
+class Workspace:
+    """What every command shares: the configuration, loaded on first use."""
+
+    def __init__(self, config_path: Path | None) -> None:
+        self.config_path = config_path
+        self._config: Any = None
+
+    @property
+    def config(self) -> Any:
+        if self._config is None:
+            from pytest_mlci.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+pass_workspace = click.make_pass_decorator(Workspace)
+
+
+class MlciGroup(click.Group):
+    """A group that turns our errors into clean messages and the documented exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except MlciError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(exit_code_for(exc))
+        except Exception:
+            click.echo(traceback.format_exc(), err=True)
+            click.secho(
+                "error: unexpected failure in mlci (a bug; please report it)", fg="red", err=True
+            )
+            ctx.exit(EXIT_UNEXPECTED)
+
+
+@click.group(cls=MlciGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="mlci.toml or pyproject.toml to use (default: the nearest one upwards).",
+)
+@click.version_option(package_name="pytest-mlci", prog_name="mlci")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """pytest-mlci's runner: one reproducible path from commit to production.
+
+    Stages: code validation, data validation, training (dvc repro), evaluation gates
+    (pytest --mlci), registration (MLflow), staging, promotion.
+    """
+    ctx.obj = Workspace(config_path)
+
+
+def _register_commands() -> None:
+    from mlci_local.commands import check, promote, rollback, run, status, validate_data
+
+    for module in (run, check, validate_data, status, promote, rollback):
+        cli.add_command(module.command)
+
+
+_register_commands()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entry point."""
+    try:
+        result = cli.main(
+            args=list(argv) if argv is not None else None, prog_name="mlci", standalone_mode=False
+        )
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return EXIT_NO
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE if exc.exit_code == 2 else exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return result if isinstance(result, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""``mlci run``: all seven stages in order for the configured model."""
+
+from __future__ import annotations
+
+import click
+
+from mlci_local.cli import Workspace, pass_workspace
+from mlci_local.pipeline import STAGES
+
+
+@click.command("run")
+@click.option(
+    "--until",
+    type=click.Choice(STAGES),
+    default="promote",
+    show_default=True,
+    help="Stop after this stage.",
+)
+@pass_workspace
+@click.pass_context
+def command(ctx: click.Context, workspace: Workspace, until: str) -> None:
+    """Run code validation, data validation, training, evaluation, registration, staging
+    and promotion in order; stop at the first stage that says no (exit 1)."""
+    from rich.console import Console
+
+    from mlci_local.pipeline import Pipeline
+
+    console = Console(highlight=False)
+    config = workspace.config
+    console.print(f"mlci run: model '{config.model}' ({config.task}, tier {config.tier})")
+    pipeline = Pipeline(config, echo=lambda line: console.print(line, markup=False))
+    code = pipeline.run(until, status=lambda label: console.status(f"{label} …"))
+    ctx.exit(code)

@@ -1,0 +1,54 @@
+"""``mlci status``: aliases, versions, and unfinished promotions."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from mlci_local.cli import Workspace, pass_workspace
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@pass_workspace
+def command(workspace: Workspace, as_json: bool) -> None:
+    """Show which version each alias points at and any unfinished alias move."""
+    from mlci_local.promotion import ledger_for, unfinished
+    from mlci_local.registry import ALIASES, Registry
+
+    config = workspace.config
+    registry = Registry(config)
+    aliases = registry.aliases()
+    versions = registry.versions()
+    pending = unfinished(ledger_for(config), config.model)
+    if as_json:
+        payload = {
+            "model": config.model,
+            "registry": config.registry_uri,
+            "aliases": {a: {"version": v.version, "digest": v.digest} for a, v in aliases.items()},
+            "versions": [v.version for v in versions],
+            "unfinished": [{"seq": r.seq, "action": r.action, **r.data} for r in pending],
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    click.echo(f"model {config.model} @ {config.registry_uri}")
+    click.echo(
+        f"versions: {len(versions)}" + (f" (latest v{versions[-1].version})" if versions else "")
+    )
+    for alias in ALIASES:
+        version = aliases.get(alias)
+        if version is None:
+            click.echo(f"  {alias:<11} -")
+        else:
+            commit = version.tags.get("mlci.git.commit", "?")[:8]
+            click.echo(
+                f"  {alias:<11} v{version.version}  sha256 {(version.digest or '?')[:12]}"
+                f"  commit {commit}"
+            )
+    for record in pending:
+        click.secho(
+            f"  UNFINISHED {record.action} of v{record.data.get('version')} "
+            f"(ledger seq {record.seq}): a crash interrupted it",
+            fg="yellow",
+        )

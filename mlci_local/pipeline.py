@@ -1,0 +1,366 @@
+"""``mlci run``: the seven stages in order, each with a one-line verdict.
+
+Each stage is a method returning a short detail line or raising an
+:class:`~pytest_mlci.errors.MlciError`; the first failure stops the run, so nothing after a
+failed gate is registered or promoted. Evaluation runs as ``pytest --mlci`` in a child
+process, so a gate means exactly the same thing here as in any CI job.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_mlci.config import MlciConfig
+from pytest_mlci.errors import CheckFailed, MlciError
+
+STAGES = ("static", "data", "train", "evaluate", "register", "stage", "promote")
+TITLES = {
+    "static": "code validation",
+    "data": "data validation",
+    "train": "training",
+    "evaluate": "evaluation",
+    "register": "registration",
+    "stage": "staging",
+    "promote": "promotion",
+}
+EVAL_TIMEOUT_S = 1800
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """One stage's verdict line."""
+
+    stage: str
+    status: str  # ok | up to date | failed | skipped
+    detail: str
+    seconds: float
+
+
+@dataclass
+class RunContext:
+    """What earlier stages hand to later ones."""
+
+    digest: str | None = None
+    version: str | None = None
+    report: dict[str, Any] | None = None
+    report_path: Path | None = None
+    reproduced: tuple[str, ...] = ()
+    already_production: str | None = None
+    outcomes: list[StageOutcome] = field(default_factory=list)
+
+
+class Pipeline:
+    """Runs the stages for one configured project."""
+
+    def __init__(self, config: MlciConfig, *, echo: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.echo = echo
+        self.ctx = RunContext()
+        self._registry: Any = None
+        self._ledger: Any = None
+
+    @property
+    def registry(self) -> Any:
+        if self._registry is None:
+            from mlci_local.registry import Registry
+
+            self._registry = Registry(self.config)
+        return self._registry
+
+    @property
+    def ledger(self) -> Any:
+        if self._ledger is None:
+            from mlci_local.promotion import ledger_for
+
+            self._ledger = ledger_for(self.config)
+        return self._ledger
+
+    # ------------------------------------------------------------------ driver
+
+    def run(self, until: str = "promote", status: Callable[[str], Any] | None = None) -> int:
+        """Run stages up to ``until``; return the exit code (0 ok, 1 a stage said no)."""
+        last = STAGES.index(until)
+        code = 0
+        for number, stage in enumerate(STAGES[: last + 1], start=1):
+            label = f"[{number}/{len(STAGES)}] {TITLES[stage]}"
+            started = time.perf_counter()
+            try:
+                if self.ctx.already_production and stage in (
+                    "evaluate",
+                    "register",
+                    "stage",
+                    "promote",
+                ):
+                    outcome_status, detail = (
+                        "up to date",
+                        (
+                            f"v{self.ctx.already_production} with this exact artifact is production"
+                            "; nothing new to register"
+                        ),
+                    )
+                else:
+                    with status(label) if status else _null():
+                        outcome_status, detail = getattr(self, f"stage_{stage}")()
+            except MlciError as exc:
+                seconds = time.perf_counter() - started
+                self._record(stage, "failed", str(exc).splitlines()[0], seconds)
+                self.echo(f"{label:<28} FAILED ({seconds:.1f} s)")
+                self.echo(_indent(str(exc)))
+                from mlci_local.cli import exit_code_for
+
+                code = exit_code_for(exc)
+                break
+            seconds = time.perf_counter() - started
+            self._record(stage, outcome_status, detail, seconds)
+            self.echo(f"{label:<28} {outcome_status}: {detail} ({seconds:.1f} s)")
+            if stage == "evaluate" and self.ctx.report and outcome_status == "ok":
+                from pytest_mlci.report.json_report import results_from_report
+                from pytest_mlci.report.text import gate_table
+
+                for line in gate_table(results_from_report(self.ctx.report)):
+                    self.echo("      " + line)
+        self._write_summary(code)
+        return code
+
+    def _record(self, stage: str, status: str, detail: str, seconds: float) -> None:
+        self.ctx.outcomes.append(StageOutcome(stage, status, detail, round(seconds, 3)))
+
+    def _write_summary(self, code: int) -> None:
+        from pytest_mlci.session import write_atomically
+
+        summary = {"exit_code": code, "stages": [asdict(o) for o in self.ctx.outcomes]}
+        write_atomically(
+            self.config.state_dir / "reports" / "last-run.json", json.dumps(summary, indent=2)
+        )
+
+    # ------------------------------------------------------------------ stages
+
+    def stage_static(self) -> tuple[str, str]:
+        from pytest_mlci.rules import check_paths
+
+        paths = [self.config.root / p for p in self.config.static.paths]
+        if not paths:
+            return "skipped", "no [tool.mlci.static] paths configured"
+        findings = check_paths(paths, self.config.static)
+        if findings:
+            shown = "\n".join(f.format() for f in findings[:20])
+            more = f"\n... and {len(findings) - 20} more" if len(findings) > 20 else ""
+            raise CheckFailed(f"{len(findings)} static finding(s):\n{shown}{more}")
+        return "ok", f"no findings in {', '.join(self.config.static.paths)}"
+
+    def stage_data(self) -> tuple[str, str]:
+        from mlci_local.training import reproduce, stages_producing
+        from pytest_mlci.data.validate import check_schema
+
+        datasets = list(self.config.datasets.values())
+        if not datasets:
+            return "skipped", "no datasets declared"
+        producers = stages_producing(self.config.root, [d.path for d in datasets])
+        prepared = reproduce(self.config.root, producers).reproduced if producers else ()
+        notes = []
+        for dataset in datasets:
+            report = check_schema(dataset, root=self.config.root)
+            if not report.ok:
+                raise CheckFailed(
+                    f"dataset '{dataset.name}' fails its schema:\n" + "\n".join(report.failures)
+                )
+            notes.append(f"{dataset.name} {report.rows:,} rows")
+        made = f"; dvc produced it ({', '.join(prepared)})" if prepared else ""
+        return "ok", f"schema ok: {', '.join(notes)}{made}"
+
+    def stage_train(self) -> tuple[str, str]:
+        from mlci_local.training import reproduce
+        from pytest_mlci.model_io import sha256_file
+
+        result = reproduce(self.config.root)
+        artifact = self.config.artifact
+        if not artifact.is_file():
+            raise CheckFailed(f"{artifact}: dvc repro finished but produced no artifact")
+        self.ctx.digest = sha256_file(artifact)
+        production = self.registry.by_alias("production")
+        if production is not None and production.digest == self.ctx.digest:
+            self.ctx.already_production = production.version
+        if result.up_to_date:
+            return "up to date", f"dvc repro ran nothing; artifact {self.ctx.digest[:12]}"
+        self.ctx.reproduced = result.reproduced
+        return (
+            "ok",
+            f"trained: dvc repro ran {', '.join(result.reproduced)}; "
+            f"artifact {self.ctx.digest[:12]}",
+        )
+
+    def stage_evaluate(self) -> tuple[str, str]:
+        from pytest_mlci.model_io import sha256_file
+
+        digest = self._digest()
+        report_path = self.config.state_dir / "reports" / f"evaluation-{digest[:12]}.json"
+        report_path.unlink(missing_ok=True)
+        targets = [str(self.config.root / t) for t in self.config.tests] or [
+            str(self.config.source)
+        ]
+        command = [
+            sys.executable, "-m", "pytest", "--mlci", "-q", "--no-header",
+            "-p", "no:randomly",
+            f"--mlci-config={self.config.source}",
+            f"--mlci-report-json={report_path}",
+            "-m", "not mlci_static and not mlci_data",
+            *targets,
+        ]  # fmt: skip
+        try:
+            done = subprocess.run(
+                command, cwd=self.config.root, capture_output=True, text=True,
+                timeout=EVAL_TIMEOUT_S,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise CheckFailed(f"evaluation did not finish in {EVAL_TIMEOUT_S} s") from None
+        if not report_path.is_file():
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+            raise CheckFailed(
+                f"evaluation produced no report (pytest exit {done.returncode}):\n{tail}"
+            )
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        self.ctx.report, self.ctx.report_path = report, report_path
+        candidate = report.get("candidate", {})
+        if candidate.get("sha256") != digest:
+            raise CheckFailed("evaluation judged a different artifact than training produced")
+        passed = bool(report.get("passed"))
+        self.ledger.append(
+            "evaluation",
+            {
+                "model": self.config.model,
+                "digest": digest,
+                "data_digest": report.get("data", {}).get("sha256"),
+                "baseline_version": report.get("baseline", {}).get("version"),
+                "report_sha256": sha256_file(report_path),
+                "gates": {g["gate"]: g["verdict"] for g in report.get("gates", [])},
+                "passed": passed,
+            },
+        )
+        if not passed:
+            from pytest_mlci.report.json_report import results_from_report
+            from pytest_mlci.report.text import failure_lines
+
+            lines = failure_lines(results_from_report(report)) or [
+                f"pytest exit {done.returncode}:",
+                *(done.stdout.strip().splitlines()[-15:]),
+            ]
+            raise CheckFailed("gates failed; nothing is registered:\n" + "\n".join(lines))
+        gates = report.get("gates", [])
+        waived = sum(1 for g in gates if g["verdict"] == "waived")
+        note = f"; {waived} waived (first model)" if waived else ""
+        return "ok", f"{len(gates) - waived}/{len(gates)} gates passed{note}"
+
+    def stage_register(self) -> tuple[str, str]:
+        from mlci_local.lineage import dvc_lineage, git_state, read_params
+        from mlci_local.registry import flatten
+
+        digest = self._digest()
+        git = git_state(self.config.root)
+        lineage = dvc_lineage(self.config.root)
+        params = read_params(self.config.root)
+        report = self.ctx.report or {}
+        tags: dict[str, str] = {
+            **git.tags(),
+            "mlci.tier": self.config.tier,
+            "mlci.data_digest": str(report.get("data", {}).get("sha256")),
+            **{f"mlci.dvc.{path}": md5 for path, md5 in lineage.hashes.items()},
+            **flatten("mlci.param", params),
+            **{
+                f"mlci.metric.{g['metric']}": f"{g['candidate']['value']:.6f}"
+                for g in report.get("gates", [])
+                if g.get("candidate")
+            },
+        }
+        attachments = {
+            "lineage.json": json.dumps(
+                {"git": asdict(git), "dvc_hashes": lineage.hashes, "params": params}, indent=2
+            ),
+            "dvc.lock": lineage.lock_text,
+            "evaluation.json": json.dumps(report, indent=2),
+        }
+        registration = self.registry.register(
+            self.config.artifact, digest, tags=tags, attachments=attachments
+        )
+        version = registration.version.version
+        self.ctx.version = version
+        self.registry.set_alias("candidate", version)
+        self.ledger.append(
+            "register",
+            {
+                "model": self.config.model,
+                "version": version,
+                "digest": digest,
+                "created": registration.created,
+                "commit": git.commit,
+                "dirty": git.dirty,
+            },
+        )
+        dirty = {True: ", uncommitted changes", False: "", None: ", not a git repo"}[git.dirty]
+        if registration.created:
+            return "ok", f"{self.config.model} v{version} (commit {git.commit[:8]}{dirty})"
+        return "up to date", f"v{version} already holds this artifact; no new version"
+
+    def stage_stage(self) -> tuple[str, str]:
+        from mlci_local.staging import validate_staging
+
+        digest = self._digest()
+        try:
+            result = validate_staging(self.config, "candidate")
+        except MlciError as exc:
+            self.ledger.append(
+                "staging",
+                {"model": self.config.model, "version": self.ctx.version, "digest": digest,
+                 "passed": False, "error": str(exc)},
+            )  # fmt: skip
+            raise
+        if result.digest != digest:
+            raise CheckFailed(
+                f"staging loaded artifact {result.digest[:12]}, expected {digest[:12]}"
+            )
+        self.registry.set_alias("staging", result.version)
+        self.ledger.append(
+            "staging",
+            {"model": self.config.model, "version": result.version, "digest": digest,
+             "passed": True, "rows": result.rows, "load_seconds": result.load_seconds},
+        )  # fmt: skip
+        return "ok", (
+            f"v{result.version} loaded in a fresh process, {result.rows} rows predicted "
+            f"({result.predict_ms_per_row:.3f} ms/row)"
+        )
+
+    def stage_promote(self) -> tuple[str, str]:
+        from mlci_local.promotion import promote
+
+        if self.ctx.version is None:
+            raise CheckFailed("nothing registered in this run to promote")
+        move = promote(self.config, self.registry, self.ledger, self.ctx.version)
+        if not move.changed:
+            return "up to date", f"v{move.production} is already production"
+        was = f" (previous: v{move.replaced})" if move.replaced else " (first production model)"
+        return "ok", f"production -> v{move.production}{was}"
+
+    def _digest(self) -> str:
+        if self.ctx.digest is None:
+            from pytest_mlci.model_io import sha256_file
+
+            self.ctx.digest = sha256_file(self.config.artifact)
+        return self.ctx.digest
+
+
+def _indent(text: str) -> str:
+    return "\n".join("      " + line for line in text.splitlines())
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

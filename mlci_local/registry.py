@@ -1,0 +1,243 @@
+"""The MLflow adapter: the only module that writes to the model registry.
+
+Registration avoids ``mlflow.sklearn.log_model`` on purpose: that spends seconds inferring pip
+requirements and pickles the model. We upload the artifact the pipeline already produced
+(skops) with a sha256 tag, so what staging and production load is byte-for-byte what was
+evaluated. Registration is idempotent: a version carries an idempotency key (model name and
+artifact digest), and a repeated or retried registration returns the existing version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_mlci import registry_read as rr
+from pytest_mlci.config import MlciConfig
+from pytest_mlci.errors import RegistryError
+from pytest_mlci.registry_read import RegisteredVersion
+
+ALIASES = ("candidate", "staging", "production", "previous")
+TAG_IDEMPOTENCY = "mlci.idempotency_key"
+EXPERIMENT = "mlci"
+MAX_TAG = 5000  # MLflow's limit on a tag value in its SQL stores
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The outcome of :meth:`Registry.register`: the version, and whether it is new."""
+
+    version: RegisteredVersion
+    created: bool
+
+
+def idempotency_key(model: str, digest: str) -> str:
+    """Same model name and same artifact bytes: same key, hence the same version."""
+    import hashlib
+
+    return hashlib.sha256(f"{model}\0{digest}".encode()).hexdigest()
+
+
+class Registry:
+    """Registry operations for one configured model."""
+
+    def __init__(self, config: MlciConfig) -> None:
+        self.config = config
+        self.model = config.model
+        self.uri = config.registry_uri
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = rr.open_client(self.uri)
+        return self._client
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one MLflow call; any failure becomes a :class:`RegistryError` naming it."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return fn(*args, **kwargs)
+        except MlflowException as exc:
+            raise RegistryError(f"registry {self.uri}: {what} failed: {exc.message}") from None
+        except OSError as exc:
+            raise RegistryError(f"registry {self.uri}: {what} failed: {exc}") from None
+
+    # ------------------------------------------------------------------ reading
+
+    def versions(self) -> list[RegisteredVersion]:
+        """Every version of the model, oldest first."""
+        if not rr.registry_exists(self.uri):
+            return []
+        found = self._call(
+            "search versions", self.client.search_model_versions, f"name='{self.model}'"
+        )
+        versions = [RegisteredVersion.from_mlflow(mv) for mv in found]
+        return sorted(versions, key=lambda v: int(v.version))
+
+    def by_alias(self, alias: str) -> RegisteredVersion | None:
+        if not rr.registry_exists(self.uri):
+            return None
+        return rr.version_by_alias(self.client, self.model, alias)
+
+    def by_version(self, version: str) -> RegisteredVersion:
+        mv = self._call(
+            f"read version {version}", self.client.get_model_version, self.model, str(version)
+        )
+        return RegisteredVersion.from_mlflow(mv)
+
+    def aliases(self) -> dict[str, RegisteredVersion]:
+        """Alias name → version, for the aliases that exist."""
+        result = {}
+        for alias in ALIASES:
+            version = self.by_alias(alias)
+            if version is not None:
+                result[alias] = version
+        return result
+
+    def find_by_key(self, key: str) -> RegisteredVersion | None:
+        for version in self.versions():
+            if version.tags.get(TAG_IDEMPOTENCY) == key:
+                return version
+        return None
+
+    # ------------------------------------------------------------------ writing
+
+    def register(
+        self,
+        artifact: Path,
+        digest: str,
+        *,
+        tags: Mapping[str, str],
+        attachments: Mapping[str, str] | None = None,
+    ) -> Registration:
+        """Upload ``artifact`` and create a version, unless one with the same key exists.
+
+        ``attachments`` are small text files (name → content: lineage JSON, dvc.lock, the
+        evaluation report) stored beside the model in the same run.
+        """
+        key = idempotency_key(self.model, digest)
+        existing = self.find_by_key(key)
+        if existing is not None:
+            return Registration(existing, created=False)
+        client = self.client
+        experiment_id = self._experiment_id()
+        run = self._call(
+            "create run",
+            client.create_run,
+            experiment_id,
+            tags={"mlci.model": self.model, rr.TAG_SHA256: digest},
+        )
+        run_id = run.info.run_id
+        self._call("upload artifact", client.log_artifact, run_id, str(artifact), "model")
+        if attachments:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                for name, content in attachments.items():
+                    (Path(tmp) / name).write_text(content, encoding="utf-8")
+                self._call("upload lineage", client.log_artifacts, run_id, tmp, "mlci")
+        self._call("finish run", client.set_terminated, run_id)
+        self._ensure_registered_model()
+        version_tags = {
+            **{k: _clip(v) for k, v in tags.items()},
+            rr.TAG_SHA256: digest,
+            rr.TAG_FILE: artifact.name,
+            TAG_IDEMPOTENCY: key,
+        }
+        mv = self._call(
+            "create model version",
+            client.create_model_version,
+            self.model,
+            source=f"{run.info.artifact_uri}/model",
+            run_id=run_id,
+            tags=version_tags,
+        )
+        created = self.by_version(str(mv.version))
+        if created.digest != digest:
+            raise RegistryError(
+                f"{self.model} v{mv.version}: read back digest {created.digest} != {digest}"
+            )
+        return Registration(created, created=True)
+
+    def set_alias(self, alias: str, version: str) -> None:
+        self._check_alias(alias)
+        self._call(
+            f"set alias {alias}",
+            self.client.set_registered_model_alias,
+            self.model,
+            alias,
+            str(version),
+        )
+
+    def delete_alias(self, alias: str) -> None:
+        self._check_alias(alias)
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.delete_registered_model_alias(self.model, alias)
+        except MlflowException as exc:
+            if not rr.is_not_found(exc):
+                raise RegistryError(f"registry {self.uri}: delete alias {alias}: {exc}") from None
+
+    def set_version_tag(self, version: str, key: str, value: str) -> None:
+        self._call(
+            f"tag v{version}", self.client.set_model_version_tag, self.model, version, key, value
+        )
+
+    def mark_promoted(self) -> None:
+        """Remember that this model has had a production version (see first-model policy)."""
+        self._call(
+            "tag model",
+            self.client.set_registered_model_tag,
+            self.model,
+            rr.TAG_EVER_PROMOTED,
+            "true",
+        )
+
+    def _ensure_registered_model(self) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(self.model)
+        except MlflowException as exc:
+            if not rr.is_not_found(exc):
+                raise RegistryError(f"registry {self.uri}: {exc.message}") from None
+            try:
+                self.client.create_registered_model(self.model)
+            except MlflowException as exc2:  # created meanwhile by another runner
+                if "RESOURCE_ALREADY_EXISTS" not in str(getattr(exc2, "error_code", "")):
+                    raise RegistryError(f"registry {self.uri}: {exc2.message}") from None
+
+    def _experiment_id(self) -> str:
+        client = self.client
+        experiment = self._call("read experiment", client.get_experiment_by_name, EXPERIMENT)
+        if experiment is not None:
+            return experiment.experiment_id
+        location = None
+        if rr.sqlite_path(self.uri) is not None:
+            location = (self.config.state_dir / "artifacts").resolve().as_uri()
+        return self._call("create experiment", client.create_experiment, EXPERIMENT, location)
+
+    @staticmethod
+    def _check_alias(alias: str) -> None:
+        if alias not in ALIASES:
+            raise RegistryError(f"alias '{alias}' is not one of {', '.join(ALIASES)}")
+
+
+def _clip(value: str) -> str:
+    return value if len(value) <= MAX_TAG else value[: MAX_TAG - 1] + "…"
+
+
+def flatten(prefix: str, value: Any) -> dict[str, str]:
+    """Nested params → ``prefix.a.b = value`` string tags."""
+    if isinstance(value, Mapping):
+        out: dict[str, str] = {}
+        for key, inner in value.items():
+            out.update(flatten(f"{prefix}.{key}", inner))
+        return out
+    return {prefix: json.dumps(value) if not isinstance(value, str) else value}

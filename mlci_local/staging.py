@@ -1,0 +1,128 @@
+"""Stage 6: load the candidate from the registry in a fresh process and try it.
+
+A fresh interpreter is the point: it proves the registered artifact loads by alias with only
+what is installed, without anything the training process happened to have in memory. The
+child verifies the artifact's sha256 before loading, predicts on sample rows and checks the
+outputs (shape, no NaN, probabilities within [0, 1]); it prints one JSON line for the parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_mlci.config import MlciConfig
+from pytest_mlci.errors import CheckFailed
+
+PROBE_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class StagingResult:
+    """What the fresh process saw."""
+
+    version: str
+    digest: str
+    rows: int
+    load_seconds: float
+    predict_ms_per_row: float
+
+
+def validate_staging(config: MlciConfig, alias: str = "candidate") -> StagingResult:
+    """Run the probe in a child interpreter; :class:`CheckFailed` with its words on failure."""
+    command = [sys.executable, "-m", "mlci_local.staging", str(config.source), alias]
+    try:
+        done = subprocess.run(
+            command, cwd=config.root, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise CheckFailed(
+            f"staging: the fresh process did not finish in {PROBE_TIMEOUT_S} s"
+        ) from None
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        detail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise CheckFailed(
+            f"staging: loading {config.model}@{alias} in a fresh process failed: {detail}"
+        )
+    payload = json.loads(lines[-1])
+    return StagingResult(**payload)
+
+
+def probe(config: MlciConfig, alias: str) -> StagingResult:
+    """Inside the child: fetch by alias, verify, load, predict, check outputs."""
+    import numpy as np
+
+    from pytest_mlci import registry_read as rr
+    from pytest_mlci.data.loading import read_table
+    from pytest_mlci.model_io import load_model
+
+    client = rr.open_client(config.registry_uri)
+    version = rr.version_by_alias(client, config.model, alias)
+    if version is None:
+        raise CheckFailed(f"{config.model}@{alias} does not exist in {config.registry_uri}")
+    started = time.perf_counter()
+    path = rr.fetch_verified(
+        version, config.state_dir / "cache" / "staging", registry_uri=config.registry_uri
+    )
+    model = load_model(path, trusted_types=config.trusted_types, allow_pickle=config.allow_pickle)
+    loaded = time.perf_counter() - started
+    dataset = config.eval_dataset
+    frame = read_table(dataset.path)
+    sample = frame.drop(columns=[dataset.target or config.target]).head(config.staging_sample_rows)
+    started = time.perf_counter()
+    predictions = np.asarray(model.predict(sample))
+    _check_outputs(predictions, len(sample), "predict")
+    if config.task != "regression" and hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(sample), dtype=float)
+        _check_outputs(proba, len(sample), "predict_proba")
+        if (proba < 0).any() or (proba > 1).any():
+            raise CheckFailed("staging: predict_proba returned values outside [0, 1]")
+    elapsed = time.perf_counter() - started
+    return StagingResult(
+        version=version.version,
+        digest=version.digest or "",
+        rows=len(sample),
+        load_seconds=round(loaded, 4),
+        predict_ms_per_row=round(1000 * elapsed / max(len(sample), 1), 4),
+    )
+
+
+def _check_outputs(values: Any, rows: int, what: str) -> None:
+    import numpy as np
+
+    if len(values) != rows:
+        raise CheckFailed(f"staging: {what} returned {len(values)} rows for {rows} inputs")
+    if np.issubdtype(values.dtype, np.number) and np.isnan(values.astype(float)).any():
+        raise CheckFailed(f"staging: {what} returned NaN")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry of the child process: ``python -m mlci_local.staging CONFIG ALIAS``."""
+    from dataclasses import asdict
+
+    from pytest_mlci.config import load_config
+    from pytest_mlci.errors import MlciError
+
+    parser = argparse.ArgumentParser(prog="mlci-staging-probe")
+    parser.add_argument("config")
+    parser.add_argument("alias")
+    args = parser.parse_args(argv)
+    try:
+        result = probe(load_config(Path(args.config)), args.alias)
+    except MlciError as exc:
+        print(str(exc).replace("\n", " "), file=sys.stderr)
+        return 1
+    print(json.dumps(asdict(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""Stage 3: reproduce the DVC pipeline through DVC's Python API.
+
+``dvc repro`` is the one way a model is trained: it skips stages whose code, params and data
+are unchanged, and its ``dvc.lock`` is the lineage we register. We report exactly what DVC
+did, so an unchanged pipeline says "up to date", never "trained".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_mlci.errors import CheckFailed, ConfigError
+from pytest_mlci.registry_read import quiet_offline_environment
+
+
+@dataclass(frozen=True)
+class ReproResult:
+    """The stages DVC actually ran (empty when everything was up to date)."""
+
+    reproduced: tuple[str, ...]
+    log: str = ""
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.reproduced
+
+
+def reproduce(root: Path, targets: Sequence[str] | None = None) -> ReproResult:
+    """Run ``dvc repro`` (for ``targets`` and their upstream, or the whole pipeline)."""
+    quiet_offline_environment()
+    if not (root / "dvc.yaml").is_file():
+        raise ConfigError(f"{root / 'dvc.yaml'}: not found; training needs a DVC pipeline")
+    from dvc.exceptions import DvcException, ReproductionError
+    from dvc.repo import Repo
+
+    captured = io.StringIO()
+    try:
+        with (
+            _interpreter_first_on_path(),
+            Repo(str(root)) as repo,
+            contextlib.redirect_stdout(captured),
+        ):
+            stages = repo.reproduce(targets=list(targets) if targets else None)
+    except ReproductionError as exc:
+        raise CheckFailed(
+            f"dvc repro failed: {exc}\n{_cause(exc)}\n--- stage output ---\n{captured.getvalue()}"
+        ) from None
+    except DvcException as exc:
+        message = str(exc)
+        if "not a dvc repository" in message.lower() or type(exc).__name__ == "NotDvcRepoError":
+            raise ConfigError(
+                f"{root}: not a DVC repository; run `dvc init` (or `dvc init --no-scm`)"
+            ) from None
+        raise CheckFailed(f"dvc: {message}") from None
+    names = tuple(getattr(stage, "addressing", None) or str(stage) for stage in stages)
+    return ReproResult(names, captured.getvalue())
+
+
+@contextlib.contextmanager
+def _interpreter_first_on_path() -> Iterator[None]:
+    """Stage commands say ``python``: make that the interpreter running mlci.
+
+    Otherwise ``.venv/bin/mlci run`` without an activated virtualenv would train with whatever
+    ``python`` the shell finds first, which may lack the project's packages.
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    old = os.environ.get("PATH", "")
+    os.environ["PATH"] = bin_dir + os.pathsep + old
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = old
+
+
+def _cause(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    return f"cause: {cause}" if cause else ""
+
+
+def stages_producing(root: Path, paths: Sequence[Path]) -> list[str]:
+    """Names of the ``dvc.yaml`` stages whose ``outs`` include any of ``paths``."""
+    import yaml
+
+    dvc_yaml = root / "dvc.yaml"
+    if not dvc_yaml.is_file():
+        return []
+    document = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}
+    wanted = {Path(p).resolve() for p in paths}
+    names = []
+    for name, stage in (document.get("stages") or {}).items():
+        wdir = root / stage.get("wdir", ".")
+        for out in stage.get("outs") or []:
+            out_path = out if isinstance(out, str) else next(iter(out))
+            resolved = (wdir / out_path).resolve()
+            if resolved in wanted or any(resolved in w.parents for w in wanted):
+                names.append(name)
+                break
+    return names

@@ -1,0 +1,253 @@
+"""What the engine knows about ML libraries, keyed by canonical qualified name.
+
+Kept apart from the flow engine so the engine stays about values and the knowledge stays
+reviewable in one place. Names are canonical: private modules are dropped
+(``sklearn.ensemble._forest.RandomForestClassifier`` -> ``sklearn.ensemble.RandomForestClassifier``)
+and ``tensorflow.keras`` is spelled ``keras``.
+"""
+
+from __future__ import annotations
+
+# Estimators whose ``fit`` learns statistics of the rows it sees and applies them to other rows.
+_PREPROCESSOR_PACKAGES = (
+    "sklearn.preprocessing",
+    "sklearn.impute",
+    "sklearn.feature_selection",
+    "sklearn.decomposition",
+    "sklearn.feature_extraction",
+    "sklearn.kernel_approximation",
+    "imblearn.over_sampling",
+    "imblearn.under_sampling",
+    "imblearn.combine",
+    "category_encoders",
+    "feature_engine",
+)
+# Transformers that learn nothing from other rows (or only the label set), so fitting them on
+# all data leaks nothing worth a finding.
+_STATELESS = frozenset(
+    {
+        "FunctionTransformer",
+        "PolynomialFeatures",
+        "Normalizer",
+        "Binarizer",
+        "LabelEncoder",
+        "LabelBinarizer",
+        "MultiLabelBinarizer",
+        "HashingVectorizer",
+        "FeatureHasher",
+    }
+)
+# Encoders that replace a category by a statistic of the target.
+_TARGET_ENCODERS = frozenset(
+    {
+        "TargetEncoder",
+        "MEstimateEncoder",
+        "LeaveOneOutEncoder",
+        "JamesSteinEncoder",
+        "CatBoostEncoder",
+        "WOEEncoder",
+        "GLMMEncoder",
+        "QuantileEncoder",
+        "SummaryEncoder",
+        "MeanEncoder",
+        "WoEEncoder",
+        "DecisionTreeEncoder",
+    }
+)
+_PIPELINES = frozenset(
+    {
+        "sklearn.pipeline.Pipeline",
+        "sklearn.pipeline.make_pipeline",
+        "imblearn.pipeline.Pipeline",
+        "imblearn.pipeline.make_pipeline",
+    }
+)
+_COMPOSITES = frozenset(
+    {
+        "sklearn.compose.ColumnTransformer",
+        "sklearn.compose.make_column_transformer",
+        "sklearn.pipeline.FeatureUnion",
+        "sklearn.pipeline.make_union",
+    }
+)
+SPLITTERS = frozenset(
+    "sklearn.model_selection." + name
+    for name in (
+        "KFold",
+        "StratifiedKFold",
+        "GroupKFold",
+        "StratifiedGroupKFold",
+        "RepeatedKFold",
+        "RepeatedStratifiedKFold",
+        "ShuffleSplit",
+        "StratifiedShuffleSplit",
+        "GroupShuffleSplit",
+        "TimeSeriesSplit",
+        "LeaveOneOut",
+        "LeavePOut",
+        "LeaveOneGroupOut",
+        "LeavePGroupsOut",
+        "PredefinedSplit",
+    )
+)
+_SEARCHES = frozenset(
+    {
+        "sklearn.model_selection.GridSearchCV",
+        "sklearn.model_selection.RandomizedSearchCV",
+        "sklearn.model_selection.HalvingGridSearchCV",
+        "sklearn.model_selection.HalvingRandomSearchCV",
+        "skopt.BayesSearchCV",
+        "sklearn.feature_selection.RFECV",
+        "sklearn.feature_selection.SequentialFeatureSelector",
+    }
+)
+CV_FUNCTIONS = frozenset(
+    "sklearn.model_selection." + name
+    for name in (
+        "cross_val_score",
+        "cross_validate",
+        "cross_val_predict",
+        "learning_curve",
+        "validation_curve",
+        "permutation_test_score",
+    )
+)
+HOLDOUT_SPLITS = frozenset({"sklearn.model_selection.train_test_split"})
+
+FIT_METHODS = frozenset({"fit", "fit_transform", "fit_resample", "fit_predict", "partial_fit"})
+APPLY_METHODS = frozenset(
+    {
+        "transform",
+        "predict",
+        "predict_proba",
+        "predict_log_proba",
+        "decision_function",
+        "score",
+        "score_samples",
+        "evaluate",
+        "resample",
+        "kneighbors",
+    }
+)
+PROBA_METHODS = frozenset({"predict_proba", "decision_function", "predict", "predict_log_proba"})
+PROBA_FUNCTIONS = frozenset({"torch.sigmoid", "torch.softmax", "scipy.special.expit"})
+# Keyword arguments that hand a model data to watch during training, and those that make it
+# act on what it sees there (stop early, keep the best checkpoint).
+EVAL_KWARGS = frozenset({"eval_set", "validation_data", "valid_sets", "evals", "eval_sets"})
+EARLY_STOP_KWARGS = frozenset({"early_stopping_rounds", "callbacks", "early_stopping"})
+# Builtins whose result is a number or text, not data derived from rows.
+SCALAR_BUILTINS = frozenset(
+    {
+        "len",
+        "int",
+        "float",
+        "str",
+        "bool",
+        "round",
+        "abs",
+        "range",
+        "isinstance",
+        "print",
+        "type",
+        "hasattr",
+        "id",
+        "repr",
+        "format",
+        "open",
+        "callable",
+    }
+)
+# Methods that put their argument inside the receiver.
+MUTATORS = frozenset({"append", "extend", "add", "update", "insert", "setdefault", "appendleft"})
+SET_METHODS = frozenset({"union", "difference", "intersection", "symmetric_difference"})
+
+# Packages whose classes are data, plots or plumbing, never something that is fitted.
+_NOT_ESTIMATORS = frozenset(
+    {
+        "builtins",
+        "pandas",
+        "numpy",
+        "polars",
+        "pyarrow",
+        "scipy",
+        "datasets",
+        "pathlib",
+        "collections",
+        "datetime",
+        "json",
+        "os",
+        "re",
+        "typing",
+        "dataclasses",
+        "enum",
+        "logging",
+        "argparse",
+        "matplotlib",
+        "seaborn",
+        "plotly",
+        "mlflow",
+        "dvc",
+        "random",
+        "functools",
+        "itertools",
+    }
+)
+_DATA_CLASSES = frozenset(
+    {
+        "xgboost.DMatrix",
+        "lightgbm.Dataset",
+        "catboost.Pool",
+        "torch.Tensor",
+        "torch.utils.data.DataLoader",
+        "torch.utils.data.TensorDataset",
+        "torch.utils.data.Dataset",
+        "torch.utils.data.Subset",
+        "torch.Generator",
+    }
+)
+
+_ALIASES = (
+    ("tensorflow.python.keras", "keras"),
+    ("tensorflow.keras", "keras"),
+    ("tf_keras", "keras"),
+)
+
+
+def canonical(qualname: str) -> str:
+    """Drop private module segments and unify keras spellings."""
+    parts = qualname.split(".")
+    if any(part.startswith("_") and not part.startswith("__") for part in parts[1:-1]):
+        parts = [parts[0], *(p for p in parts[1:-1] if not p.startswith("_")), parts[-1]]
+        qualname = ".".join(parts)
+    for old, new in _ALIASES:
+        if qualname == old or qualname.startswith(old + "."):
+            return new + qualname[len(old) :]
+    return qualname
+
+
+def estimator_kind(qualname: str) -> str | None:
+    """``preprocessor`` | ``target`` | ``splitter`` | ``search`` | ``model`` | None (not a class).
+
+    Pipelines and column transformers are classified by the caller from their steps.
+    """
+    name = qualname.rsplit(".", 1)[-1]
+    if qualname in SPLITTERS:
+        return "splitter"
+    if qualname in _SEARCHES or (qualname.startswith("sklearn.linear_model.") and name.endswith("CV")):
+        return "search"
+    if qualname.startswith(_PREPROCESSOR_PACKAGES):
+        if name in _TARGET_ENCODERS:
+            return "target"
+        if name in _STATELESS or not name[:1].isupper():
+            return None
+        return "preprocessor"
+    if qualname in _PIPELINES:
+        return "pipeline"
+    if qualname in _COMPOSITES:
+        return "composite"
+    top = qualname.split(".", 1)[0]
+    if top in _NOT_ESTIMATORS or qualname in _DATA_CLASSES:
+        return None
+    if name[:1].isupper() and not name.isupper():
+        return "model"
+    return None

@@ -1,0 +1,63 @@
+"""Read a declared dataset (CSV, parquet, or a directory of parquet files) into a DataFrame.
+
+Every way a file can be wrong ends in a :class:`DataError` that names the file and says what
+to do, never a pandas or pyarrow traceback: a user's broken file is not our bug.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from pytest_mlci.errors import DataError
+
+
+def read_table(path: Path, *, columns: list[str] | None = None) -> Any:
+    """Load ``path`` as a pandas DataFrame; raise :class:`DataError` naming what is wrong."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found; run `dvc repro` or fix the dataset 'path'")
+    try:
+        if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(path, columns=columns)
+        elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
+            frame = _read_csv(path)
+            if columns is not None:
+                frame = frame[columns]
+        else:
+            raise DataError(f"{path}: unknown data format; use .csv or .parquet")
+    except DataError:
+        raise
+    except KeyError as exc:
+        raise DataError(f"{path}: missing column {exc}") from None
+    except Exception as exc:  # pyarrow/pandas raise many types for corrupt files
+        raise DataError(f"{path}: cannot be read as {_kind(path)} ({_first_line(exc)})") from None
+    if len(frame) == 0:
+        raise DataError(f"{path}: the dataset is empty (0 rows)")
+    return frame
+
+
+def _read_csv(path: Path) -> Any:
+    import pandas as pd
+
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        sample = handle.read(64 * 1024)
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        delimiter = ","
+    return pd.read_csv(path, sep=delimiter)
+
+
+def _kind(path: Path) -> str:
+    return "parquet" if path.is_dir() or path.suffix.lower() in (".parquet", ".pq") else "CSV"
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

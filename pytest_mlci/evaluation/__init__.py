@@ -1,0 +1,1 @@
+"""Stage 4: metrics, paired comparison with the production baseline, and the evaluation run."""

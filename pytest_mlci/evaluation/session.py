@@ -1,0 +1,280 @@
+"""One evaluation per pytest session: candidate, baseline and data loaded once, shared by all.
+
+The gate items and the ``mlci_eval`` fixture read from the same :class:`Evaluation`, so a gate
+means the same thing whether it runs as a collected item, inside a user's test, or from
+``mlci run`` (which calls pytest with this plugin). Everything is computed lazily: a run that
+selects only static checks with ``-m`` never loads a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_mlci.config import MlciConfig
+from pytest_mlci.errors import CheckFailed, DataError
+from pytest_mlci.evaluation.compare import BootstrapSettings, Predictions, bootstrap_metric
+from pytest_mlci.evaluation.metrics import get_metric
+from pytest_mlci.gates import FAIL, WAIVED, Estimate, Gate, GateOutcome, Reference, parse_gate
+
+PRESENT, WAIVED_FIRST, MISSING = "present", "waived", "missing"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The production model to compare with, or why there is none."""
+
+    status: str
+    reason: str = ""
+    version: str | None = None
+    digest: str | None = None
+    model: Any = None
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A checked gate with the numbers behind its verdict (one row of every report)."""
+
+    gate: str
+    metric: str
+    verdict: str
+    message: str
+    candidate: Estimate | None = None
+    baseline: float | None = None
+    delta: Estimate | None = None
+
+
+@dataclass
+class Evaluation:
+    """Lazily loaded inputs and memoised metric estimates for one session."""
+
+    config: MlciConfig
+    candidate_path: Path | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    results: list[GateResult] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ inputs
+
+    @property
+    def artifact(self) -> Path:
+        return Path(self.candidate_path or self.config.artifact)
+
+    def _memo(self, key: str, build: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    @property
+    def candidate_digest(self) -> str:
+        from pytest_mlci.model_io import sha256_file
+
+        return self._memo("candidate_digest", lambda: sha256_file(self.artifact))
+
+    @property
+    def model(self) -> Any:
+        from pytest_mlci.model_io import load_model
+
+        return self._memo(
+            "model",
+            lambda: load_model(
+                self.artifact,
+                trusted_types=self.config.trusted_types,
+                allow_pickle=self.config.allow_pickle,
+            ),
+        )
+
+    @property
+    def data(self) -> Any:
+        """The evaluation frame, validated against its schema first (fail closed)."""
+        return self._memo("data", self._load_data)
+
+    def _load_data(self) -> Any:
+        from pytest_mlci.data.loading import read_table
+        from pytest_mlci.data.schema import load_schema, validate_frame
+
+        dataset = self.config.eval_dataset
+        frame = read_table(dataset.path)
+        target = dataset.target or self.config.target
+        if target not in frame.columns:
+            raise DataError(f"{dataset.path}: target column '{target}' is missing")
+        if dataset.schema:
+            schema = load_schema(dataset.schema, root=self.config.root, dataset=dataset.name)
+            failures = validate_frame(schema, frame)
+            if failures:
+                lines = "\n".join(f"  {f.describe()}" for f in failures[:10])
+                raise DataError(f"{dataset.path}: evaluation data fails its schema:\n{lines}")
+        return frame
+
+    @property
+    def data_digest(self) -> str:
+        return self._memo("data_digest", lambda: digest_path(self.config.eval_dataset.path))
+
+    @property
+    def features(self) -> Any:
+        target = self.config.eval_dataset.target or self.config.target
+        return self.data.drop(columns=[target])
+
+    @property
+    def y_true(self) -> Any:
+        return self._memo("y_true", lambda: self._labels(self.model))
+
+    def _labels(self, model: Any) -> Any:
+        import numpy as np
+
+        target = self.config.eval_dataset.target or self.config.target
+        y = self.data[target].to_numpy()
+        if self.config.task == "binary_classification":
+            positive = _positive_class(model)
+            return (y == positive).astype(np.int64)
+        return y
+
+    @property
+    def baseline(self) -> Baseline:
+        return self._memo("baseline", self._resolve_baseline)
+
+    def _resolve_baseline(self) -> Baseline:
+        from pytest_mlci import registry_read as rr
+
+        uri = self.config.registry_uri
+        promoted = False
+        version = None
+        if rr.registry_exists(uri):
+            client = rr.open_client(uri)
+            version = rr.version_by_alias(client, self.config.model, "production")
+            promoted = version is not None or rr.ever_promoted(client, self.config.model)
+        if version is None:
+            if promoted:
+                return Baseline(
+                    MISSING,
+                    f"model '{self.config.model}' has been in production before but has no "
+                    "'production' alias now; restore it (mlci rollback) before comparing",
+                )
+            if self.config.on_missing_baseline == "allow-first":
+                return Baseline(
+                    WAIVED_FIRST,
+                    f"no production model yet for '{self.config.model}'; baseline gates waived "
+                    "for the first model by on_missing_baseline = 'allow-first'",
+                )
+            return Baseline(
+                MISSING,
+                f"no production model for '{self.config.model}' to compare with; baseline gates "
+                "fail closed (set on_missing_baseline = 'allow-first' for a first model)",
+            )
+        path = rr.fetch_verified(
+            version, self.config.state_dir / "cache" / "models", registry_uri=uri
+        )
+        from pytest_mlci.model_io import load_model
+
+        model = load_model(
+            path, trusted_types=self.config.trusted_types, allow_pickle=self.config.allow_pickle
+        )
+        return Baseline(PRESENT, version=version.version, digest=version.digest, model=model)
+
+    # ------------------------------------------------------------------ predictions
+
+    def predictions(self, model: Any) -> Predictions:
+        """Hard predictions and (binary) positive-class scores of ``model`` on the data."""
+        import numpy as np
+
+        features = self.features
+        try:
+            raw = model.predict(features)
+            score = None
+            if self.config.task == "binary_classification":
+                positive = _positive_class(model)
+                proba = model.predict_proba(features)
+                column = list(model.classes_).index(positive)
+                score = np.asarray(proba)[:, column]
+                raw = (np.asarray(raw) == positive).astype(np.int64)
+        except Exception as exc:
+            raise CheckFailed(
+                f"the model failed to predict on {self.config.eval_dataset.path}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return Predictions(y_pred=np.asarray(raw), y_score=score)
+
+    @property
+    def candidate_predictions(self) -> Predictions:
+        return self._memo("candidate_predictions", lambda: self.predictions(self.model))
+
+    @property
+    def baseline_predictions(self) -> Predictions | None:
+        baseline = self.baseline
+        if baseline.status != PRESENT:
+            return None
+        return self._memo("baseline_predictions", lambda: self.predictions(baseline.model))
+
+    # ------------------------------------------------------------------ metrics and gates
+
+    def estimate(self, metric_name: str) -> tuple[Estimate, Estimate | None, float | None]:
+        """Candidate estimate, paired delta (or None) and the baseline's point value."""
+
+        def build() -> tuple[Estimate, Estimate | None, float | None]:
+            metric = get_metric(metric_name, self.config.task)
+            settings = self.config.evaluation
+            candidate, delta = bootstrap_metric(
+                metric,
+                self.y_true,
+                self.candidate_predictions,
+                self.baseline_predictions,
+                BootstrapSettings(settings.resamples, settings.confidence, settings.seed),
+            )
+            base_value = candidate.value - delta.value if delta is not None else None
+            return candidate, delta, base_value
+
+        return self._memo(f"metric:{metric_name}", build)
+
+    def gates(self) -> list[Gate]:
+        """The configured gates, parsed; an unknown metric raises with the closest name."""
+        parsed = []
+        for spec in self.config.gates:
+            gate = parse_gate(spec.metric, spec.expression)
+            get_metric(gate.metric, self.config.task)
+            parsed.append(gate)
+        return parsed
+
+    def check_gate(self, gate: Gate) -> GateResult:
+        """Compute and judge one gate, record the result for the reports, and return it."""
+        if gate.reference is Reference.BASELINE and self.baseline.status != PRESENT:
+            verdict = WAIVED if self.baseline.status == WAIVED_FIRST else FAIL
+            outcome = GateOutcome(verdict, self.baseline.reason)
+            candidate, delta, base_value = self.estimate(gate.metric)[0], None, None
+        else:
+            candidate, delta, base_value = self.estimate(gate.metric)
+            outcome = gate.check(candidate, delta)
+        result = GateResult(
+            gate=gate.text,
+            metric=gate.metric,
+            verdict=outcome.verdict,
+            message=outcome.message,
+            candidate=candidate,
+            baseline=base_value,
+            delta=delta,
+        )
+        self.results.append(result)
+        return result
+
+
+def _positive_class(model: Any) -> Any:
+    classes = list(getattr(model, "classes_", [0, 1]))
+    if len(classes) != 2:
+        raise CheckFailed(
+            f"task is binary_classification but the model has classes {classes}; "
+            "set task = 'multiclass'"
+        )
+    return classes[1]
+
+
+def digest_path(path: Path) -> str:
+    """sha256 of a file, or of the sorted (name, digest) list of a directory's files."""
+    from pytest_mlci.model_io import sha256_file
+
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for child in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{child.relative_to(path)}\0{sha256_file(child)}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,73 @@
+"""Session fixtures for tests that look at the model, the data and the baseline.
+
+They all read the run's shared :class:`~pytest_mlci.evaluation.session.Evaluation`, so a
+user's test and the gates see the same loaded model and the same validated rows. Nothing is
+imported or loaded until a test asks for a fixture.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+def _state(request: pytest.FixtureRequest) -> Any:
+    from pytest_mlci.session import STATE_KEY
+
+    state = request.config.stash.get(STATE_KEY, None)
+    if state is None:
+        pytest.fail(
+            "pytest-mlci fixtures need the plugin switched on: run pytest --mlci", pytrace=False
+        )
+    return state
+
+
+def _user_error(call: Any) -> Any:
+    from pytest_mlci.errors import MlciError
+
+    try:
+        return call()
+    except MlciError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def mlci_config(request: pytest.FixtureRequest) -> Any:
+    """The validated [tool.mlci] configuration (pytest_mlci.config.MlciConfig)."""
+    return _state(request).config
+
+
+@pytest.fixture(scope="session")
+def mlci_eval(request: pytest.FixtureRequest) -> Any:
+    """The shared evaluation: predictions, metric estimates and gate checks, computed once."""
+    return _state(request).evaluation
+
+
+@pytest.fixture(scope="session")
+def mlci_model(mlci_eval: Any) -> Any:
+    """The candidate model, loaded from the configured artifact (skops) or --mlci-candidate."""
+    return _user_error(lambda: mlci_eval.model)
+
+
+@pytest.fixture(scope="session")
+def mlci_data(mlci_eval: Any) -> Any:
+    """The evaluation DataFrame, already validated against its pandera schema."""
+    return _user_error(lambda: mlci_eval.data)
+
+
+@pytest.fixture(scope="session")
+def mlci_baseline(mlci_eval: Any) -> Any:
+    """The production model from the registry (alias 'production').
+
+    With no production model the configured policy decides: by default the test fails
+    (fail closed); with on_missing_baseline = 'allow-first' it is skipped, visibly.
+    """
+    from pytest_mlci.evaluation.session import PRESENT, WAIVED_FIRST
+
+    baseline = _user_error(lambda: mlci_eval.baseline)
+    if baseline.status == PRESENT:
+        return baseline.model
+    if baseline.status == WAIVED_FIRST:
+        pytest.skip(f"waived: {baseline.reason}")
+    pytest.fail(baseline.reason, pytrace=False)

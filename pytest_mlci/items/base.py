@@ -1,0 +1,42 @@
+"""The shared base of every pytest-mlci node.
+
+Our own failures (an :class:`~pytest_mlci.errors.MlciError`) are the user's problem said
+plainly, so they are reported as text without a traceback; anything else is a bug in
+pytest-mlci and keeps pytest's full report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_mlci.errors import MlciError
+
+
+class MlciItem(pytest.Item):
+    """Base of every pytest-mlci item: adds its markers, reports our errors without traceback."""
+
+    markers: tuple[str, ...] = ("mlci",)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name in ("mlci", *self.markers):
+            self.add_marker(name)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, MlciError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.nodeid
+
+
+class MlciCollector(pytest.Collector):
+    """Base of our collectors: a configuration mistake is one clear line, not a traceback."""
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
+        if isinstance(excinfo.value, MlciError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)

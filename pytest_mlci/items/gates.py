@@ -1,0 +1,76 @@
+"""Gate items (``mlci::gate::<expression>``) and the evaluation status item.
+
+Every gate shares the session's :class:`~pytest_mlci.evaluation.session.Evaluation`, so the
+model is loaded and scored once. The status item fails when no gate was configured or a gate
+crashed, so an evaluation that fell over can never look like a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pytest_mlci.errors import CheckFailed, MlciError
+from pytest_mlci.gates import FAIL, INCONCLUSIVE, WAIVED, Gate
+from pytest_mlci.items.base import MlciCollector, MlciItem
+
+
+def _state(node: pytest.Item | pytest.Collector) -> Any:
+    from pytest_mlci.session import STATE_KEY
+
+    return node.config.stash[STATE_KEY]
+
+
+class GateCollector(MlciCollector):
+    """Parses every configured gate; an unknown metric fails collection with a suggestion."""
+
+    def collect(self) -> Iterator[GateItem]:
+        for gate in _state(self).evaluation.gates():
+            yield GateItem.from_parent(self, name=gate.text, gate=gate)
+
+
+class GateItem(MlciItem):
+    """Checks one gate; inconclusive fails (fail closed), a waived gate is a visible skip."""
+
+    markers = ("mlci_gate",)
+
+    def __init__(self, *, gate: Gate, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate = gate
+
+    def runtest(self) -> None:
+        state = _state(self)
+        try:
+            result = state.evaluation.check_gate(self.gate)
+        except MlciError:
+            state.crashed.append(self.nodeid)
+            raise
+        except Exception:
+            state.crashed.append(self.nodeid)
+            raise
+        if result.verdict == WAIVED:
+            pytest.skip(f"waived: {result.message}")
+        if result.verdict == INCONCLUSIVE:
+            raise CheckFailed(f"INCONCLUSIVE (counts as a failure): {result.message}")
+        if result.verdict == FAIL:
+            raise CheckFailed(f"FAILED: {result.message}")
+
+
+class EvaluationStatusItem(MlciItem):
+    """``mlci::evaluation``: fails when no gate exists or any gate crashed."""
+
+    markers = ("mlci_gate",)
+
+    def runtest(self) -> None:
+        state = _state(self)
+        if not state.config.gates:
+            raise CheckFailed(
+                f"{state.config.source.name}: no gates in [tool.mlci.gates]; an evaluation "
+                "without gates cannot pass (add e.g. roc_auc = '>= 0.8')"
+            )
+        if state.crashed:
+            raise CheckFailed(
+                "the evaluation crashed in: " + ", ".join(state.crashed) + "; no verdict"
+            )

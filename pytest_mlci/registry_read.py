@@ -1,0 +1,156 @@
+"""Read-only access to the MLflow registry: find a version by alias and fetch it verified.
+
+The plugin needs the production model as its baseline; only ``mlci_local.registry`` ever
+writes. This module also owns the process-wide settings that keep MLflow and DVC quiet and
+offline: no usage telemetry, no progress bars in CI logs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_mlci.errors import DataError, RegistryError
+
+TAG_SHA256 = "mlci.artifact_sha256"
+TAG_FILE = "mlci.artifact_file"
+TAG_EVER_PROMOTED = "mlci.ever_promoted"
+
+
+def quiet_offline_environment() -> None:
+    """No telemetry, no progress bars: set before mlflow or dvc is first imported."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else None."""
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix) :]) if uri.startswith(prefix) else None
+
+
+def registry_exists(uri: str) -> bool:
+    """False only for an embedded sqlite registry whose file was never created."""
+    path = sqlite_path(uri)
+    return path is None or path.is_file()
+
+
+def open_client(uri: str) -> Any:
+    """An ``MlflowClient`` for both tracking and registry at ``uri``."""
+    quiet_offline_environment()
+    import logging
+
+    from mlflow.tracking import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    path = sqlite_path(uri)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """One model version as pytest-mlci sees it."""
+
+    name: str
+    version: str
+    source: str
+    run_id: str | None
+    tags: dict[str, str]
+    aliases: tuple[str, ...]
+
+    @property
+    def digest(self) -> str | None:
+        return self.tags.get(TAG_SHA256)
+
+    @classmethod
+    def from_mlflow(cls, mv: Any) -> RegisteredVersion:
+        return cls(
+            name=mv.name,
+            version=str(mv.version),
+            source=mv.source,
+            run_id=mv.run_id,
+            tags=dict(mv.tags or {}),
+            aliases=tuple(getattr(mv, "aliases", ()) or ()),
+        )
+
+
+def is_not_found(exc: Exception) -> bool:
+    """MLflow signals a missing model or alias with RESOURCE_DOES_NOT_EXIST."""
+    return "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or (
+        "not found" in str(exc).lower() or "does not exist" in str(exc).lower()
+    )
+
+
+def version_by_alias(client: Any, model: str, alias: str) -> RegisteredVersion | None:
+    """The version behind ``alias``, or None when the model or the alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return RegisteredVersion.from_mlflow(client.get_model_version_by_alias(model, alias))
+    except MlflowException as exc:
+        if is_not_found(exc):
+            return None
+        raise RegistryError(f"registry error reading {model}@{alias}: {exc}") from None
+
+
+def ever_promoted(client: Any, model: str) -> bool:
+    """Whether any version of ``model`` has ever been in production (a registered-model tag)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        registered = client.get_registered_model(model)
+    except MlflowException as exc:
+        if is_not_found(exc):
+            return False
+        raise RegistryError(f"registry error reading model {model}: {exc}") from None
+    return (registered.tags or {}).get(TAG_EVER_PROMOTED) == "true"
+
+
+def fetch_verified(version: RegisteredVersion, cache_dir: Path, *, registry_uri: str) -> Path:
+    """Download a version's model file into ``cache_dir`` and check its sha256 against the tag.
+
+    A mismatch (a corrupted or replaced artifact) refuses to load and names the file.
+    """
+    from pytest_mlci.model_io import sha256_file
+
+    expected, filename = version.digest, version.tags.get(TAG_FILE)
+    if not expected or not filename:
+        raise RegistryError(
+            f"{version.name} v{version.version} has no {TAG_SHA256}/{TAG_FILE} tags; "
+            "it was not registered by mlci and cannot be verified"
+        )
+    target = cache_dir / f"{version.name}-v{version.version}-{expected[:12]}"
+    model_file = target / filename
+    if model_file.is_file() and sha256_file(model_file) == expected:
+        return model_file
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    import mlflow.artifacts
+
+    try:
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=version.source, dst_path=str(target), tracking_uri=registry_uri
+        )
+    except Exception as exc:
+        raise RegistryError(
+            f"cannot download {version.name} v{version.version} from {version.source}: {exc}"
+        ) from None
+    if not model_file.is_file():
+        raise DataError(f"{version.source}/{filename}: artifact missing from the registry store")
+    actual = sha256_file(model_file)
+    if actual != expected:
+        raise DataError(
+            f"{version.source}/{filename}: sha256 {actual[:12]}… does not match the registered "
+            f"{expected[:12]}…; the artifact was modified after registration; refusing to load"
+        )
+    return model_file

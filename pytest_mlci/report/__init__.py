@@ -1,0 +1,1 @@
+"""Reports: terminal table, JSON, Markdown for PR comments, HTML, and static-check formats."""

@@ -1,0 +1,78 @@
+"""The machine-readable result of an evaluation run (``--mlci-report-json``).
+
+``mlci run`` reads this file to build the gate record that promotion later requires, so it
+carries the exact candidate digest and data digest the verdicts were computed on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pytest_mlci.gates import FAIL, INCONCLUSIVE
+
+SCHEMA_VERSION = 1
+
+
+def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
+    """Everything a later stage needs to trust this verdict, as JSON-ready values."""
+    evaluation = state.evaluation
+    results = evaluation.results
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "model": state.config.model,
+        "task": state.config.task,
+        "pytest_exitstatus": exitstatus,
+        "gates": [_result(r) for r in results],
+        "crashed": list(state.crashed),
+    }
+    if results:
+        report["candidate"] = {
+            "path": str(evaluation.artifact),
+            "sha256": evaluation.candidate_digest,
+        }
+        report["data"] = {
+            "path": str(state.config.eval_dataset.path),
+            "sha256": evaluation.data_digest,
+            "rows": len(evaluation.data),
+        }
+        baseline = evaluation.baseline
+        report["baseline"] = {
+            "status": baseline.status,
+            "reason": baseline.reason,
+            "version": baseline.version,
+            "sha256": baseline.digest,
+        }
+    judged = bool(results) and not state.crashed
+    failed = any(r.verdict in (FAIL, INCONCLUSIVE) for r in results)
+    report["passed"] = judged and not failed and exitstatus == 0
+    return report
+
+
+def _result(result: Any) -> dict[str, Any]:
+    row = dataclasses.asdict(result)
+    for key in ("candidate", "delta"):
+        if row[key] is not None:
+            row[key] = {k: v for k, v in row[key].items()}
+    return row
+
+
+def results_from_report(report: dict[str, Any]) -> list[Any]:
+    """Rebuild the gate results of a JSON report (for ``mlci run``'s display)."""
+    from pytest_mlci.evaluation.session import GateResult
+    from pytest_mlci.gates import Estimate
+
+    results = []
+    for row in report.get("gates", []):
+        results.append(
+            GateResult(
+                gate=row["gate"],
+                metric=row["metric"],
+                verdict=row["verdict"],
+                message=row["message"],
+                candidate=Estimate(**row["candidate"]) if row.get("candidate") else None,
+                baseline=row.get("baseline"),
+                delta=Estimate(**row["delta"]) if row.get("delta") else None,
+            )
+        )
+    return results

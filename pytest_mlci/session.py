@@ -1,0 +1,90 @@
+"""The stateful part of the plugin, registered only when ``--mlci`` is given.
+
+Holding state in one object registered in ``pytest_configure`` (pytest's own pattern for
+stateful features) keeps a plain ``pytest`` run free of any cost: without ``--mlci`` none of
+this module's hooks exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_mlci.config import MlciConfig
+from pytest_mlci.evaluation.session import Evaluation
+from pytest_mlci.items.base import MlciCollector
+
+
+@dataclass
+class MlciState:
+    """Per-run state: the config, the shared evaluation, and the gates that crashed."""
+
+    config: MlciConfig
+    evaluation: Evaluation
+    crashed: list[str] = field(default_factory=list)
+
+
+STATE_KEY = pytest.StashKey[MlciState]()
+
+
+class MlciRoot(MlciCollector):
+    """The ``mlci`` node: static files, datasets, gates, then the evaluation status."""
+
+    def collect(self) -> Any:
+        from pytest_mlci.items.data import DataCollector
+        from pytest_mlci.items.gates import EvaluationStatusItem, GateCollector
+        from pytest_mlci.items.static import StaticCollector
+
+        yield StaticCollector.from_parent(self, name="static")
+        yield DataCollector.from_parent(self, name="data")
+        yield GateCollector.from_parent(self, name="gate")
+        yield EvaluationStatusItem.from_parent(self, name="evaluation")
+
+
+class MlciPlugin:
+    """Adds the ``mlci::`` items, prints the gate table and writes the JSON report."""
+
+    def __init__(self, config: pytest.Config, state: MlciState) -> None:
+        self.config = config
+        self.state = state
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        # tryfirst: our items must exist before -m / -k deselection runs.
+        root = MlciRoot.from_parent(session, name="mlci", nodeid="mlci")
+        items.extend(session.genitems(root))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from pytest_mlci.report.text import gate_table
+
+        results = self.state.evaluation.results
+        if results:
+            terminalreporter.section("mlci gates")
+            for line in gate_table(results):
+                terminalreporter.write_line(line)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        target = self.config.getoption("mlci_report_json")
+        if target:
+            from pytest_mlci.report.json_report import build_report
+
+            report = build_report(self.state, exitstatus=int(exitstatus))
+            write_atomically(Path(target), json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
