@@ -92,18 +92,13 @@ class Pipeline:
             label = f"[{number}/{len(STAGES)}] {TITLES[stage]}"
             started = time.perf_counter()
             try:
-                if self.ctx.already_production and stage in (
-                    "evaluate",
-                    "register",
-                    "stage",
-                    "promote",
-                ):
-                    outcome_status, detail = (
-                        "up to date",
-                        (
-                            f"v{self.ctx.already_production} with this exact artifact is production"
-                            "; nothing new to register"
-                        ),
+                if self.ctx.already_production and stage in STAGES[3:]:
+                    outcome_status = "up to date"
+                    detail = (
+                        f"v{self.ctx.already_production} holds this exact artifact and is "
+                        "production; nothing new to register"
+                        if stage == "evaluate"
+                        else "nothing to do"
                     )
                 else:
                     with status(label) if status else _null():
@@ -202,9 +197,11 @@ class Pipeline:
         digest = self._digest()
         report_path = self.config.state_dir / "reports" / f"evaluation-{digest[:12]}.json"
         report_path.unlink(missing_ok=True)
-        targets = [str(self.config.root / t) for t in self.config.tests] or [
-            str(self.config.source)
-        ]
+        targets = [str(self.config.root / t) for t in self.config.tests]
+        if not targets:  # gates only: point pytest at an empty folder, not the project's tests
+            empty = self.config.state_dir / "cache" / "no-tests"
+            empty.mkdir(parents=True, exist_ok=True)
+            targets = [str(empty)]
         command = [
             sys.executable, "-m", "pytest", "--mlci", "-q", "--no-header",
             "-p", "no:randomly",

@@ -8,9 +8,9 @@ did, so an unchanged pipeline says "up to date", never "trained".
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,17 +39,13 @@ def reproduce(root: Path, targets: Sequence[str] | None = None) -> ReproResult:
     from dvc.exceptions import DvcException, ReproductionError
     from dvc.repo import Repo
 
-    captured = io.StringIO()
+    captured = _CapturedOutput()
     try:
-        with (
-            _interpreter_first_on_path(),
-            Repo(str(root)) as repo,
-            contextlib.redirect_stdout(captured),
-        ):
+        with _interpreter_first_on_path(), captured, Repo(str(root)) as repo:
             stages = repo.reproduce(targets=list(targets) if targets else None)
     except ReproductionError as exc:
         raise CheckFailed(
-            f"dvc repro failed: {exc}\n{_cause(exc)}\n--- stage output ---\n{captured.getvalue()}"
+            f"dvc repro failed: {exc} {_cause(exc)}\n--- stage output ---\n{captured.text[-4000:]}"
         ) from None
     except DvcException as exc:
         message = str(exc)
@@ -59,7 +55,38 @@ def reproduce(root: Path, targets: Sequence[str] | None = None) -> ReproResult:
             ) from None
         raise CheckFailed(f"dvc: {message}") from None
     names = tuple(getattr(stage, "addressing", None) or str(stage) for stage in stages)
-    return ReproResult(names, captured.getvalue())
+    return ReproResult(names, captured.text)
+
+
+class _CapturedOutput:
+    """Capture file descriptors 1 and 2, so stage subprocesses' output is kept, not shown.
+
+    The runner shows one line per stage; DVC's and the stage commands' own chatter is kept
+    for the error message when a stage fails.
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def __enter__(self) -> _CapturedOutput:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._file = tempfile.TemporaryFile(mode="w+b")
+        self._saved = (os.dup(1), os.dup(2))
+        os.dup2(self._file.fileno(), 1)
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(self._saved[0], 1)
+        os.dup2(self._saved[1], 2)
+        for fd in self._saved:
+            os.close(fd)
+        self._file.seek(0)
+        self.text = self._file.read().decode("utf-8", errors="replace")
+        self._file.close()
 
 
 @contextlib.contextmanager

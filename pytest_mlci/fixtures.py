@@ -29,7 +29,8 @@ def _user_error(call: Any) -> Any:
     try:
         return call()
     except MlciError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    pytest.fail(message, pytrace=False)  # outside the except: no chained traceback
 
 
 @pytest.fixture(scope="session")

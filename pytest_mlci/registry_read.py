@@ -129,22 +129,23 @@ def fetch_verified(version: RegisteredVersion, cache_dir: Path, *, registry_uri:
             "it was not registered by mlci and cannot be verified"
         )
     target = cache_dir / f"{version.name}-v{version.version}-{expected[:12]}"
-    model_file = target / filename
-    if model_file.is_file() and sha256_file(model_file) == expected:
-        return model_file
+    cached = next(iter(sorted(target.rglob(filename))), None) if target.is_dir() else None
+    if cached is not None and sha256_file(cached) == expected:
+        return cached
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     import mlflow.artifacts
 
     try:
-        mlflow.artifacts.download_artifacts(
+        local = mlflow.artifacts.download_artifacts(
             artifact_uri=version.source, dst_path=str(target), tracking_uri=registry_uri
         )
     except Exception as exc:
         raise RegistryError(
             f"cannot download {version.name} v{version.version} from {version.source}: {exc}"
         ) from None
+    model_file = Path(local) / filename
     if not model_file.is_file():
         raise DataError(f"{version.source}/{filename}: artifact missing from the registry store")
     actual = sha256_file(model_file)

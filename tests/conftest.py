@@ -109,6 +109,23 @@ class TinyProject:
         return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _heavy_modules_loaded_once():
+    """Import the heavy libraries before any test runs.
+
+    pytester restores ``sys.modules`` after each test, dropping what the test imported; a
+    library such as MLflow imported inside one test would then be half-unloaded for the next.
+    Importing them here, outside any test, keeps them loaded for the whole session.
+    """
+    import mlflow.artifacts  # noqa: F401
+    import mlflow.tracking  # noqa: F401
+    import pandas  # noqa: F401
+    import pandera.pandas  # noqa: F401
+    import skops.io  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    from mlflow.tracking import MlflowClient  # noqa: F401
+
+
 @pytest.fixture(scope="session")
 def tiny_assets(tmp_path_factory):
     """Data and models built once per test session (training is the slow part)."""
@@ -123,17 +140,15 @@ def tiny_assets(tmp_path_factory):
     return base
 
 
-@pytest.fixture
-def tiny_project(pytester, tiny_assets) -> TinyProject:
-    """A fresh copy of the tiny project in pytester's directory."""
+def build_tiny_project(root: Path, assets: Path) -> TinyProject:
+    """Lay the tiny project out in ``root`` from the prebuilt ``assets``."""
     import shutil
 
-    root = pytester.path
-    (root / "data").mkdir()
-    (root / "models").mkdir()
-    (root / "src").mkdir()
-    shutil.copy(tiny_assets / "test.parquet", root / "data" / "test.parquet")
-    shutil.copy(tiny_assets / "good.skops", root / "models" / "model.skops")
+    (root / "data").mkdir(exist_ok=True)
+    (root / "models").mkdir(exist_ok=True)
+    (root / "src").mkdir(exist_ok=True)
+    shutil.copy(assets / "test.parquet", root / "data" / "test.parquet")
+    shutil.copy(assets / "good.skops", root / "models" / "model.skops")
     (root / "tiny_schema.py").write_text(TINY_SCHEMA)
     (root / "src" / "train.py").write_text(
         "from sklearn.ensemble import RandomForestClassifier\n\n"
@@ -142,3 +157,19 @@ def tiny_project(pytester, tiny_assets) -> TinyProject:
     project = TinyProject(root)
     project.write_config()
     return project
+
+
+@pytest.fixture
+def tiny_project(pytester, tiny_assets) -> TinyProject:
+    """The tiny project in pytester's directory, for `pytester.runpytest("--mlci")`."""
+    return build_tiny_project(pytester.path, tiny_assets)
+
+
+@pytest.fixture
+def tiny_dir(tmp_path, tiny_assets) -> TinyProject:
+    """The tiny project in a plain temporary directory (no pytester).
+
+    Use this where the test itself talks to MLflow: pytester unloads modules imported during
+    a test, which breaks SQLAlchemy's lazily imported parts.
+    """
+    return build_tiny_project(tmp_path, tiny_assets)

@@ -1,0 +1,205 @@
+"""DVC stage ``train``: fit the conversion model on ``data/train.parquet`` and save it with skops.
+
+Only the training split is read here; the test split belongs to ``evaluate`` and the gates, and
+touching it while fitting would be the very leakage pytest-mlci's static rules look for.
+
+The model is a plain sklearn Pipeline (scaling and one-hot encoding in a ColumnTransformer, then
+a HistGradientBoostingClassifier) so that skops can persist it without pickle, and every source of
+randomness is tied to ``train.seed`` so ``dvc repro`` gives the same model twice.
+
+``train.degrade`` (0..1) exists for tests that need a *worse* candidate to watch a gate fail:
+it drops the strongest features (more of them as it grows) and flips a share ``degrade / 2`` of
+the training labels. At 0 it does nothing.
+
+Run as ``python -m example.train [--params params.yaml] [--data data/train.parquet]
+[--model models/model.skops]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import skops.io as sio
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from example.generate import TARGET
+from example.prepare import load_params
+
+DEFAULTS: dict[str, Any] = {"seed": 42, "max_iter": 200, "learning_rate": 0.1, "degrade": 0.0}
+# The features that carry the most signal, strongest first; ``degrade`` removes a prefix of them.
+STRONGEST_FEATURES = (
+    "time_on_site",
+    "pages_viewed",
+    "days_since_last_visit",
+    "channel",
+    "previous_purchases",
+)
+
+
+def feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Split the feature columns (everything but the target) into numeric and categorical."""
+    features = [column for column in frame.columns if column != TARGET]
+    numeric = [c for c in features if pd.api.types.is_numeric_dtype(frame[c])]
+    categorical = [c for c in features if c not in numeric]
+    return numeric, categorical
+
+
+def build_pipeline(
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    *,
+    seed: int,
+    max_iter: int,
+    learning_rate: float,
+) -> Pipeline:
+    """Return the unfitted model: preprocessing for the named columns, then gradient boosting."""
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", StandardScaler(), list(numeric)),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                list(categorical),
+            ),
+        ],
+        remainder="drop",  # columns a degraded model leaves out are ignored, not an error
+    )
+    classifier = HistGradientBoostingClassifier(
+        max_iter=max_iter,
+        learning_rate=learning_rate,
+        # Explicit rather than "auto" so small test samples and the full data stop the same way.
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=seed,
+    )
+    return Pipeline([("preprocess", preprocess), ("classifier", classifier)])
+
+
+def train(
+    frame: pd.DataFrame,
+    *,
+    seed: int = 42,
+    max_iter: int = 200,
+    learning_rate: float = 0.1,
+    degrade: float = 0.0,
+) -> Pipeline:
+    """Fit the conversion model on ``frame`` (features plus the ``converted`` target)."""
+    if not 0.0 <= degrade <= 1.0:
+        raise ValueError(f"degrade must be between 0 and 1, got {degrade!r}")
+    if frame.empty:
+        raise ValueError("cannot train on an empty frame")
+    X = frame.drop(columns=[TARGET])
+    y = frame[TARGET].to_numpy(copy=True)
+    numeric, categorical = feature_columns(frame)
+
+    if degrade > 0:
+        dropped = set(STRONGEST_FEATURES[: math.ceil(degrade * len(STRONGEST_FEATURES))])
+        numeric = [c for c in numeric if c not in dropped]
+        categorical = [c for c in categorical if c not in dropped]
+        flip = np.random.default_rng(seed).random(len(y)) < degrade / 2
+        y[flip] = 1 - y[flip]
+
+    model = build_pipeline(
+        numeric, categorical, seed=seed, max_iter=max_iter, learning_rate=learning_rate
+    )
+    # Fitted on every feature column so a degraded model accepts the same input as a good one.
+    model.fit(X, y)
+    return model
+
+
+def save(model: Pipeline, path: str | Path) -> Path:
+    """Persist ``model`` with skops so that the same model always gives the same bytes.
+
+    A plain ``skops.io.dump`` is not reproducible: it names objects and array files after their
+    memory addresses (``id()``) and stamps zip entries with the wall clock, so retraining an
+    identical model yields a new digest, and DVC and the registry would see a new artifact on every
+    run. The archive is rewritten with ids renumbered in order of appearance and a fixed
+    timestamp; the loader only uses ids to match references, so the model loads unchanged.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_canonical_skops(sio.dumps(model)))
+    return path
+
+
+def _canonical_skops(raw: bytes) -> bytes:
+    renamed: dict[str, str] = {}
+
+    def rename(key: str) -> str:
+        return renamed.setdefault(key, str(len(renamed)))
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    out[key] = int(rename(str(value)))
+                elif key == "file" and isinstance(value, str):
+                    stem, dot, suffix = value.partition(".")
+                    out[key] = rename(stem) + dot + suffix
+                else:
+                    out[key] = walk(value)
+            return out
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    with zipfile.ZipFile(io.BytesIO(raw)) as source:
+        schema = walk(json.loads(source.read("schema.json")))
+        members = {"schema.json": json.dumps(schema, indent=2).encode()}
+        for name in sorted(source.namelist()):
+            if name != "schema.json":
+                stem, dot, suffix = name.partition(".")
+                members[rename(stem) + dot + suffix] = source.read(name)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as target:
+        for name in sorted(members):
+            # The zip epoch instead of "now": the only other thing that varied between runs.
+            target.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), members[name])
+    return out.getvalue()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the DVC stage."""
+    parser = argparse.ArgumentParser(
+        prog="python -m example.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
+    parser.add_argument("--data", default="data/train.parquet", help="(default: %(default)s)")
+    parser.add_argument("--model", default="models/model.skops", help="(default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params, "train", DEFAULTS)
+    frame = pd.read_parquet(args.data, engine="pyarrow")
+    model = train(
+        frame,
+        seed=int(params["seed"]),
+        max_iter=int(params["max_iter"]),
+        learning_rate=float(params["learning_rate"]),
+        degrade=float(params["degrade"]),
+    )
+    path = save(model, args.model)
+    iterations = model.named_steps["classifier"].n_iter_
+    print(f"{path}: trained on {len(frame)} rows, {iterations} boosting iterations")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""Registration, promotion and rollback against a real embedded (sqlite) MLflow registry."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from mlci_local.ledger import verify
+from mlci_local.promotion import ledger_for, promote, rollback, unfinished
+from mlci_local.registry import Registry
+from pytest_mlci.config import load_config
+from pytest_mlci.errors import ConfigError, PromotionRefused
+from pytest_mlci.model_io import sha256_file
+
+
+@pytest.fixture
+def project(tiny_dir):
+    """The tiny project's loaded configuration (embedded sqlite registry under .mlci/)."""
+    return load_config(tiny_dir.root / "pyproject.toml")
+
+
+def register(config, source):
+    """Register an artifact with passing evaluation and staging records, like `mlci run`."""
+    artifact = config.artifact
+    shutil.copy(source, artifact)
+    digest = sha256_file(artifact)
+    registration = Registry(config).register(artifact, digest, tags={"mlci.tier": "medium"})
+    ledger = ledger_for(config)
+    for action in ("evaluation", "staging"):
+        ledger.append(action, {"model": config.model, "digest": digest, "passed": True})
+    return registration
+
+
+def test_registering_the_same_artifact_twice_makes_one_version(project, tiny_assets):
+    first = register(project, tiny_assets / "good.skops")
+    second = register(project, tiny_assets / "good.skops")
+    assert first.created and not second.created
+    assert second.version.version == first.version.version
+    assert len(Registry(project).versions()) == 1
+
+
+def test_promotion_keeps_the_replaced_version_as_previous(project, tiny_assets):
+    registry, ledger = Registry(project), ledger_for(project)
+    v1 = register(project, tiny_assets / "good.skops").version.version
+    v2 = register(project, tiny_assets / "bad.skops").version.version
+    first = promote(project, registry, ledger, v1)
+    assert first.changed and first.replaced is None
+    second = promote(project, registry, ledger, v2)
+    assert (second.production, second.replaced) == (v2, v1)
+    assert registry.by_alias("production").version == v2
+    assert registry.by_alias("previous").version == v1
+    assert verify(ledger.path).ok
+
+
+def test_promoting_the_current_production_changes_nothing(project, tiny_assets):
+    registry, ledger = Registry(project), ledger_for(project)
+    v1 = register(project, tiny_assets / "good.skops").version.version
+    promote(project, registry, ledger, v1)
+    again = promote(project, registry, ledger, v1)
+    assert not again.changed
+    assert registry.by_alias("previous") is None
+
+
+def test_rollback_restores_previous_and_refuses_a_second_time(project, tiny_assets):
+    registry, ledger = Registry(project), ledger_for(project)
+    v1 = register(project, tiny_assets / "good.skops").version.version
+    v2 = register(project, tiny_assets / "bad.skops").version.version
+    promote(project, registry, ledger, v1)
+    promote(project, registry, ledger, v2)
+    move = rollback(project, registry, ledger, reason="bad canary")
+    assert (move.production, move.replaced) == (v1, v2)
+    assert registry.by_alias("production").version == v1
+    with pytest.raises(PromotionRefused, match="nothing to roll back to"):
+        rollback(project, registry, ledger)
+    actions = [r.action for r in ledger.records()]
+    assert actions[-2:] == ["rollback.intent", "rollback"]
+    assert not unfinished(ledger, project.model)
+
+
+def test_promotion_without_a_passing_gate_record_is_refused(project, tiny_assets):
+    artifact = project.artifact
+    shutil.copy(tiny_assets / "bad.skops", artifact)
+    digest = sha256_file(artifact)
+    registry, ledger = Registry(project), ledger_for(project)
+    version = registry.register(artifact, digest, tags={}).version.version
+    with pytest.raises(PromotionRefused, match="no evaluation record"):
+        promote(project, registry, ledger, version)
+    ledger.append("evaluation", {"model": project.model, "digest": digest, "passed": False})
+    with pytest.raises(PromotionRefused, match="evaluation of artifact .* failed"):
+        promote(project, registry, ledger, version)
+    assert registry.by_alias("production") is None
+
+
+def test_force_needs_a_reason_and_is_recorded(project, tiny_assets):
+    artifact = project.artifact
+    shutil.copy(tiny_assets / "bad.skops", artifact)
+    registry, ledger = Registry(project), ledger_for(project)
+    version = registry.register(artifact, sha256_file(artifact), tags={}).version.version
+    with pytest.raises(ConfigError, match="--force needs --reason"):
+        promote(project, registry, ledger, version, force=True)
+    promote(project, registry, ledger, version, force=True, reason="hotfix INC-42")
+    record = ledger.find("promote", version=version)[-1]
+    assert record.data["force"] is True and record.data["reason"] == "hotfix INC-42"
+
+
+def test_a_modified_artifact_in_the_store_refuses_to_load(project, tiny_assets, tmp_path):
+    from pytest_mlci import registry_read as rr
+    from pytest_mlci.errors import DataError
+
+    version = register(project, tiny_assets / "good.skops").version
+    stored = version.source.removeprefix("file://") + "/model.skops"
+    with open(stored, "ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(DataError, match="does not match the registered"):
+        rr.fetch_verified(version, tmp_path / "cache", registry_uri=project.registry_uri)
+
+
+def test_an_interrupted_promotion_shows_as_unfinished(project, tiny_assets, monkeypatch):
+    registry, ledger = Registry(project), ledger_for(project)
+    v1 = register(project, tiny_assets / "good.skops").version.version
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Registry, "set_alias", crash)
+    with pytest.raises(KeyboardInterrupt):
+        promote(project, registry, ledger, v1)
+    pending = unfinished(ledger, project.model)
+    assert [r.action for r in pending] == ["promote.intent"]
+    assert registry.by_alias("production") is None
