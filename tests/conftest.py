@@ -117,12 +117,12 @@ def _heavy_modules_loaded_once():
     library such as MLflow imported inside one test would then be half-unloaded for the next.
     Importing them here, outside any test, keeps them loaded for the whole session.
     """
-    import mlflow.artifacts  # noqa: F401
+    import mlflow.artifacts
     import mlflow.tracking  # noqa: F401
     import pandas  # noqa: F401
     import pandera.pandas  # noqa: F401
-    import skops.io  # noqa: F401
     import sklearn.metrics  # noqa: F401
+    import skops.io  # noqa: F401
     from mlflow.tracking import MlflowClient  # noqa: F401
 
 

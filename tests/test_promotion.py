@@ -87,7 +87,7 @@ def test_promotion_without_a_passing_gate_record_is_refused(project, tiny_assets
     with pytest.raises(PromotionRefused, match="no evaluation record"):
         promote(project, registry, ledger, version)
     ledger.append("evaluation", {"model": project.model, "digest": digest, "passed": False})
-    with pytest.raises(PromotionRefused, match="evaluation of artifact .* failed"):
+    with pytest.raises(PromotionRefused, match=r"evaluation of artifact .* failed"):
         promote(project, registry, ledger, version)
     assert registry.by_alias("production") is None
 
