@@ -17,42 +17,8 @@ from typing import Any
 
 import click
 
-from pytest_mlci.errors import CheckFailed, ConfigError, DataError, MlciError, RegistryError
-
-EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_UNEXPECTED = 0, 1, 2, 3
-_EXIT_CODES: tuple[tuple[type[MlciError], int], ...] = (
-    (ConfigError, EXIT_USAGE),
-    (CheckFailed, EXIT_NO),
-    (DataError, EXIT_NO),
-    (RegistryError, EXIT_UNEXPECTED),
-)
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """The exit code of an error (the single place the mapping is defined)."""
-    for kind, code in _EXIT_CODES:
-        if isinstance(exc, kind):
-            return code
-    return EXIT_NO if isinstance(exc, MlciError) else EXIT_UNEXPECTED
-
-
-class Workspace:
-    """What every command shares: the configuration, loaded on first use."""
-
-    def __init__(self, config_path: Path | None) -> None:
-        self.config_path = config_path
-        self._config: Any = None
-
-    @property
-    def config(self) -> Any:
-        if self._config is None:
-            from pytest_mlci.config import load_config
-
-            self._config = load_config(self.config_path)
-        return self._config
-
-
-pass_workspace = click.make_pass_decorator(Workspace)
+from mlci_local.workspace import EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, Workspace, exit_code_for
+from pytest_mlci.errors import MlciError
 
 
 class MlciGroup(click.Group):
@@ -111,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        return EXIT_NO
+        return 1
     except click.ClickException as exc:
         exc.show()
         return EXIT_USAGE if exc.exit_code == 2 else exc.exit_code

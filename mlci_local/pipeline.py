@@ -108,7 +108,7 @@ class Pipeline:
                 self._record(stage, "failed", str(exc).splitlines()[0], seconds)
                 self.echo(f"{label:<28} FAILED ({seconds:.1f} s)")
                 self.echo(_indent(str(exc)))
-                from mlci_local.cli import exit_code_for
+                from mlci_local.workspace import exit_code_for
 
                 code = exit_code_for(exc)
                 break

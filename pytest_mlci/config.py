@@ -287,13 +287,17 @@ def parse_config(
         )
 
     gates = []
-    for metric, expression in table.get("gates", {}).items():
-        if not isinstance(expression, str) or not expression.strip():
-            raise reader.error(
-                f"gates.{metric}",
-                "must be a comparison string such as '>= 0.8' or '>= baseline - 0.01'",
-            )
-        gates.append(GateSpec(metric=metric, expression=expression.strip()))
+    for metric, expressions in table.get("gates", {}).items():
+        # One gate ("roc_auc = '>= 0.8'") or several on the same metric (a list).
+        listed = expressions if isinstance(expressions, list) else [expressions]
+        for expression in listed:
+            if not isinstance(expression, str) or not expression.strip():
+                raise reader.error(
+                    f"gates.{metric}",
+                    "must be a comparison string such as '>= 0.8' or '>= baseline - 0.01', "
+                    "or a list of them",
+                )
+            gates.append(GateSpec(metric=metric, expression=expression.strip()))
 
     staging_table = table.get("staging", {})
     reader.check_keys(staging_table, _STAGING_KEYS, "staging.")

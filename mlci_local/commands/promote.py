@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mlci_local.cli import Workspace, pass_workspace
+from mlci_local.workspace import Workspace, pass_workspace
 
 
 @click.command("promote")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mlci_local.cli import Workspace, pass_workspace
 from mlci_local.pipeline import STAGES
+from mlci_local.workspace import Workspace, pass_workspace
 
 
 @click.command("run")
@@ -28,6 +28,6 @@ def command(ctx: click.Context, workspace: Workspace, until: str) -> None:
     console = Console(highlight=False)
     config = workspace.config
     console.print(f"mlci run: model '{config.model}' ({config.task}, tier {config.tier})")
-    pipeline = Pipeline(config, echo=lambda line: console.print(line, markup=False))
+    pipeline = Pipeline(config, echo=lambda line: console.print(line, markup=False, soft_wrap=True))
     code = pipeline.run(until, status=lambda label: console.status(f"{label} …"))
     ctx.exit(code)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from mlci_local.cli import Workspace, pass_workspace
+from mlci_local.workspace import Workspace, pass_workspace
 
 
 @click.command("status")

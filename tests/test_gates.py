@@ -1,0 +1,131 @@
+"""Gates: parsing, and verdicts that fail when they should (not only pass)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pytest_mlci.errors import ConfigError
+from pytest_mlci.evaluation.compare import BootstrapSettings, Predictions, bootstrap_metric
+from pytest_mlci.evaluation.metrics import get_metric
+from pytest_mlci.gates import (
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    Estimate,
+    Reference,
+    parse_expression,
+    parse_gate,
+)
+
+
+@pytest.mark.parametrize(
+    ("metric", "expression", "reference", "value", "text"),
+    [
+        ("roc_auc", ">= 0.8", Reference.ABSOLUTE, 0.8, "roc_auc >= 0.8"),
+        ("f1", ">= baseline - 0.01", Reference.BASELINE, -0.01, "f1 >= baseline - 0.01"),
+        ("rmse", "<= baseline + 2", Reference.BASELINE, 2.0, "rmse <= baseline + 2"),
+        ("f1", ">= baseline", Reference.BASELINE, 0.0, "f1 >= baseline"),
+        ("latency.p95_ms", "<= 50", Reference.ABSOLUTE, 50.0, "latency.p95_ms <= 50"),
+    ],
+)
+def test_expressions_parse_and_print_back(metric, expression, reference, value, text):
+    gate = parse_gate(metric, expression)
+    assert (gate.reference, gate.value, gate.text) == (reference, value, text)
+    assert parse_expression(text) == gate
+
+
+@pytest.mark.parametrize("expression", ["0.8", ">= ", "=> 0.8", ">= baseline * 2", "== 1"])
+def test_malformed_expressions_say_how_to_write_one(expression):
+    with pytest.raises(ConfigError, match="write e.g."):
+        parse_gate("f1", expression)
+
+
+def test_absolute_gate_passes_fails_and_is_inconclusive():
+    gate = parse_gate("roc_auc", ">= 0.8")
+    assert gate.check(Estimate(0.85, 0.82, 0.88)).verdict == PASS
+    assert gate.check(Estimate(0.75, 0.72, 0.78)).verdict == FAIL
+    assert gate.check(Estimate(0.80, 0.78, 0.82)).verdict == INCONCLUSIVE
+
+
+def test_lower_is_better_gates_use_the_upper_bound():
+    gate = parse_gate("rmse", "<= 3")
+    assert gate.check(Estimate(2.5, 2.4, 2.9)).verdict == PASS
+    assert gate.check(Estimate(3.5, 3.1, 3.9)).verdict == FAIL
+    assert gate.check(Estimate(3.0, 2.8, 3.2)).verdict == INCONCLUSIVE
+
+
+def test_baseline_gate_judges_the_delta_and_fails_closed_without_one():
+    gate = parse_gate("f1", ">= baseline - 0.01")
+    candidate = Estimate(0.7, 0.68, 0.72)
+    assert gate.check(candidate, Estimate(0.0, -0.005, 0.004)).verdict == PASS
+    assert gate.check(candidate, Estimate(-0.05, -0.06, -0.03)).verdict == FAIL
+    assert gate.check(candidate, Estimate(-0.01, -0.02, 0.0)).verdict == INCONCLUSIVE
+    assert gate.check(candidate, None).verdict == FAIL
+
+
+def test_nan_never_passes():
+    gate = parse_gate("roc_auc", ">= 0.5")
+    assert gate.check(Estimate(math.nan)).verdict == FAIL
+    assert gate.check(Estimate(0.9, math.nan, 0.95)).verdict == FAIL
+
+
+def test_point_estimates_without_interval_compare_directly():
+    gate = parse_gate("latency.p95_ms", "<= 50")
+    assert gate.check(Estimate(42.0)).verdict == PASS
+    assert gate.check(Estimate(51.0)).verdict == FAIL
+
+
+def _labels_and_scores(rows: int, seed: int, noise: float):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, rows)
+    score = np.clip(y * 0.6 + rng.normal(0.2, noise, rows), 0, 1)
+    return y, Predictions((score >= 0.5).astype(int), score)
+
+
+def test_identical_models_pass_a_non_inferiority_gate():
+    y, preds = _labels_and_scores(5000, seed=1, noise=0.3)
+    metric = get_metric("accuracy", "binary_classification")
+    candidate, delta = bootstrap_metric(metric, y, preds, preds, BootstrapSettings(300))
+    assert delta == Estimate(0.0, 0.0, 0.0)
+    assert parse_gate("accuracy", ">= baseline - 0.01").check(candidate, delta).verdict == PASS
+
+
+def test_a_clearly_worse_model_fails_the_paired_comparison():
+    y, good = _labels_and_scores(20000, seed=2, noise=0.3)
+    rng = np.random.default_rng(3)
+    flip = rng.random(len(y)) < 0.06  # about 3 points of accuracy lost, net
+    worse_pred = np.where(flip, 1 - good.y_pred, good.y_pred)
+    worse = Predictions(worse_pred, good.y_score)
+    metric = get_metric("accuracy", "binary_classification")
+    candidate, delta = bootstrap_metric(metric, y, worse, good, BootstrapSettings(300))
+    assert delta.high < -0.01
+    assert parse_gate("accuracy", ">= baseline - 0.01").check(candidate, delta).verdict == FAIL
+
+
+def test_a_tiny_evaluation_set_is_inconclusive():
+    y, good = _labels_and_scores(200, seed=4, noise=0.3)
+    rng = np.random.default_rng(5)
+    flip = rng.random(len(y)) < 0.02
+    other = Predictions(np.where(flip, 1 - good.y_pred, good.y_pred), good.y_score)
+    metric = get_metric("accuracy", "binary_classification")
+    candidate, delta = bootstrap_metric(metric, y, other, good, BootstrapSettings(500))
+    gate = parse_gate("accuracy", ">= baseline - 0.01")
+    assert gate.check(candidate, delta).verdict == INCONCLUSIVE
+
+
+def test_resampling_is_seeded_so_verdicts_reproduce():
+    y, preds = _labels_and_scores(1000, seed=6, noise=0.4)
+    metric = get_metric("roc_auc", "binary_classification")
+    first = bootstrap_metric(metric, y, preds, None, BootstrapSettings(200, seed=9))
+    second = bootstrap_metric(metric, y, preds, None, BootstrapSettings(200, seed=9))
+    assert first == second
+
+
+def test_unknown_metric_suggests_the_closest():
+    with pytest.raises(ConfigError, match="unknown metric 'acuracy'.*did you mean 'accuracy'"):
+        get_metric("acuracy", "binary_classification")
+    with pytest.raises(ConfigError, match="unknown metric 'rmse' for task binary"):
+        get_metric("rmse", "binary_classification")
