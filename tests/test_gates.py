@@ -107,11 +107,15 @@ def test_a_clearly_worse_model_fails_the_paired_comparison():
 
 def test_a_tiny_evaluation_set_is_inconclusive():
     y, good = _labels_and_scores(200, seed=4, noise=0.3)
-    rng = np.random.default_rng(5)
-    flip = rng.random(len(y)) < 0.02
-    other = Predictions(np.where(flip, 1 - good.y_pred, good.y_pred), good.y_score)
+    right = np.flatnonzero(good.y_pred == y)
+    wrong = np.flatnonzero(good.y_pred != y)
+    changed = good.y_pred.copy()
+    changed[right[:3]] = 1 - changed[right[:3]]  # three new mistakes ...
+    changed[wrong[:1]] = 1 - changed[wrong[:1]]  # ... one fixed: one point worse on 200 rows
+    other = Predictions(changed, good.y_score)
     metric = get_metric("accuracy", "binary_classification")
     candidate, delta = bootstrap_metric(metric, y, other, good, BootstrapSettings(500))
+    assert delta.value == pytest.approx(-0.01)
     gate = parse_gate("accuracy", ">= baseline - 0.01")
     assert gate.check(candidate, delta).verdict == INCONCLUSIVE
 
