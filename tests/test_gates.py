@@ -39,7 +39,7 @@ def test_expressions_parse_and_print_back(metric, expression, reference, value, 
 
 @pytest.mark.parametrize("expression", ["0.8", ">= ", "=> 0.8", ">= baseline * 2", "== 1"])
 def test_malformed_expressions_say_how_to_write_one(expression):
-    with pytest.raises(ConfigError, match="write e.g."):
+    with pytest.raises(ConfigError, match=r"write e\.g\."):
         parse_gate("f1", expression)
 
 
@@ -129,7 +129,33 @@ def test_resampling_is_seeded_so_verdicts_reproduce():
 
 
 def test_unknown_metric_suggests_the_closest():
-    with pytest.raises(ConfigError, match="unknown metric 'acuracy'.*did you mean 'accuracy'"):
+    with pytest.raises(ConfigError, match=r"unknown metric 'acuracy'.*did you mean 'accuracy'"):
         get_metric("acuracy", "binary_classification")
     with pytest.raises(ConfigError, match="unknown metric 'rmse' for task binary"):
         get_metric("rmse", "binary_classification")
+
+
+@pytest.mark.parametrize("name", ["accuracy", "precision", "recall", "f1"])
+def test_the_count_fast_path_equals_sklearn_on_a_resample(name):
+    from pytest_mlci.evaluation.compare import _from_cells
+
+    y, preds = _labels_and_scores(3000, seed=7, noise=0.5)
+    idx = np.random.default_rng(8).integers(0, len(y), len(y))
+    cells = np.bincount((y * 4 + preds.y_pred * 2)[idx], minlength=8)
+    label, pred = (np.arange(8) >> 2) & 1, (np.arange(8) >> 1) & 1
+    fast = _from_cells(name, cells[None, :], label, pred, len(y))[0]
+    metric = get_metric(name, "binary_classification")
+    assert fast == pytest.approx(metric.fn(y[idx], preds.y_pred[idx], None), abs=1e-12)
+
+
+def test_the_auc_fast_path_equals_sklearn_with_weights_and_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from pytest_mlci.evaluation.compare import weighted_auc
+
+    y, preds = _labels_and_scores(3000, seed=9, noise=0.5)
+    scores = np.round(preds.y_score, 2)  # many ties
+    weights = np.bincount(np.random.default_rng(10).integers(0, len(y), len(y)), minlength=len(y))
+    _, inverse = np.unique(scores, return_inverse=True)
+    fast = weighted_auc(inverse, inverse.max() + 1, weights * y, weights * (1 - y))
+    assert fast == pytest.approx(roc_auc_score(y, scores, sample_weight=weights), abs=1e-12)

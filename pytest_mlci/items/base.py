@@ -30,7 +30,9 @@ class MlciItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, self.nodeid
+        # The domain heads failure reports. It must not be a suffix of the node id, or
+        # pytest's verbose line would turn the dots in "src/train.py" into "::".
+        return self.path, None, self.nodeid.replace("::", " ")
 
 
 class MlciCollector(pytest.Collector):

@@ -47,13 +47,14 @@ class StaticFileItem(MlciItem):
         from pytest_mlci.rules import check_file
 
         settings = self.config.stash[_state_key()].config.static
+        cache = getattr(self.config, "cache", None)  # absent under -p no:cacheprovider
         key = CACHE_PREFIX + _content_key(self.path, settings)
-        cached = self.config.cache.get(key, None) if self.config.cache else None
+        cached = cache.get(key, None) if cache is not None else None
         if cached is not None:
             return [Finding(**entry) for entry in cached]
         findings = check_file(self.path, settings)
-        if self.config.cache:
-            self.config.cache.set(key, [dataclasses.asdict(f) for f in findings])
+        if cache is not None:
+            cache.set(key, [dataclasses.asdict(f) for f in findings])
         return findings
 
 
