@@ -185,11 +185,8 @@ class Pipeline:
         if result.up_to_date:
             return "up to date", f"dvc repro ran nothing; artifact {self.ctx.digest[:12]}"
         self.ctx.reproduced = result.reproduced
-        return (
-            "ok",
-            f"trained: dvc repro ran {', '.join(result.reproduced)}; "
-            f"artifact {self.ctx.digest[:12]}",
-        )
+        ran = ", ".join(result.reproduced)
+        return "trained", f"dvc repro ran {ran}; artifact {self.ctx.digest[:12]}"
 
     def stage_evaluate(self) -> tuple[str, str]:
         from pytest_mlci.model_io import sha256_file

@@ -78,7 +78,7 @@ def test_first_run_takes_the_model_from_commit_to_production(example):
         "[7/7] promotion",
     ):
         assert label in out
-    assert "trained: dvc repro ran" in out
+    assert "training               trained: dvc repro ran" in out
     assert "waived (first model)" in out
     assert "production -> v1 (first production model)" in out
     status = json.loads(mlci(example, "status", "--json").stdout)
