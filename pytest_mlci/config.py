@@ -41,7 +41,13 @@ class StaticSettings:
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    """One declared dataset: where it lives and what it must look like."""
+    """One declared dataset: where it lives and what it must look like.
+
+    Which checks run follows from what is declared: ``schema`` switches on the schema check,
+    ``expected_rows`` or a ``reference`` the volume check, a ``reference`` or any quality key
+    the quality check, ``max_age_hours`` the freshness check, a ``reference`` the drift check.
+    Declared keys are kept in ``declared`` so a default never silently switches a check on.
+    """
 
     name: str
     path: Path
@@ -49,6 +55,43 @@ class DatasetConfig:
     reference: Path | None = None
     target: str | None = None
     protected: tuple[str, ...] = ()
+    # volume: a row count within +-volume_tolerance (a fraction) of expected_rows, else of
+    # the reference's row count
+    expected_rows: int | None = None
+    volume_tolerance: float = 0.2
+    # freshness: the newest `timestamp` (or, without one, the file's mtime) is younger than this
+    timestamp: str | None = None
+    max_age_hours: float | None = None
+    # quality: nulls and duplicates fail unless allowed (fail closed, like pandera's default)
+    max_null_rate: float = 0.0
+    null_rates: Mapping[str, float] = field(default_factory=dict)
+    max_duplicate_rate: float = 0.0
+    allow_constant: tuple[str, ...] = ()
+    min_label_share: float = 0.01
+    # drift: effect size decides (PSI, Wasserstein in reference standard deviations), the test's
+    # p-value confirms; below drift_min_rows rows on either side the answer is "inconclusive"
+    drift_columns: tuple[str, ...] = ()
+    drift_ignore: tuple[str, ...] = ()
+    drift_psi: float = 0.2
+    drift_distance: float = 0.25
+    drift_alpha: float = 0.01
+    drift_min_rows: int = 200
+    drift_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    max_unseen_share: float = 0.01
+    stream: str = "auto"
+    declared: frozenset[str] = frozenset()
+
+    def psi_threshold(self, column: str) -> float:
+        """The PSI at which ``column`` counts as drifted (per-column override or default)."""
+        return self.drift_thresholds.get(column, {}).get("psi", self.drift_psi)
+
+    def distance_threshold(self, column: str) -> float:
+        """The normalised Wasserstein distance at which ``column`` counts as drifted."""
+        return self.drift_thresholds.get(column, {}).get("distance", self.drift_distance)
+
+    def allowed_null_rate(self, column: str) -> float:
+        """The largest share of nulls ``column`` may have."""
+        return self.null_rates.get(column, self.max_null_rate)
 
 
 @dataclass(frozen=True)
@@ -74,6 +117,23 @@ class EvaluationSettings:
 
 
 @dataclass(frozen=True)
+class FairnessSettings:
+    """Groups smaller than ``min_group_size`` rows are reported but left out of gaps."""
+
+    min_group_size: int = 30
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """How latency is measured: warm-up calls, timed single rows, batch size, repeats."""
+
+    warmup: int = 20
+    single_row_calls: int = 200
+    batch_rows: int = 1000
+    batch_repeats: int = 5
+
+
+@dataclass(frozen=True)
 class MlciConfig:
     """The validated configuration of one project."""
 
@@ -94,6 +154,8 @@ class MlciConfig:
     evaluation: EvaluationSettings = field(default_factory=lambda: EvaluationSettings())
     trusted_types: tuple[str, ...] = ()
     allow_pickle: bool = False
+    fairness: FairnessSettings = field(default_factory=lambda: FairnessSettings())
+    cost: CostSettings = field(default_factory=lambda: CostSettings())
 
     @property
     def state_dir(self) -> Path:
@@ -140,6 +202,8 @@ _TOP_KEYS = {
     "evaluation": dict,
     "trusted_types": list,
     "allow_pickle": bool,
+    "fairness": dict,
+    "cost": dict,
 }
 _REQUIRED = ("model", "task", "target", "artifact")
 _STATIC_KEYS = {"paths": list, "select": list, "ignore": list, "per-file-ignores": dict}
@@ -149,9 +213,115 @@ _DATASET_KEYS = {
     "reference": str,
     "target": str,
     "protected": list,
+    "expected_rows": int,
+    "volume_tolerance": float,
+    "timestamp": str,
+    "max_age_hours": float,
+    "max_null_rate": float,
+    "null_rates": dict,
+    "max_duplicate_rate": float,
+    "allow_constant": list,
+    "min_label_share": float,
+    "drift_columns": list,
+    "drift_ignore": list,
+    "drift_psi": float,
+    "drift_distance": float,
+    "drift_alpha": float,
+    "drift_min_rows": int,
+    "drift_thresholds": dict,
+    "max_unseen_share": float,
+    "stream": str,
 }
+_QUALITY_KEYS = frozenset(
+    {"max_null_rate", "null_rates", "max_duplicate_rate", "allow_constant", "min_label_share"}
+)
+# key -> (lowest, highest, inclusive lowest?, example) for the numeric dataset keys
+_DATASET_RANGES = {
+    "expected_rows": (1, None, True, "expected_rows = 18000"),
+    "volume_tolerance": (0.0, 1.0, False, "volume_tolerance = 0.2 (+-20%)"),
+    "max_age_hours": (0.0, None, False, "max_age_hours = 36"),
+    "max_null_rate": (0.0, 1.0, True, "max_null_rate = 0.05"),
+    "max_duplicate_rate": (0.0, 1.0, True, "max_duplicate_rate = 0.01"),
+    "min_label_share": (0.0, 0.5, True, "min_label_share = 0.01"),
+    "drift_psi": (0.0, None, False, "drift_psi = 0.2"),
+    "drift_distance": (0.0, None, False, "drift_distance = 0.25"),
+    "drift_alpha": (0.0, 0.5, False, "drift_alpha = 0.01"),
+    "drift_min_rows": (2, None, True, "drift_min_rows = 200"),
+    "max_unseen_share": (0.0, 1.0, True, "max_unseen_share = 0.01"),
+}
+STREAM_MODES = ("auto", "always", "never")
+
+
+def _parse_dataset(
+    reader: _Reader, name: str, spec: Mapping[str, Any], *, root: Path, target: str
+) -> DatasetConfig:
+    """One ``[datasets.<name>]`` table (keys and types already checked) -> DatasetConfig."""
+    where = f"datasets.{name}."
+    for key, (low, high, inclusive, example) in _DATASET_RANGES.items():
+        if key not in spec:
+            continue
+        value = spec[key]
+        too_low = value < low if inclusive else value <= low
+        if too_low or (high is not None and value > high):
+            bound = f"{'at least' if inclusive else 'above'} {low}"
+            bound += f" and at most {high}" if high is not None else ""
+            raise reader.error(where + key, f"must be {bound}, got {value!r}; e.g. {example}")
+    if spec.get("stream", "auto") not in STREAM_MODES:
+        raise reader.error(
+            where + "stream", f"{spec['stream']!r} is not valid; choose one of {list(STREAM_MODES)}"
+        )
+    if "timestamp" in spec and "max_age_hours" not in spec:
+        raise reader.error(
+            where + "max_age_hours",
+            "is required with 'timestamp' (how old the newest row may be); e.g. max_age_hours = 36",
+        )
+    null_rates: dict[str, float] = {}
+    for column, rate in spec.get("null_rates", {}).items():
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise reader.error(
+                f"{where}null_rates.{column}", f"must be a share between 0 and 1, got {rate!r}"
+            )
+        null_rates[column] = float(rate)
+    thresholds: dict[str, dict[str, float]] = {}
+    for column, value in spec.get("drift_thresholds", {}).items():
+        key = f"{where}drift_thresholds.{column}"
+        # A number is the column's PSI threshold; a table may set 'psi' and 'distance'.
+        table = value if isinstance(value, dict) else {"psi": value}
+        unknown = sorted(set(table) - {"psi", "distance"})
+        if unknown:
+            raise reader.error(key, f"unknown key {unknown[0]!r}; use 'psi' and/or 'distance'")
+        for metric, number in table.items():
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or number <= 0:
+                raise reader.error(
+                    key,
+                    f"{metric} must be a positive number, got {number!r}; "
+                    f"e.g. {column} = 0.3 or {column} = {{ psi = 0.3, distance = 0.4 }}",
+                )
+        thresholds[column] = {metric: float(number) for metric, number in table.items()}
+    numbers = {key: float(spec[key]) for key, kind in _DATASET_KEYS.items() if kind is float}
+    return DatasetConfig(
+        name=name,
+        path=root / spec["path"],
+        schema=spec.get("schema"),
+        reference=root / spec["reference"] if "reference" in spec else None,
+        target=spec.get("target", target),
+        protected=reader.strings(spec.get("protected", []), where + "protected"),
+        expected_rows=spec.get("expected_rows"),
+        timestamp=spec.get("timestamp"),
+        null_rates=null_rates,
+        allow_constant=reader.strings(spec.get("allow_constant", []), where + "allow_constant"),
+        drift_columns=reader.strings(spec.get("drift_columns", []), where + "drift_columns"),
+        drift_ignore=reader.strings(spec.get("drift_ignore", []), where + "drift_ignore"),
+        drift_min_rows=spec.get("drift_min_rows", 200),
+        drift_thresholds=thresholds,
+        stream=spec.get("stream", "auto"),
+        declared=frozenset(spec),
+        **numbers,
+    )
 _STAGING_KEYS = {"sample_rows": int}
 _EVALUATION_KEYS = {"resamples": int, "confidence": float, "seed": int}
+_FAIRNESS_KEYS = {"min_group_size": int}
+_COST_KEYS = {"warmup": int, "single_row_calls": int, "batch_rows": int, "batch_repeats": int}
 _TYPE_NAMES = {
     str: "a string",
     list: "a list",
@@ -277,14 +447,7 @@ def parse_config(
         reader.check_keys(spec, _DATASET_KEYS, where)
         if "path" not in spec:
             raise reader.error(where + "path", "is required; e.g. path = 'data/test.parquet'")
-        datasets[name] = DatasetConfig(
-            name=name,
-            path=root / spec["path"],
-            schema=spec.get("schema"),
-            reference=root / spec["reference"] if "reference" in spec else None,
-            target=spec.get("target", table["target"]),
-            protected=reader.strings(spec.get("protected", []), where + "protected"),
-        )
+        datasets[name] = _parse_dataset(reader, name, spec, root=root, target=table["target"])
 
     gates = []
     for metric, expressions in table.get("gates", {}).items():
@@ -308,6 +471,10 @@ def parse_config(
         raise reader.error("evaluation.resamples", "must be at least 100 for a usable interval")
     if not 0.5 < evaluation.confidence < 1:
         raise reader.error("evaluation.confidence", "must be between 0.5 and 1, e.g. 0.95")
+    fairness_table = table.get("fairness", {})
+    reader.check_keys(fairness_table, _FAIRNESS_KEYS, "fairness.")
+    cost_table = table.get("cost", {})
+    reader.check_keys(cost_table, _COST_KEYS, "cost.")
 
     return MlciConfig(
         root=root,
@@ -327,6 +494,8 @@ def parse_config(
         evaluation=evaluation,
         trusted_types=reader.strings(table.get("trusted_types", []), "trusted_types"),
         allow_pickle=table.get("allow_pickle", False),
+        fairness=FairnessSettings(**fairness_table),
+        cost=CostSettings(**cost_table),
     )
 
 

@@ -159,3 +159,39 @@ def test_the_json_report_records_digests_and_verdicts(pytester, tiny_project):
     assert report["candidate"]["sha256"] == sha256_file(pytester.path / "models" / "model.skops")
     assert report["data"]["rows"] == 2000
     assert [g["verdict"] for g in report["gates"]] == ["pass"]
+
+
+def test_fairness_and_cost_gates_pass_and_fail_by_their_thresholds(pytester, tiny_project):
+    config = pytester.path / "pyproject.toml"
+    config.write_text(
+        config.read_text().replace(
+            'schema = "tiny_schema:TinySchema"',
+            'schema = "tiny_schema:TinySchema"\nprotected = ["group"]',
+        )
+    )
+    tiny_project.gates = {
+        "fairness.demographic_parity_difference": "<= 0.2",
+        "latency.p95_ms": "<= 0.000001",
+        "size.model_mb": "<= 50",
+    }
+    text = config.read_text()
+    gate_block = text[text.index("[tool.mlci.gates]") :]
+    config.write_text(
+        text.replace(
+            gate_block,
+            "[tool.mlci.gates]\n"
+            + "\n".join(f'"{k}" = "{v}"' for k, v in tiny_project.gates.items())
+            + "\n",
+        )
+    )
+    result = run(pytester, "-rA")
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines(["*FAILED mlci::gate::latency.p95_ms <= 1e-06*"])
+    result.stdout.fnmatch_lines(["*fairness.demographic_parity_difference <= 0.2*PASS*"])
+
+
+def test_a_fairness_gate_without_protected_columns_fails_collection(pytester, tiny_project):
+    tiny_project.set_gate("fairness.demographic_parity_difference", "<= 0.1")
+    result = run(pytester)
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*needs the protected attributes*protected = *"])

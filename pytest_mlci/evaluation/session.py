@@ -210,28 +210,79 @@ class Evaluation:
 
     def estimate(self, metric_name: str) -> tuple[Estimate, Estimate | None, float | None]:
         """Candidate estimate, paired delta (or None) and the baseline's point value."""
+        return self._memo(f"metric:{metric_name}", lambda: self._estimate(metric_name))
 
-        def build() -> tuple[Estimate, Estimate | None, float | None]:
-            metric = get_metric(metric_name, self.config.task)
-            settings = self.config.evaluation
-            candidate, delta = bootstrap_metric(
-                metric,
+    def _estimate(self, name: str) -> tuple[Estimate, Estimate | None, float | None]:
+        from pytest_mlci.evaluation.cost import COST_METRICS
+
+        settings = self.config.evaluation
+        if name in COST_METRICS:
+            return self._cost_estimate(name)
+        if name.startswith("fairness."):
+            from pytest_mlci.evaluation.fairness import fairness_estimate
+
+            baseline = self.baseline_predictions
+            return fairness_estimate(
+                name,
+                self.protected_groups,
                 self.y_true,
-                self.candidate_predictions,
-                self.baseline_predictions,
-                BootstrapSettings(settings.resamples, settings.confidence, settings.seed),
+                self.candidate_predictions.y_pred,
+                baseline.y_pred if baseline is not None else None,
+                min_group_size=self.config.fairness.min_group_size,
+                resamples=settings.resamples,
+                confidence=settings.confidence,
+                seed=settings.seed,
             )
-            base_value = candidate.value - delta.value if delta is not None else None
-            return candidate, delta, base_value
+        metric = get_metric(name, self.config.task)
+        candidate, delta = bootstrap_metric(
+            metric,
+            self.y_true,
+            self.candidate_predictions,
+            self.baseline_predictions,
+            BootstrapSettings(settings.resamples, settings.confidence, settings.seed),
+        )
+        base_value = candidate.value - delta.value if delta is not None else None
+        return candidate, delta, base_value
 
-        return self._memo(f"metric:{metric_name}", build)
+    def _cost_estimate(self, name: str) -> tuple[Estimate, Estimate | None, float | None]:
+        from pytest_mlci.evaluation.cost import measure_cost
+
+        candidate = self._memo(
+            "cost:candidate",
+            lambda: measure_cost(self.model, self.features, self.artifact, self.config.cost),
+        )
+        value = candidate[name]
+        if self.baseline.status != PRESENT:
+            return Estimate(value), None, None
+        # The baseline's artifact size is not on disk here; its other costs are measured.
+        base = self._memo(
+            "cost:baseline",
+            lambda: measure_cost(
+                self.baseline.model, self.features, self.artifact, self.config.cost
+            ),
+        )
+        if name == "size.model_mb":
+            return Estimate(value), None, None
+        return Estimate(value), Estimate(value - base[name]), base[name]
+
+    @property
+    def protected_groups(self) -> dict[str, Any]:
+        """Protected attribute name → its column in the evaluation data."""
+        dataset = self.config.eval_dataset
+        missing = [c for c in dataset.protected if c not in self.data.columns]
+        if missing:
+            raise DataError(f"{dataset.path}: protected column(s) {missing} are missing")
+        return {column: self.data[column].to_numpy() for column in dataset.protected}
 
     def gates(self) -> list[Gate]:
         """The configured gates, parsed; an unknown metric raises with the closest name."""
+        from pytest_mlci.evaluation.catalog import check_metric_name
+
+        protected = self.config.eval_dataset.protected if self.config.datasets else ()
         parsed = []
         for spec in self.config.gates:
             gate = parse_gate(spec.metric, spec.expression)
-            get_metric(gate.metric, self.config.task)
+            check_metric_name(gate.metric, self.config.task, protected=protected)
             parsed.append(gate)
         return parsed
 
