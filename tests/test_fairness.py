@@ -1,4 +1,4 @@
-"""Fairness gaps: equal to fairlearn's, intervals that fail a biased model, small groups left out."""
+"""Fairness gaps equal fairlearn's; intervals fail a biased model; small groups are left out."""
 
 from __future__ import annotations
 
