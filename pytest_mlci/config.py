@@ -298,7 +298,7 @@ def _parse_dataset(
                     f"e.g. {column} = 0.3 or {column} = {{ psi = 0.3, distance = 0.4 }}",
                 )
         thresholds[column] = {metric: float(number) for metric, number in table.items()}
-    numbers = {key: float(spec[key]) for key, kind in _DATASET_KEYS.items() if kind is float}
+    numbers = {k: float(v) for k, v in spec.items() if _DATASET_KEYS[k] is float}
     return DatasetConfig(
         name=name,
         path=root / spec["path"],
@@ -318,6 +318,8 @@ def _parse_dataset(
         declared=frozenset(spec),
         **numbers,
     )
+
+
 _STAGING_KEYS = {"sample_rows": int}
 _EVALUATION_KEYS = {"resamples": int, "confidence": float, "seed": int}
 _FAIRNESS_KEYS = {"min_group_size": int}

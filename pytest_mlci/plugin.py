@@ -55,6 +55,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="write gate results, digests and verdicts as JSON to PATH",
     )
+    group.addoption(
+        "--mlci-report-md",
+        metavar="PATH",
+        default=None,
+        help="write a Markdown summary sized for a pull-request comment to PATH",
+    )
+    group.addoption(
+        "--mlci-report-html",
+        metavar="PATH",
+        default=None,
+        help="write a self-contained HTML report with plots to PATH",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -71,12 +71,26 @@ class MlciPlugin:
                 terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        target = self.config.getoption("mlci_report_json")
-        if target:
-            from pytest_mlci.report.json_report import build_report
+        targets = {
+            kind: self.config.getoption(f"mlci_report_{kind}") for kind in ("json", "md", "html")
+        }
+        if not any(targets.values()):
+            return
+        from pytest_mlci.report.json_report import build_report
 
-            report = build_report(self.state, exitstatus=int(exitstatus))
-            write_atomically(Path(target), json.dumps(report, indent=2, sort_keys=True) + "\n")
+        report = build_report(self.state, exitstatus=int(exitstatus))
+        if targets["json"]:
+            text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+            write_atomically(Path(targets["json"]), text)
+        if targets["md"]:
+            from pytest_mlci.report.markdown import render_markdown
+
+            write_atomically(Path(targets["md"]), render_markdown(report))
+        if targets["html"]:
+            from pytest_mlci.report.html import render_html
+
+            evaluation = self.state.evaluation if report.get("gates") else None
+            write_atomically(Path(targets["html"]), render_html(report, evaluation))
 
 
 def write_atomically(path: Path, text: str) -> None:

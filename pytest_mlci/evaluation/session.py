@@ -274,6 +274,26 @@ class Evaluation:
             raise DataError(f"{dataset.path}: protected column(s) {missing} are missing")
         return {column: self.data[column].to_numpy() for column in dataset.protected}
 
+    def fairness_tables(self) -> list[Any]:
+        """fairlearn's per-group table for each protected attribute (empty if none declared)."""
+        from pytest_mlci.evaluation.fairness import group_table
+
+        def build() -> list[Any]:
+            if self.config.task != "binary_classification":
+                return []
+            return [
+                group_table(
+                    attribute,
+                    groups,
+                    self.y_true,
+                    self.candidate_predictions.y_pred,
+                    self.config.fairness.min_group_size,
+                )
+                for attribute, groups in self.protected_groups.items()
+            ]
+
+        return self._memo("fairness_tables", build)
+
     def gates(self) -> list[Gate]:
         """The configured gates, parsed; an unknown metric raises with the closest name."""
         from pytest_mlci.evaluation.catalog import check_metric_name

@@ -36,6 +36,13 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
             "sha256": evaluation.data_digest,
             "rows": len(evaluation.data),
         }
+        report["fairness"] = [
+            {"attribute": t.attribute, "groups": t.rows, "excluded": list(t.excluded)}
+            for t in _safe(evaluation.fairness_tables, [])
+        ]
+        cost = evaluation._cache.get("cost:candidate")
+        if cost:
+            report["cost"] = cost
         baseline = evaluation.baseline
         report["baseline"] = {
             "status": baseline.status,
@@ -47,6 +54,16 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
     failed = any(r.verdict in (FAIL, INCONCLUSIVE) for r in results)
     report["passed"] = judged and not failed and exitstatus == 0
     return report
+
+
+def _safe(call: Any, default: Any) -> Any:
+    """Report extras must not turn a finished evaluation into a crash of the report."""
+    from pytest_mlci.errors import MlciError
+
+    try:
+        return call()
+    except MlciError:
+        return default
 
 
 def _result(result: Any) -> dict[str, Any]:
