@@ -134,6 +134,15 @@ class CostSettings:
 
 
 @dataclass(frozen=True)
+class RobustnessSettings:
+    """Rows hypothesis tries, the columns that must not matter, and by how much they may."""
+
+    examples: int = 100
+    invariant: tuple[str, ...] = ()
+    tolerance: float = 0.05
+
+
+@dataclass(frozen=True)
 class MlciConfig:
     """The validated configuration of one project."""
 
@@ -156,6 +165,7 @@ class MlciConfig:
     allow_pickle: bool = False
     fairness: FairnessSettings = field(default_factory=lambda: FairnessSettings())
     cost: CostSettings = field(default_factory=lambda: CostSettings())
+    robustness: RobustnessSettings = field(default_factory=lambda: RobustnessSettings())
 
     @property
     def state_dir(self) -> Path:
@@ -204,6 +214,7 @@ _TOP_KEYS = {
     "allow_pickle": bool,
     "fairness": dict,
     "cost": dict,
+    "robustness": dict,
 }
 _REQUIRED = ("model", "task", "target", "artifact")
 _STATIC_KEYS = {"paths": list, "select": list, "ignore": list, "per-file-ignores": dict}
@@ -323,6 +334,7 @@ def _parse_dataset(
 _STAGING_KEYS = {"sample_rows": int}
 _EVALUATION_KEYS = {"resamples": int, "confidence": float, "seed": int}
 _FAIRNESS_KEYS = {"min_group_size": int}
+_ROBUSTNESS_KEYS = {"examples": int, "invariant": list, "tolerance": float}
 _COST_KEYS = {"warmup": int, "single_row_calls": int, "batch_rows": int, "batch_repeats": int}
 _TYPE_NAMES = {
     str: "a string",
@@ -477,6 +489,13 @@ def parse_config(
     reader.check_keys(fairness_table, _FAIRNESS_KEYS, "fairness.")
     cost_table = table.get("cost", {})
     reader.check_keys(cost_table, _COST_KEYS, "cost.")
+    robustness_table = table.get("robustness", {})
+    reader.check_keys(robustness_table, _ROBUSTNESS_KEYS, "robustness.")
+    robustness = RobustnessSettings(
+        examples=robustness_table.get("examples", 100),
+        invariant=reader.strings(robustness_table.get("invariant", []), "robustness.invariant"),
+        tolerance=robustness_table.get("tolerance", 0.05),
+    )
 
     return MlciConfig(
         root=root,
@@ -498,6 +517,7 @@ def parse_config(
         allow_pickle=table.get("allow_pickle", False),
         fairness=FairnessSettings(**fairness_table),
         cost=CostSettings(**cost_table),
+        robustness=robustness,
     )
 
 

@@ -72,3 +72,12 @@ def mlci_baseline(mlci_eval: Any) -> Any:
     if baseline.status == WAIVED_FIRST:
         pytest.skip(f"waived: {baseline.reason}")
     pytest.fail(baseline.reason, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def mlci_strategy(mlci_eval: Any) -> Any:
+    """A hypothesis strategy of one-row DataFrames valid under the evaluation data's schema.
+
+    Use it with ``hypothesis.given``; the target column is left out.
+    """
+    return _user_error(lambda: mlci_eval.row_strategy)

@@ -16,6 +16,7 @@ from pytest_mlci.fixtures import (  # noqa: F401  (fixtures are registered by im
     mlci_data,
     mlci_eval,
     mlci_model,
+    mlci_strategy,
 )
 
 MARKERS = (
@@ -26,6 +27,7 @@ MARKERS = (
     "mlci_hardcoded: static checks for hardcoded paths and secrets (MLC2xx)",
     "mlci_data: data validation of a declared dataset",
     "mlci_gate: evaluation gates of the candidate model",
+    "mlci_robustness: generated schema-valid rows and non-causal columns",
 )
 
 

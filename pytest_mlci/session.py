@@ -27,6 +27,7 @@ class MlciState:
     config: MlciConfig
     evaluation: Evaluation
     crashed: list[str] = field(default_factory=list)
+    data_checks: list[Any] = field(default_factory=list)  # CheckRow of every data item run
 
 
 STATE_KEY = pytest.StashKey[MlciState]()
@@ -38,11 +39,13 @@ class MlciRoot(MlciCollector):
     def collect(self) -> Any:
         from pytest_mlci.items.data import DataCollector
         from pytest_mlci.items.gates import EvaluationStatusItem, GateCollector
+        from pytest_mlci.items.robustness import RobustnessCollector
         from pytest_mlci.items.static import StaticCollector
 
         yield StaticCollector.from_parent(self, name="static")
         yield DataCollector.from_parent(self, name="data")
         yield GateCollector.from_parent(self, name="gate")
+        yield RobustnessCollector.from_parent(self, name="robustness")
         yield EvaluationStatusItem.from_parent(self, name="evaluation")
 
 

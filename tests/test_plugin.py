@@ -195,3 +195,15 @@ def test_a_fairness_gate_without_protected_columns_fails_collection(pytester, ti
     result = run(pytester)
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*needs the protected attributes*protected = *"])
+
+
+def test_robustness_items_run_on_generated_rows_and_declared_columns(pytester, tiny_project):
+    config = pytester.path / "pyproject.toml"
+    config.write_text(
+        config.read_text() + '\n[tool.mlci.robustness]\nexamples = 30\ninvariant = ["group"]\n'
+    )
+    result = run(pytester, "-m", "mlci_robustness", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*mlci::robustness::valid_rows PASSED*", "*mlci::robustness::invariant::group PASSED*"]
+    )

@@ -108,6 +108,31 @@ class Evaluation:
         return frame
 
     @property
+    def schema(self) -> Any:
+        """The evaluation dataset's pandera schema (``ConfigError`` if none is declared)."""
+        from pytest_mlci.data.schema import load_schema
+        from pytest_mlci.errors import ConfigError
+
+        dataset = self.config.eval_dataset
+        if not dataset.schema:
+            raise ConfigError(
+                "robustness needs the evaluation data's schema; add schema = 'module:Object'",
+                key=f"datasets.{dataset.name}.schema",
+            )
+        return self._memo(
+            "schema",
+            lambda: load_schema(dataset.schema, root=self.config.root, dataset=dataset.name),
+        )
+
+    @property
+    def row_strategy(self) -> Any:
+        """Hypothesis strategy of schema-valid one-row frames, without the target column."""
+        from pytest_mlci.evaluation.robustness import row_strategy
+
+        target = self.config.eval_dataset.target or self.config.target
+        return self._memo("row_strategy", lambda: row_strategy(self.schema, exclude=(target,)))
+
+    @property
     def data_digest(self) -> str:
         return self._memo("data_digest", lambda: digest_path(self.config.eval_dataset.path))
 
