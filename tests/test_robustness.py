@@ -90,5 +90,5 @@ def test_a_non_causal_column_that_moves_scores_fails_and_one_that_does_not_passe
     steady = Model(lambda row: 0.2 + 0.01 * row["count"])
     assert check_invariance(steady, frame, "kind", ["a", "b"], tolerance=0.05) == 0.0
     swayed = Model(lambda row: 0.9 if row["kind"] == "b" else 0.1)
-    with pytest.raises(CheckFailed, match="changing 'kind' from '[ab]' to '[ab]' moved the score"):
+    with pytest.raises(CheckFailed, match=r"changing 'kind' from '[ab]' to '[ab]' moved the score"):
         check_invariance(swayed, frame, "kind", ["a", "b"], tolerance=0.05)
