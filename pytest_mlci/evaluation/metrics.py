@@ -76,6 +76,21 @@ def _brier(y_true, y_pred, y_score):
     return brier_score_loss(y_true, y_score)
 
 
+def _ece(y_true, y_pred, y_score, bins: int = 10):
+    """Expected calibration error: |observed rate - mean score| over 10 equal-width bins,
+    weighted by each bin's share of rows (sklearn has the curve, not this summary)."""
+    import numpy as np
+
+    score = np.asarray(y_score, dtype=float)
+    truth = np.asarray(y_true, dtype=float)
+    which = np.minimum((score * bins).astype(int), bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    observed = np.bincount(which, weights=truth, minlength=bins)
+    predicted = np.bincount(which, weights=score, minlength=bins)
+    used = counts > 0
+    return float(np.sum(np.abs(observed[used] - predicted[used])) / len(score))
+
+
 def _mae(y_true, y_pred, y_score):
     from sklearn.metrics import mean_absolute_error
 
@@ -121,6 +136,7 @@ METRICS: dict[str, Metric] = {
         Metric("roc_auc", _roc_auc, True, _BINARY, needs_score=True),
         Metric("log_loss", _log_loss, False, _BINARY, needs_score=True),
         Metric("brier_score", _brier, False, _BINARY, needs_score=True),
+        Metric("expected_calibration_error", _ece, False, _BINARY, needs_score=True),
         Metric("mae", _mae, False, _REGRESSION),
         Metric("rmse", _rmse, False, _REGRESSION),
         Metric("r2", _r2, True, _REGRESSION),

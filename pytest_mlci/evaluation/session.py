@@ -235,7 +235,62 @@ class Evaluation:
 
     def estimate(self, metric_name: str) -> tuple[Estimate, Estimate | None, float | None]:
         """Candidate estimate, paired delta (or None) and the baseline's point value."""
-        return self._memo(f"metric:{metric_name}", lambda: self._estimate(metric_name))
+        return self._memo(f"metric:{metric_name}", lambda: self._from_disk_cache(metric_name))
+
+    def _from_disk_cache(self, name: str) -> tuple[Estimate, Estimate | None, float | None]:
+        """Reuse an earlier run's estimate for the same model, data, baseline and settings.
+
+        Measured costs (latency, memory) are never cached: they describe this machine now.
+        """
+        import json
+
+        from pytest_mlci.evaluation.cost import COST_METRICS
+
+        if name in COST_METRICS:
+            return self._estimate(name)
+        path = self.config.state_dir / "cache" / "evaluation" / f"{self._cache_key(name)}.json"
+        if path.is_file():
+            try:
+                stored = json.loads(path.read_text(encoding="utf-8"))
+                return (
+                    Estimate(**stored["candidate"]),
+                    Estimate(**stored["delta"]) if stored["delta"] else None,
+                    stored["baseline"],
+                )
+            except (ValueError, KeyError, TypeError):
+                pass  # a damaged cache entry is recomputed, never trusted
+        candidate, delta, base = self._estimate(name)
+        from dataclasses import asdict
+
+        from pytest_mlci.session import write_atomically
+
+        payload = {
+            "candidate": asdict(candidate),
+            "delta": asdict(delta) if delta else None,
+            "baseline": base,
+        }
+        write_atomically(path, json.dumps(payload))
+        return candidate, delta, base
+
+    def _cache_key(self, name: str) -> str:
+        import json
+
+        from pytest_mlci import __version__
+
+        baseline = self.baseline
+        parts = {
+            "version": __version__,
+            "metric": name,
+            "task": self.config.task,
+            "candidate": self.candidate_digest,
+            "data": self.data_digest,
+            "baseline": [baseline.status, baseline.digest],
+            "evaluation": [
+                getattr(self.config.evaluation, k) for k in ("resamples", "confidence", "seed")
+            ],
+            "fairness": [self.config.fairness.min_group_size, self.config.eval_dataset.protected],
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
     def _estimate(self, name: str) -> tuple[Estimate, Estimate | None, float | None]:
         from pytest_mlci.evaluation.cost import COST_METRICS
