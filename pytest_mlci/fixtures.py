@@ -81,3 +81,20 @@ def mlci_strategy(mlci_eval: Any) -> Any:
     Use it with ``hypothesis.given``; the target column is left out.
     """
     return _user_error(lambda: mlci_eval.row_strategy)
+
+
+@pytest.fixture
+def mlci_record() -> Any:
+    """Record a value of this run: ``mlci_record("auc", auc)``.
+
+    Under ``@pytest.mark.mlci_nondeterminism`` the values of every run are compared.
+    """
+    from pytest_mlci.markers import Recorder
+
+    return Recorder()
+
+
+@pytest.fixture
+def mlci_seed() -> int:
+    """The seed of this run under ``@pytest.mark.mlci_nondeterminism(seeds=[...])``; else 0."""
+    return 0

@@ -16,6 +16,8 @@ from pytest_mlci.fixtures import (  # noqa: F401  (fixtures are registered by im
     mlci_data,
     mlci_eval,
     mlci_model,
+    mlci_record,
+    mlci_seed,
     mlci_strategy,
 )
 
@@ -28,6 +30,10 @@ MARKERS = (
     "mlci_data: data validation of a declared dataset",
     "mlci_gate: evaluation gates of the candidate model",
     "mlci_robustness: generated schema-valid rows and non-causal columns",
+    "mlci_nondeterminism(runs=2, seeds=None, max_spread=0.0): rerun the test and fail if its "
+    "outcome or recorded values differ; with seeds, fail if a recorded metric spreads wider",
+    "mlci_leakage(train='train', test='eval', target=None, time=None): check the datasets for "
+    "overlapping rows, target proxies and time order before the test",
 )
 
 
@@ -95,3 +101,6 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(MlciPlugin(config, state), "mlci-session")
+    from pytest_mlci.markers import MarkersPlugin
+
+    config.pluginmanager.register(MarkersPlugin(mlci_config), "mlci-markers")
