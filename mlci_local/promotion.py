@@ -18,6 +18,7 @@ from mlci_local.locks import exclusive_lock
 from mlci_local.registry import Registry
 from pytest_mlci.config import MlciConfig
 from pytest_mlci.errors import ConfigError, PromotionRefused, RegistryError
+from pytest_mlci.registry_read import TAG_PROMOTED_AT
 
 TAG_CHECKPOINT = "mlci.ledger_checkpoint"
 
@@ -115,6 +116,7 @@ def promote(
             },
         )
         registry.set_version_tag(target.version, TAG_CHECKPOINT, done.checkpoint.to_tag())
+        registry.set_version_tag(target.version, TAG_PROMOTED_AT, done.time)
         return AliasMove(
             config.model, target.version, digest, current.version if current else None, True
         )

@@ -114,6 +114,7 @@ class EvaluationSettings:
     resamples: int = 500
     confidence: float = 0.95
     seed: int = 0
+    ratchet: int = 0  # "best" gates compare with the best of the last N production versions
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,7 @@ def _parse_dataset(
 
 
 _STAGING_KEYS = {"sample_rows": int}
-_EVALUATION_KEYS = {"resamples": int, "confidence": float, "seed": int}
+_EVALUATION_KEYS = {"resamples": int, "confidence": float, "seed": int, "ratchet": int}
 _FAIRNESS_KEYS = {"min_group_size": int}
 _ROBUSTNESS_KEYS = {"examples": int, "invariant": list, "tolerance": float}
 _COST_KEYS = {"warmup": int, "single_row_calls": int, "batch_rows": int, "batch_repeats": int}

@@ -25,7 +25,7 @@ PASS, FAIL, INCONCLUSIVE, WAIVED = "pass", "fail", "inconclusive", "waived"
 _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _RHS = re.compile(
-    rf"^\s*(?P<op>>=|<=|>|<)\s*(?:(?P<baseline>baseline)\s*(?:(?P<sign>[+-])\s*"
+    rf"^\s*(?P<op>>=|<=|>|<)\s*(?:(?P<baseline>baseline|best)\s*(?:(?P<sign>[+-])\s*"
     rf"(?P<margin>{_NUMBER}))?|(?P<value>{_NUMBER}))\s*$"
 )
 
@@ -35,6 +35,7 @@ class Reference(Enum):
 
     ABSOLUTE = "absolute"
     BASELINE = "baseline"
+    BEST = "best"  # the best of the last N production versions (the ratchet)
 
 
 @dataclass(frozen=True)
@@ -81,17 +82,19 @@ class Gate:
     def text(self) -> str:
         if self.reference is Reference.ABSOLUTE:
             return f"{self.metric} {self.op} {_fmt(self.value)}"
+        word = self.reference.value
         if self.value == 0:
-            return f"{self.metric} {self.op} baseline"
+            return f"{self.metric} {self.op} {word}"
         sign = "+" if self.value > 0 else "-"
-        return f"{self.metric} {self.op} baseline {sign} {_fmt(abs(self.value))}"
+        return f"{self.metric} {self.op} {word} {sign} {_fmt(abs(self.value))}"
 
     def check(self, candidate: Estimate, delta: Estimate | None = None) -> GateOutcome:
         """Judge the candidate (absolute gate) or the paired delta (baseline gate)."""
-        if self.reference is Reference.BASELINE:
+        if self.reference is not Reference.ABSOLUTE:
+            word = self.reference.value
             if delta is None:
-                return GateOutcome(FAIL, f"{self.text}: no baseline to compare with")
-            subject, name = delta, f"{self.metric} delta vs baseline"
+                return GateOutcome(FAIL, f"{self.text}: no {word} model to compare with")
+            subject, name = delta, f"{self.metric} delta vs {word}"
         else:
             subject, name = candidate, self.metric
         return _judge(name, subject, self.op, self.value, self.text)
@@ -136,7 +139,8 @@ def parse_gate(metric: str, expression: str, *, where: str = "gates") -> Gate:
     if match["baseline"]:
         margin = float(match["margin"] or 0.0)
         value = -margin if match["sign"] == "-" else margin
-        return Gate(metric.strip(), match["op"], Reference.BASELINE, value)
+        reference = Reference.BEST if match["baseline"] == "best" else Reference.BASELINE
+        return Gate(metric.strip(), match["op"], reference, value)
     return Gate(metric.strip(), match["op"], Reference.ABSOLUTE, float(match["value"]))
 
 

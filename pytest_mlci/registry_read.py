@@ -18,6 +18,7 @@ from pytest_mlci.errors import DataError, RegistryError
 TAG_SHA256 = "mlci.artifact_sha256"
 TAG_FILE = "mlci.artifact_file"
 TAG_EVER_PROMOTED = "mlci.ever_promoted"
+TAG_PROMOTED_AT = "mlci.promoted_at"
 
 
 def quiet_offline_environment() -> None:
@@ -155,3 +156,17 @@ def fetch_verified(version: RegisteredVersion, cache_dir: Path, *, registry_uri:
             f"{expected[:12]}…; the artifact was modified after registration; refusing to load"
         )
     return model_file
+
+
+def promoted_versions(client: Any, model: str, limit: int) -> list[RegisteredVersion]:
+    """The ``limit`` versions most recently promoted to production, newest first."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = client.search_model_versions(f"name='{model}'")
+    except MlflowException as exc:
+        raise RegistryError(f"registry error listing versions of {model}: {exc}") from None
+    versions = [RegisteredVersion.from_mlflow(mv) for mv in found]
+    promoted = [v for v in versions if TAG_PROMOTED_AT in v.tags]
+    promoted.sort(key=lambda v: v.tags[TAG_PROMOTED_AT], reverse=True)
+    return promoted[:limit]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlci.config import MlciConfig
-from pytest_mlci.errors import CheckFailed, DataError
+from pytest_mlci.errors import CheckFailed, ConfigError, DataError
 from pytest_mlci.evaluation.compare import BootstrapSettings, Predictions, bootstrap_metric
 from pytest_mlci.evaluation.metrics import get_metric
 from pytest_mlci.gates import FAIL, WAIVED, Estimate, Gate, GateOutcome, Reference, parse_gate
@@ -374,6 +374,60 @@ class Evaluation:
 
         return self._memo("fairness_tables", build)
 
+    def _against_best(self, gate: Gate) -> tuple[GateOutcome, Estimate, Estimate | None, Any]:
+        """The ratchet: pair the candidate with the best recent production version."""
+        best = self.best_model(gate.metric)
+        if best.status != PRESENT:
+            verdict = WAIVED if best.status == WAIVED_FIRST else FAIL
+            return GateOutcome(verdict, best.reason), self.estimate(gate.metric)[0], None, None
+        settings = self.config.evaluation
+        candidate, delta = bootstrap_metric(
+            get_metric(gate.metric, self.config.task),
+            self.y_true,
+            self.candidate_predictions,
+            self.predictions(best.model),
+            BootstrapSettings(settings.resamples, settings.confidence, settings.seed),
+        )
+        outcome = gate.check(candidate, delta)
+        note = f" (best of the last {settings.ratchet} production versions: v{best.version})"
+        outcome = GateOutcome(outcome.verdict, outcome.message + note)
+        return outcome, candidate, delta, candidate.value - delta.value if delta else None
+
+    def best_model(self, metric_name: str) -> Baseline:
+        """The recent production version scoring best on ``metric_name`` on this data."""
+        return self._memo(f"best:{metric_name}", lambda: self._find_best(metric_name))
+
+    def _find_best(self, metric_name: str) -> Baseline:
+        from pytest_mlci import registry_read as rr
+        from pytest_mlci.model_io import load_model
+
+        baseline = self.baseline
+        if baseline.status != PRESENT:
+            return baseline  # no production at all: the same policy decides
+        metric = get_metric(metric_name, self.config.task)
+        client = rr.open_client(self.config.registry_uri)
+        cache = self.config.state_dir / "cache" / "models"
+        best: Baseline | None = None
+        best_value = None
+        for version in rr.promoted_versions(
+            client, self.config.model, self.config.evaluation.ratchet
+        ):
+            path = rr.fetch_verified(version, cache, registry_uri=self.config.registry_uri)
+            model = load_model(
+                path, trusted_types=self.config.trusted_types, allow_pickle=self.config.allow_pickle
+            )
+            preds = self.predictions(model)
+            value = float(metric.fn(self.y_true, preds.y_pred, preds.y_score))
+            better = best_value is None or (
+                value > best_value if metric.greater_is_better else value < best_value
+            )
+            if better:
+                best_value = value
+                best = Baseline(
+                    PRESENT, version=version.version, digest=version.digest, model=model
+                )
+        return best or baseline
+
     def gates(self) -> list[Gate]:
         """The configured gates, parsed; an unknown metric raises with the closest name."""
         from pytest_mlci.evaluation.catalog import check_metric_name
@@ -383,18 +437,36 @@ class Evaluation:
         for spec in self.config.gates:
             gate = parse_gate(spec.metric, spec.expression)
             check_metric_name(gate.metric, self.config.task, protected=protected)
+            if gate.reference is Reference.BEST:
+                if self.config.evaluation.ratchet < 1:
+                    raise ConfigError(
+                        f"gate '{gate.text}' compares with the best recent production version; "
+                        "set [tool.mlci.evaluation] ratchet = N (how many versions to look at)",
+                        key=f"gates.{gate.metric}",
+                    )
+                get_metric(gate.metric, self.config.task)  # plain metrics only
             parsed.append(gate)
         return parsed
 
     def check_gate(self, gate: Gate) -> GateResult:
         """Compute and judge one gate, record the result for the reports, and return it."""
+        if gate.reference is Reference.BEST:
+            return self._record(gate, *self._against_best(gate))
         if gate.reference is Reference.BASELINE and self.baseline.status != PRESENT:
             verdict = WAIVED if self.baseline.status == WAIVED_FIRST else FAIL
             outcome = GateOutcome(verdict, self.baseline.reason)
-            candidate, delta, base_value = self.estimate(gate.metric)[0], None, None
-        else:
-            candidate, delta, base_value = self.estimate(gate.metric)
-            outcome = gate.check(candidate, delta)
+            return self._record(gate, outcome, self.estimate(gate.metric)[0], None, None)
+        candidate, delta, base_value = self.estimate(gate.metric)
+        return self._record(gate, gate.check(candidate, delta), candidate, delta, base_value)
+
+    def _record(
+        self,
+        gate: Gate,
+        outcome: GateOutcome,
+        candidate: Estimate,
+        delta: Estimate | None,
+        base_value: float | None,
+    ) -> GateResult:
         result = GateResult(
             gate=gate.text,
             metric=gate.metric,
