@@ -41,5 +41,5 @@ def test_best_compares_with_the_best_recent_version_not_only_production(tiny_dir
 
 def test_a_best_gate_without_a_ratchet_setting_is_a_config_error(tiny_dir):
     tiny_dir.set_gate("accuracy", ">= best - 0.01")
-    with pytest.raises(ConfigError, match="set \\[tool.mlci.evaluation\\] ratchet = N"):
+    with pytest.raises(ConfigError, match=r"set \[tool.mlci.evaluation\] ratchet = N"):
         Evaluation(load_config(tiny_dir.root / "pyproject.toml")).gates()
