@@ -115,6 +115,7 @@ class EvaluationSettings:
     confidence: float = 0.95
     seed: int = 0
     ratchet: int = 0  # "best" gates compare with the best of the last N production versions
+    segments: tuple[str, ...] = ()  # columns whose values get their own metrics in reports
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class RobustnessSettings:
     examples: int = 100
     invariant: tuple[str, ...] = ()
     tolerance: float = 0.05
+    enabled: bool = False  # on when [tool.mlci.robustness] is present (it generates data)
 
 
 @dataclass(frozen=True)
@@ -333,7 +335,13 @@ def _parse_dataset(
 
 
 _STAGING_KEYS = {"sample_rows": int}
-_EVALUATION_KEYS = {"resamples": int, "confidence": float, "seed": int, "ratchet": int}
+_EVALUATION_KEYS = {
+    "resamples": int,
+    "confidence": float,
+    "seed": int,
+    "ratchet": int,
+    "segments": list,
+}
 _FAIRNESS_KEYS = {"min_group_size": int}
 _ROBUSTNESS_KEYS = {"examples": int, "invariant": list, "tolerance": float}
 _COST_KEYS = {"warmup": int, "single_row_calls": int, "batch_rows": int, "batch_repeats": int}
@@ -481,7 +489,12 @@ def parse_config(
     reader.check_keys(staging_table, _STAGING_KEYS, "staging.")
     evaluation_table = table.get("evaluation", {})
     reader.check_keys(evaluation_table, _EVALUATION_KEYS, "evaluation.")
-    evaluation = EvaluationSettings(**evaluation_table)
+    evaluation = EvaluationSettings(
+        **{
+            **evaluation_table,
+            "segments": reader.strings(evaluation_table.get("segments", []), "evaluation.segments"),
+        }
+    )
     if evaluation.resamples < 100:
         raise reader.error("evaluation.resamples", "must be at least 100 for a usable interval")
     if not 0.5 < evaluation.confidence < 1:
@@ -496,6 +509,7 @@ def parse_config(
         examples=robustness_table.get("examples", 100),
         invariant=reader.strings(robustness_table.get("invariant", []), "robustness.invariant"),
         tolerance=robustness_table.get("tolerance", 0.05),
+        enabled="robustness" in table,
     )
 
     return MlciConfig(

@@ -11,7 +11,9 @@ def test_markdown_and_html_reports_are_written(pytester, tiny_project):
     config = pytester.path / "pyproject.toml"
     schema_line = 'schema = "tiny_schema:TinySchema"'
     config.write_text(
-        config.read_text().replace(schema_line, schema_line + '\nprotected = ["group"]')
+        config.read_text()
+        .replace(schema_line, schema_line + '\nprotected = ["group"]')
+        .replace("resamples = 200", 'resamples = 200\nsegments = ["group"]')
     )
     result = pytester.runpytest(
         "--mlci", "-p", "no:cacheprovider",
@@ -22,9 +24,12 @@ def test_markdown_and_html_reports_are_written(pytester, tiny_project):
     assert comment.startswith("### ✅ pytest-mlci: `tiny` passed")
     assert "| `roc_auc >= 0.7` |" in comment
     assert "<summary>Fairness by group</summary>" in comment
+    assert "<summary>Metrics by group</summary>" in comment
+    assert "| a | " in comment and "| b | " in comment
     html = (pytester.path / "out" / "report.html").read_text()
     assert "<code>roc_auc &gt;= 0.7</code>" in html
     assert html.count("data:image/png;base64,") >= 3  # gates, curves, groups
+    assert "<h2>Metrics by group</h2>" in html
     assert len(html.encode()) < 2_000_000
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from pytest_mlci.config import MlciConfig
 from pytest_mlci.errors import CheckFailed, ConfigError, DataError
 from pytest_mlci.evaluation.compare import BootstrapSettings, Predictions, bootstrap_metric
-from pytest_mlci.evaluation.metrics import get_metric
+from pytest_mlci.evaluation.metrics import get_metric, metrics_for
 from pytest_mlci.gates import FAIL, WAIVED, Estimate, Gate, GateOutcome, Reference, parse_gate
 
 PRESENT, WAIVED_FIRST, MISSING = "present", "waived", "missing"
@@ -354,6 +354,38 @@ class Evaluation:
             raise DataError(f"{dataset.path}: protected column(s) {missing} are missing")
         return {column: self.data[column].to_numpy() for column in dataset.protected}
 
+    def slice_tables(self) -> list[dict[str, Any]]:
+        """Point metrics of candidate (and baseline) per value of each declared segment column.
+
+        The metrics are those the gates use; a slice with one class only reports NaN for
+        metrics undefined there rather than hiding the slice.
+        """
+
+        def build() -> list[dict[str, Any]]:
+            names = sorted(
+                {g.metric for g in self.gates() if g.metric in metrics_for(self.config.task)}
+            )
+            tables = []
+            for column in self.config.evaluation.segments:
+                if column not in self.data.columns:
+                    raise DataError(f"evaluation.segments names '{column}', not a data column")
+                values = self.data[column].astype(str).to_numpy()
+                rows = []
+                for value in sorted(set(values)):
+                    mask = values == value
+                    row: dict[str, Any] = {"value": value, "rows": int(mask.sum())}
+                    for name in names:
+                        row[name] = _point(name, self, self.candidate_predictions, mask)
+                        if self.baseline_predictions is not None:
+                            row[f"baseline.{name}"] = _point(
+                                name, self, self.baseline_predictions, mask
+                            )
+                    rows.append(row)
+                tables.append({"column": column, "metrics": names, "rows": rows})
+            return tables
+
+        return self._memo("slice_tables", build)
+
     def fairness_tables(self) -> list[Any]:
         """fairlearn's per-group table for each protected attribute (empty if none declared)."""
         from pytest_mlci.evaluation.fairness import group_table
@@ -478,6 +510,20 @@ class Evaluation:
         )
         self.results.append(result)
         return result
+
+
+def _point(name: str, evaluation: Evaluation, preds: Predictions, mask: Any) -> float:
+    """One metric on the rows selected by ``mask`` (NaN where it is undefined)."""
+    import warnings
+
+    metric = get_metric(name, evaluation.config.task)
+    score = preds.y_score[mask] if preds.y_score is not None else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return float(metric.fn(evaluation.y_true[mask], preds.y_pred[mask], score))
+        except ValueError:
+            return float("nan")
 
 
 def _positive_class(model: Any) -> Any:

@@ -1,6 +1,7 @@
 """Robustness items: ``mlci::robustness::valid_rows`` and ``mlci::robustness::invariant::<col>``.
 
-Collected only when the evaluation dataset has a schema (rows are generated from it).
+Collected when ``[tool.mlci.robustness]`` is configured and the evaluation dataset has a
+schema (rows are generated from it); generating rows costs seconds, so it is asked for.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class RobustnessCollector(MlciCollector):
 
     def collect(self) -> Iterator[MlciItem]:
         config = _state(self).config
-        if not config.datasets or not config.eval_dataset.schema:
+        if not config.robustness.enabled or not config.datasets or not config.eval_dataset.schema:
             return
         yield ValidRowsItem.from_parent(self, name="valid_rows")
         for column in config.robustness.invariant:

@@ -39,6 +39,11 @@ th { background: #f4f4f4; }
 </table>
 {% for title, image in plots %}<h2>{{ title }}</h2><img alt="{{ title }}"
  src="data:image/png;base64,{{ image }}">{% endfor %}
+{% for t in report.slices %}<h2>Metrics by {{ t.column }}</h2>
+<table><tr><th>value</th><th>rows</th>{% for m in t.metrics %}<th>{{ m }}</th>{% endfor %}</tr>
+{% for r in t.rows %}<tr><td>{{ r.value }}</td><td>{{ r.rows }}</td>{% for m in t.metrics %}
+<td>{{ num(r[m]) }}{% if ("baseline." ~ m) in r %} / {{ num(r["baseline." ~ m]) }}{% endif %}
+</td>{% endfor %}</tr>{% endfor %}</table>{% endfor %}
 {% for t in report.fairness %}<h2>Fairness by {{ t.attribute }}</h2>
 <table><tr><th>group</th><th>rows</th><th>selection rate</th><th>accuracy</th><th>recall</th>
 <th>precision</th></tr>{% for g in t.groups %}<tr><td>{{ g.group }}{% if g.excluded %}
@@ -70,6 +75,8 @@ def render_html(report: dict[str, Any], evaluation: Any | None = None) -> str:
     page.setdefault("candidate", empty)
     page.setdefault("data", empty)
     page.setdefault("baseline", {"status": "-", "version": None, "reason": ""})
+    page.setdefault("slices", [])
+    page.setdefault("fairness", [])
     return template.render(
         report=page,
         plots=_plots(report, evaluation),

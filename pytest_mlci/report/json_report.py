@@ -40,6 +40,7 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
             {"attribute": t.attribute, "groups": t.rows, "excluded": list(t.excluded)}
             for t in _safe(evaluation.fairness_tables, [])
         ]
+        report["slices"] = _safe(evaluation.slice_tables, [])
         cost = evaluation._cache.get("cost:candidate")
         if cost:
             report["cost"] = cost

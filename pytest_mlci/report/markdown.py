@@ -40,6 +40,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- `{gate['gate']}`: {gate['message']}")
         if failing:
             lines.append("")
+    for table in report.get("slices", []):
+        lines += _details(f"Metrics by {table['column']}", _slice_table(table))
     for table in report.get("fairness", []):
         lines += _details(f"Fairness by {table['attribute']}", _group_table(table))
     if report.get("cost"):
@@ -55,6 +57,24 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def _details(title: str, body: list[str]) -> list[str]:
     return ["<details>", f"<summary>{title}</summary>", "", *body, "", "</details>", ""]
+
+
+def _slice_table(table: dict[str, Any]) -> list[str]:
+    names = table["metrics"]
+    has_baseline = any(f"baseline.{n}" in row for row in table["rows"] for n in names)
+    header = ["value", "rows"] + [
+        f"{n} (candidate / production)" if has_baseline else n for n in names
+    ]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table["rows"]:
+        cells = [row["value"], str(row["rows"])]
+        for name in names:
+            cell = _number(row.get(name))
+            if has_baseline:
+                cell += f" / {_number(row.get(f'baseline.{name}'))}"
+            cells.append(cell)
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
 
 
 def _group_table(table: dict[str, Any]) -> list[str]:
