@@ -42,8 +42,10 @@ def test_mlci_toml_uses_top_level_keys_and_wins_over_pyproject(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("model =", "modle ="), "key 'tool.mlci.modle': unknown key in [tool.mlci]; did you mean 'model'?"),
-        (('task = "regression"', 'task = "regresion"'), "'regresion' is not valid; did you mean 'regression'?"),
+        (("model =", "modle ="),
+         "key 'tool.mlci.modle': unknown key in [tool.mlci]; did you mean 'model'?"),
+        (('task = "regression"', 'task = "regresion"'),
+         "'regresion' is not valid; did you mean 'regression'?"),
         (('model = "m"', "model = 3"), "key 'tool.mlci.model': must be a string, got int 3"),
         (('artifact = "model.skops"\n', ""), "key 'tool.mlci.artifact': is required"),
     ],
@@ -69,7 +71,7 @@ def test_a_metric_may_carry_several_gates(tmp_path):
 
 
 def test_an_empty_gate_is_an_error(tmp_path):
-    with pytest.raises(ConfigError, match="gates.rmse.*comparison string"):
+    with pytest.raises(ConfigError, match=r"gates\.rmse.*comparison string"):
         load_config(write(tmp_path, MINIMAL + '[tool.mlci.gates]\nrmse = ""\n'))
 
 

@@ -104,8 +104,16 @@ def test_pre_commit_try_repo_runs_the_hook_on_a_real_repository(tmp_path: Path) 
         REPO_ROOT,
         hooks_repo,
         ignore=shutil.ignore_patterns(
-            ".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".mlci", "*.egg-info",
-            "data", "models", "metrics",
+            ".venv",
+            ".git",
+            "__pycache__",
+            ".pytest_cache",
+            ".ruff_cache",
+            ".mlci",
+            "*.egg-info",
+            "data",
+            "models",
+            "metrics",
         ),
     )
     _git(hooks_repo, "init", "-q")

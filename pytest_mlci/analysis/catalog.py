@@ -145,7 +145,6 @@ SCALAR_BUILTINS = frozenset(
         "bool",
         "round",
         "abs",
-        "range",
         "isinstance",
         "print",
         "type",
@@ -233,7 +232,9 @@ def estimator_kind(qualname: str) -> str | None:
     name = qualname.rsplit(".", 1)[-1]
     if qualname in SPLITTERS:
         return "splitter"
-    if qualname in _SEARCHES or (qualname.startswith("sklearn.linear_model.") and name.endswith("CV")):
+    if qualname in _SEARCHES or (
+        qualname.startswith("sklearn.linear_model.") and name.endswith("CV")
+    ):
         return "search"
     if qualname.startswith(_PREPROCESSOR_PACKAGES):
         if name in _TARGET_ENCODERS:
@@ -251,3 +252,86 @@ def estimator_kind(qualname: str) -> str | None:
     if name[:1].isupper() and not name.isupper():
         return "model"
     return None
+
+
+# --------------------------------------------------------------------------- randomness
+
+LIBRARIES = ("random", "numpy", "torch", "tensorflow")
+# Calls that seed global random state, and which libraries' state they seed.
+SEEDERS: dict[str, frozenset[str]] = {
+    "random.seed": frozenset({"random"}),
+    "numpy.random.seed": frozenset({"numpy"}),
+    "torch.manual_seed": frozenset({"torch"}),
+    "torch.cuda.manual_seed": frozenset({"torch"}),
+    "torch.cuda.manual_seed_all": frozenset({"torch"}),
+    "torch.random.manual_seed": frozenset({"torch"}),
+    "tensorflow.random.set_seed": frozenset({"tensorflow"}),
+    "tensorflow.set_random_seed": frozenset({"tensorflow"}),
+    "tensorflow.compat.v1.set_random_seed": frozenset({"tensorflow"}),
+    "keras.utils.set_random_seed": frozenset({"random", "numpy", "tensorflow", "torch"}),
+}
+# Any other function whose name speaks of seeding (transformers.set_seed,
+# lightning.seed_everything, accelerate.utils.set_seed, a project's utils.set_seed) is
+# trusted to seed everything: that is what such helpers are for.
+SEED_WORDS = ("seed",)
+
+NUMPY_RANDOM_NOT_DRAWS = frozenset(
+    {
+        "seed",
+        "default_rng",
+        "RandomState",
+        "Generator",
+        "SeedSequence",
+        "BitGenerator",
+        "PCG64",
+        "PCG64DXSM",
+        "MT19937",
+        "Philox",
+        "SFC64",
+        "get_state",
+        "set_state",
+    }
+)
+STDLIB_RANDOM_DRAWS = frozenset(
+    {
+        "random",
+        "randint",
+        "randrange",
+        "choice",
+        "choices",
+        "shuffle",
+        "sample",
+        "uniform",
+        "gauss",
+        "normalvariate",
+        "lognormvariate",
+        "betavariate",
+        "expovariate",
+        "gammavariate",
+        "triangular",
+        "vonmisesvariate",
+        "paretovariate",
+        "weibullvariate",
+        "getrandbits",
+        "randbytes",
+    }
+)
+TORCH_RANDOM_DRAWS = frozenset(
+    {
+        "torch.rand",
+        "torch.randn",
+        "torch.randint",
+        "torch.randperm",
+        "torch.rand_like",
+        "torch.randn_like",
+        "torch.randint_like",
+        "torch.bernoulli",
+        "torch.multinomial",
+        "torch.normal",
+        "torch.poisson",
+        "torch.utils.data.random_split",
+    }
+)
+TENSORFLOW_RANDOM_NOT_DRAWS = frozenset(
+    {"set_seed", "Generator", "get_global_generator", "set_global_generator", "experimental"}
+)

@@ -10,6 +10,7 @@ its line inside the cell, so findings point where the user will look.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass, field
@@ -92,7 +93,9 @@ def notebook_unit(path: str, raw: str) -> SourceUnit:
     try:
         document = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise NotebookError(f"notebook is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise NotebookError(
+            f"notebook is not valid JSON ({exc.msg} at line {exc.lineno})"
+        ) from None
     cells = document.get("cells") if isinstance(document, dict) else None
     if not isinstance(cells, list):
         raise NotebookError("notebook has no 'cells' list (expected nbformat 4)")
@@ -118,10 +121,48 @@ def notebook_unit(path: str, raw: str) -> SourceUnit:
                 if codes and codes.strip()
                 else frozenset({ALL})
             )
+        if _needs_rewrite(cell_lines) and not _parses(source):
+            cell_lines = _rewrite(cell_lines)
         for offset, line in enumerate(cell_lines, start=1):
-            lines.append(_python_line(line))
+            lines.append(line)
             mapping.append((number, offset))
     return SourceUnit(path=path, text="\n".join(lines) + "\n", cells=mapping, cell_noqa=cell_noqa)
+
+
+def _needs_rewrite(lines: list[str]) -> bool:
+    for line in lines:
+        stripped = line.lstrip()
+        if stripped[:1] in ("%", "!") or _SHELL_ASSIGN.match(line):
+            return True
+        if stripped.endswith("?") and not stripped.startswith("#"):
+            return True
+    return False
+
+
+def _parses(source: str) -> bool:
+    """A `%` or `!` at the start of a line may be Python (`% args` continuing a format)."""
+    try:
+        compile(source, "<cell>", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _rewrite(cell_lines: list[str]) -> list[str]:
+    rewritten = []
+    continued = False
+    for line in cell_lines:
+        # A `!shell \` or `%magic \` line continues onto the next: blank those too.
+        python = _blank(line) if continued else _python_line(line)
+        continued = python != line and line.rstrip().endswith("\\")
+        rewritten.append(python)
+    return rewritten
+
+
+def _blank(line: str) -> str:
+    """A continuation of a shell/magic line: the first line already holds the ``pass``."""
+    del line
+    return ""
 
 
 def _python_line(line: str) -> str:

@@ -45,7 +45,7 @@ def test_every_rule_documents_itself_in_four_sections(code: str) -> None:
     assert doc.startswith(f"{code}"), "the first line names the code"
     for section in ("What it does", "Why is this bad?", "Example", "Use instead"):
         assert re.search(rf"^{re.escape(section)}$", doc, re.M), f"{code} lacks '{section}'"
-    assert rule.CODE == code
+    assert code == rule.CODE
     assert rule.FAMILY in ("leakage", "nondeterminism", "hardcoded", "opt-in")
     assert rule.MESSAGE
 
@@ -144,10 +144,32 @@ def test_syntax_error_is_a_finding_not_a_crash(tmp_path: Path) -> None:
     assert "cannot parse" in finding.message
 
 
-def test_syntax_error_in_a_notebook_points_at_its_cell() -> None:
-    notebook = _notebook(["import numpy as np", "x = (1,"])
-    [finding] = check_source(notebook, "n.ipynb")
-    assert (finding.code, finding.cell) == ("MLC000", 2)
+def test_a_broken_notebook_cell_is_reported_and_the_other_cells_still_checked() -> None:
+    notebook = _notebook(
+        ["from sklearn.cluster import KMeans", "x = (1,", "    indented(", "km = KMeans(3)"]
+    )
+    findings = check_source(notebook, "n.ipynb")
+    assert [(f.code, f.cell) for f in findings] == [
+        ("MLC000", 2),
+        ("MLC000", 3),
+        ("MLC101", 4),
+    ]
+    assert "cell 2 was skipped" in findings[0].message
+
+
+def test_ipython_syntax_is_ignored_but_python_that_looks_like_it_is_kept() -> None:
+    notebook = _notebook(
+        [
+            "%matplotlib inline\n!pip install x \\\n    --quiet\nfiles = !ls\ndf?",
+            "print('%d rows'\n      % 3)",
+            "await asyncio.sleep(0)",
+            "%%bash\nrm -rf /",
+            "from sklearn.cluster import KMeans\nkm = KMeans(3)",
+        ]
+    )
+    assert [(f.code, f.cell, f.line) for f in check_source(notebook, "n.ipynb")] == [
+        ("MLC101", 5, 2)
+    ]
 
 
 def test_corrupt_notebook_is_a_finding(tmp_path: Path) -> None:

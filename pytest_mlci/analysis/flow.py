@@ -1,0 +1,1399 @@
+"""A small def-use / taint interpreter over one module, built on the standard ``ast`` only.
+
+Why an interpreter rather than pattern matching: leakage is a property of where data goes,
+not of how a line looks. ``X = scaler.fit_transform(X)`` is harmless before a plot and a
+leak before ``train_test_split``; the difference is the path the value takes afterwards,
+through renames, tuple unpacking, ``pd.concat``, helper functions and notebook cells.
+
+The model is deliberately simple and fast:
+
+* Statements run once, in order (both branches of an ``if``, loop bodies once). There is no
+  fixpoint; the rules only need "may flow", and a single pass over 150 lines costs well under
+  a millisecond.
+* Every value carries a set of *labels*: where its rows came from (:class:`Source`), which
+  side of a split it is (:class:`Role`) and which fitted estimators touched it
+  (:class:`FitEvent`). Labels union through every expression and call we do not model.
+* ML semantics live in a few places: ``fit``-like methods create a :class:`FitEvent`,
+  ``train_test_split`` / manual train/test slices / cross-validation create a
+  :class:`SplitEvent`, and a fitted preprocessor that reaches a split (or is applied to one
+  side of a split it did not see) records a :class:`Leak`.
+* Helper functions defined in the file are interpreted at their call sites with the real
+  argument values (depth-limited); functions never called are analysed once on their own
+  with parameters as fresh data sources.
+
+Rules read the event lists afterwards; nothing here knows about rule codes.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from collections.abc import Iterable, Iterator
+
+from pytest_mlci.analysis import catalog
+
+_MAX_DEPTH = 4
+_MAX_INLINE = 16  # interpretations of one function at its call sites before summarising it
+_BUILTINS = frozenset(dir(builtins))
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_ROLE_WORDS = {
+    "test": "test",
+    "te": "test",
+    "tst": "test",
+    "holdout": "test",
+    "heldout": "test",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "cal": "val",
+    "calib": "val",
+    "calibration": "val",
+    "train": "train",
+    "tr": "train",
+    "trn": "train",
+    "training": "train",
+}
+_NOT_ROWS = frozenset(
+    {
+        "size",
+        "sizes",
+        "ratio",
+        "frac",
+        "fraction",
+        "pct",
+        "percent",
+        "n",
+        "num",
+        "count",
+        "len",
+        "length",
+        "mode",
+        "is",
+        "fn",
+        "func",
+        "function",
+        "case",
+        "cases",
+        "name",
+        "names",
+        "path",
+        "paths",
+        "file",
+        "files",
+        "dir",
+        "url",
+        "step",
+        "steps",
+        "every",
+        "freq",
+        "interval",
+        "time",
+        "start",
+        "end",
+        "stop",
+        "flag",
+        "cmd",
+        "config",
+        "kwargs",
+        "args",
+        "params",
+        "only",
+        "per",
+        "score",
+        "scores",
+        "result",
+        "results",
+        "metric",
+        "metrics",
+        "acc",
+        "accuracy",
+        "loss",
+        "losses",
+        "error",
+        "errors",
+        "auc",
+        "report",
+    }
+)
+_TARGET_WORDS = frozenset({"y", "target", "targets", "label", "labels"})
+
+
+def words(name: str) -> list[str]:
+    """Split an identifier into lower-case words: ``X_trainScaled`` -> ``[x, train, scaled]``."""
+    return [w.lower() for w in _WORDS.findall(name)]
+
+
+def name_role(name: str) -> str | None:
+    """``train`` / ``test`` / ``val`` when a variable name says which side of a split it holds.
+
+    Names about a split rather than its rows (``test_size``, ``n_train``, ``is_test``) and
+    numbered convergence tests (``test1``) say nothing.
+    """
+    found = set()
+    parts = words(name)
+    if _NOT_ROWS.intersection(parts):
+        return None
+    if any(w.isdigit() for w in parts):
+        parts = [w for w in parts if not w.isdigit()]
+        if len(parts) < 2:
+            return None  # test1, test2: numbered checks, not data
+    for word in parts:
+        role = _ROLE_WORDS.get(word)
+        if role is None and len(word) > 2 and word[0] in "xy":
+            role = _ROLE_WORDS.get(word[1:])  # Xtest, ytr
+        if role:
+            found.add(role)
+    return found.pop() if len(found) == 1 else None
+
+
+# --------------------------------------------------------------------------- labels & events
+
+
+class Source:
+    """Where rows come from: a file read, an unknown name, a function parameter."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Source({self.name})"
+
+
+# The event classes are plain slotted classes rather than dataclasses: this module is
+# imported by every pre-commit run, and building dataclasses costs milliseconds there.
+
+
+class SplitEvent:
+    """Data divided into parts: ``holdout`` (train/test) or ``cv`` (folds, CV helpers, searches)."""
+
+    __slots__ = ("inputs", "kind", "name", "node")
+
+    def __init__(self, node: ast.AST, kind: str, name: str, inputs: frozenset = frozenset()):
+        self.node = node
+        self.kind = kind
+        self.name = name
+        self.inputs = inputs
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"SplitEvent({self.kind}, {self.name}, line {getattr(self.node, 'lineno', '?')})"
+
+
+class Role:
+    """The side of a split a value holds; ``split`` is None when only its name tells us."""
+
+    __slots__ = ("role", "split")
+
+    def __init__(self, split: SplitEvent | None, role: str) -> None:
+        self.split = split
+        self.role = role
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Role) and other.split is self.split and other.role == self.role
+
+    def __hash__(self) -> int:
+        return hash((id(self.split), self.role))
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"Role({self.split!r}, {self.role})"
+
+
+class FitEvent:
+    """An estimator learned from data. ``kind`` comes from :func:`catalog.estimator_kind`."""
+
+    __slots__ = ("cls", "columns", "data", "estimator", "kind", "method", "node", "seq")
+
+    def __init__(
+        self,
+        node: ast.AST,
+        kind: str,
+        cls: str | None,
+        method: str,
+        data: frozenset,
+        columns: tuple[str, ...] = (),
+        estimator: Value | None = None,
+        seq: int = 0,
+    ) -> None:
+        self.node = node
+        self.kind = kind
+        self.cls = cls
+        self.method = method
+        self.data = data
+        self.columns = columns
+        self.estimator = estimator
+        self.seq = seq
+
+    @property
+    def sources(self) -> frozenset:
+        return frozenset(label for label in self.data if isinstance(label, Source))
+
+    @property
+    def name(self) -> str:
+        return (self.cls or "estimator").rsplit(".", 1)[-1]
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"FitEvent({self.name}.{self.method}, line {getattr(self.node, 'lineno', '?')})"
+
+
+class Leak:
+    """A fitted preprocessor whose statistics reach a split it was fitted before."""
+
+    __slots__ = ("fit", "node", "split")
+
+    def __init__(self, fit: FitEvent, split: SplitEvent, node: ast.AST) -> None:
+        self.fit = fit
+        self.split = split
+        self.node = node
+
+
+class CallSite:
+    """One call, resolved as far as possible.
+
+    ``qualname`` is set for calls of imported names; ``method`` and ``receiver`` for method
+    calls on values. ``order`` is the line of the top-level statement being executed (None
+    while analysing a function on its own), which lets rules ask "was this seeded before?".
+    """
+
+    __slots__ = ("method", "node", "order", "qualname", "receiver")
+
+    def __init__(
+        self,
+        node: ast.Call,
+        qualname: str | None,
+        method: str | None,
+        receiver: Value | None,
+        order: int | None,
+    ) -> None:
+        self.node = node
+        self.qualname = qualname
+        self.method = method
+        self.receiver = receiver
+        self.order = order
+
+
+class Choice:
+    """A place where a value decides something: a comparison in a loop, argmax, max(key=)."""
+
+    __slots__ = ("labels", "node")
+
+    def __init__(self, node: ast.AST, labels: frozenset) -> None:
+        self.node = node
+        self.labels = labels
+
+
+class Value:
+    """What the interpreter knows about one runtime value."""
+
+    __slots__ = (
+        "attr",
+        "attrs",
+        "const",
+        "flags",
+        "func",
+        "instance_of",
+        "items",
+        "keywords",
+        "kind",
+        "labels",
+        "local_class",
+        "order_origin",
+        "qualname",
+        "receiver",
+        "split",
+    )
+
+    def __init__(
+        self,
+        labels: Iterable = (),
+        *,
+        qualname: str | None = None,
+        items: tuple[Value, ...] | None = None,
+        flags: Iterable[str] = (),
+        const: object = None,
+    ) -> None:
+        self.labels = frozenset(labels)
+        self.qualname = qualname
+        self.items = items
+        self.flags = frozenset(flags)
+        self.const = const
+        self.attr: str | None = None
+        self.attrs: dict[str, Value] = {}
+        self.func: tuple[ast.AST, Scope] | None = None
+        self.instance_of: str | None = None
+        self.keywords: frozenset[str] = frozenset()
+        self.kind: str | None = None
+        self.local_class: ast.ClassDef | None = None
+        self.order_origin: ast.AST | None = None
+        self.receiver: Value | None = None
+        self.split: SplitEvent | None = None
+
+    @property
+    def is_data(self) -> bool:
+        """Rows, or numbers derived from rows; not modules, functions, models or constants."""
+        return (
+            self.qualname is None
+            and self.func is None
+            and self.instance_of is None
+            and self.local_class is None
+            and self.const is None
+            and "scalar" not in self.flags
+        )
+
+    def copy(self, labels: Iterable | None = None) -> Value:
+        clone = Value(self.labels if labels is None else labels, flags=self.flags)
+        clone.items = self.items
+        clone.order_origin = self.order_origin
+        clone.split = self.split
+        return clone
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"Value(q={self.qualname}, inst={self.instance_of}, labels={set(self.labels)})"
+
+
+def union(values: Iterable[Value]) -> frozenset:
+    labels: frozenset = frozenset()
+    for value in values:
+        if value.labels:
+            labels = labels | value.labels
+    return labels
+
+
+def roles(labels: Iterable) -> Iterator[Role]:
+    return (label for label in labels if isinstance(label, Role))
+
+
+def has_test(labels: Iterable) -> bool:
+    """Whether a value carries rows of a test set (validation sets and CV folds do not count)."""
+    return any(isinstance(label, Role) and label.role == "test" for label in labels)
+
+
+class Scope:
+    """Names bound in one function (or the module), falling back to the enclosing scope."""
+
+    __slots__ = ("names", "parent")
+
+    def __init__(self, parent: Scope | None = None) -> None:
+        self.names: dict[str, Value] = {}
+        self.parent = parent
+
+    def lookup(self, name: str) -> Value | None:
+        scope: Scope | None = self
+        while scope is not None:
+            value = scope.names.get(name)
+            if value is not None:
+                return value
+            scope = scope.parent
+        return None
+
+
+# --------------------------------------------------------------------------- interpreter
+
+
+class _Frame:
+    __slots__ = ("function", "loop", "returns")
+
+    def __init__(self, function: ast.AST | None) -> None:
+        self.function = function
+        self.returns: list[Value] = []
+        self.loop = 0
+
+
+class Flow:
+    """Runs a module once and keeps the events rules ask about."""
+
+    def __init__(
+        self, tree: ast.Module, *, name_roles: bool = True, nodes: list[ast.AST] | None = None
+    ) -> None:
+        self.tree = tree
+        self._nodes = nodes if nodes is not None else list(ast.walk(tree))
+        # In pytest modules `test_data` is a unit test's input, not a held-out set.
+        self.name_roles = name_roles
+        self.fits: list[FitEvent] = []
+        self.splits: list[SplitEvent] = []
+        self.leaks: list[Leak] = []
+        self.calls: list[CallSite] = []
+        self.choices: list[Choice] = []
+        self.early_stops: list[ast.Call] = []
+        self.set_order_uses: list[tuple[ast.AST, ast.AST]] = []
+        self.thresholds: list[ast.Constant] = []
+        self.attribute_writes: list[tuple[str, ast.AST, Value]] = []
+        self.target_columns: set[str] = set()
+        # (estimator, labels of the data, sequence number) for transform/predict/score calls
+        self.applications: list[tuple[Value, frozenset, int]] = []
+        self._seq = 0
+        self.globals = Scope()
+        self._stack: list[_Frame] = [_Frame(None)]
+        self._order: int | None = None
+        self._star_modules: list[str] = []
+        self._interpreted: set[ast.AST] = set()
+        self._invocations: dict[ast.AST, int] = {}
+        self._manual_splits: dict[int, SplitEvent] = {}
+        self._split_order: dict[SplitEvent, int] = {}
+        self._in_condition = False
+        self._run()
+
+    # ---------------------------------------------------------------- driver
+
+    def _run(self) -> None:
+        for statement in self.tree.body:
+            self._order = getattr(statement, "lineno", None)
+            self._statement(statement, self.globals)
+        self._order = None
+        self._run_uncalled()
+
+    def _run_uncalled(self) -> None:
+        """Analyse functions and methods nobody called, with parameters as fresh data."""
+        for node in self._nodes:
+            if isinstance(node, ast.ClassDef):
+                instance = Value()
+                instance.instance_of = f"<local>.{node.name}"
+                instance.local_class = node
+                methods = [
+                    n for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+                ]
+                methods.sort(key=lambda n: n.name != "__init__")
+                for method in methods:
+                    if method not in self._interpreted:
+                        self._invoke(method, self.globals, [instance], {}, self_value=instance)
+        for node in self._nodes:
+            if (
+                isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                and node not in self._interpreted
+            ):
+                self._invoke(node, self.globals, [], {})
+
+    @property
+    def _frame(self) -> _Frame:
+        return self._stack[-1]
+
+    def in_function(self) -> bool:
+        return len(self._stack) > 1
+
+    # ---------------------------------------------------------------- statements
+
+    def _block(self, body: Iterable[ast.stmt], scope: Scope) -> None:
+        for statement in body:
+            self._statement(statement, scope)
+
+    def _statement(self, node: ast.stmt, scope: Scope) -> None:
+        if isinstance(node, ast.Expr):
+            self._eval(node.value, scope)
+        elif isinstance(node, ast.Assign):
+            self._assign(node.targets, node.value, scope)
+        elif isinstance(node, ast.AnnAssign):
+            if node.value is not None:
+                self._assign([node.target], node.value, scope)
+        elif isinstance(node, ast.AugAssign):
+            old = self._eval(node.target, scope)
+            new = self._eval(node.value, scope)
+            combined = old.copy(old.labels | new.labels)
+            if old.order_origin is None:
+                combined.order_origin = new.order_origin
+            self._bind(node.target, combined, scope)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            value = Value()
+            value.func = (node, scope)
+            scope.names[node.name] = value
+        elif isinstance(node, ast.ClassDef):
+            value = Value(qualname=None)
+            value.local_class = node
+            scope.names[node.name] = value
+            body = Scope(scope)
+            for statement in node.body:
+                if not isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
+                    self._statement(statement, body)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            self._import(node, scope)
+        elif isinstance(node, ast.If):
+            self._condition(node.test, scope)
+            self._block(node.body, scope)
+            self._block(node.orelse, scope)
+        elif isinstance(node, ast.For | ast.AsyncFor):
+            iterable = self._eval(node.iter, scope)
+            self._bind(node.target, self._element(iterable, node.iter), scope)
+            self._frame.loop += 1
+            self._block(node.body, scope)
+            self._frame.loop -= 1
+            self._block(node.orelse, scope)
+        elif isinstance(node, ast.While):
+            self._frame.loop += 1
+            self._condition(node.test, scope)
+            self._block(node.body, scope)
+            self._frame.loop -= 1
+            self._block(node.orelse, scope)
+        elif isinstance(node, ast.With | ast.AsyncWith):
+            for item in node.items:
+                value = self._eval(item.context_expr, scope)
+                if item.optional_vars is not None:
+                    self._bind(item.optional_vars, value, scope)
+            self._block(node.body, scope)
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            self._block(node.body, scope)  # type: ignore[attr-defined]
+            for handler in node.handlers:  # type: ignore[attr-defined]
+                if handler.name:
+                    scope.names[handler.name] = Value(flags={"scalar"})
+                self._block(handler.body, scope)
+            self._block(node.orelse, scope)  # type: ignore[attr-defined]
+            self._block(node.finalbody, scope)  # type: ignore[attr-defined]
+        elif isinstance(node, ast.Return):
+            if node.value is not None:
+                self._frame.returns.append(self._eval(node.value, scope))
+        elif isinstance(node, ast.Match):
+            self._eval(node.subject, scope)
+            for case in node.cases:
+                self._block(case.body, scope)
+        elif isinstance(node, ast.Assert):
+            self._eval(node.test, scope)
+        elif isinstance(node, ast.Raise) and node.exc is not None:
+            self._eval(node.exc, scope)
+
+    def _condition(self, test: ast.expr, scope: Scope) -> None:
+        """Evaluate an ``if``/``while`` test; inside a loop its comparisons are choices."""
+        saved = self._in_condition
+        self._in_condition = self._frame.loop > 0
+        try:
+            self._eval(test, scope)
+        finally:
+            self._in_condition = saved
+
+    def _import(self, node: ast.Import | ast.ImportFrom, scope: Scope) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    scope.names[alias.asname] = Value(qualname=catalog.canonical(alias.name))
+                else:
+                    top = alias.name.split(".", 1)[0]
+                    scope.names[top] = Value(qualname=top)
+            return
+        module = node.module or ""
+        if node.level:
+            module = "<local>" + ("." + module if module else "")
+        for alias in node.names:
+            if alias.name == "*":
+                self._star_modules.append(module)
+                continue
+            qualname = catalog.canonical(f"{module}.{alias.name}")
+            scope.names[alias.asname or alias.name] = Value(qualname=qualname)
+
+    # ---------------------------------------------------------------- assignment
+
+    def _assign(self, targets: list[ast.expr], value_node: ast.expr, scope: Scope) -> None:
+        # `a, b = x[:n], x[n:]`: pair targets with values so manual slices keep their names.
+        if (
+            len(targets) == 1
+            and isinstance(targets[0], ast.Tuple | ast.List)
+            and isinstance(value_node, ast.Tuple | ast.List)
+            and len(targets[0].elts) == len(value_node.elts)
+            and not any(isinstance(e, ast.Starred) for e in targets[0].elts)
+        ):
+            values = [self._eval(v, scope) for v in value_node.elts]
+            for target, v_node, value in zip(targets[0].elts, value_node.elts, values, strict=True):
+                self._bind(target, self._manual_split(target, v_node, value, scope), scope)
+            return
+        value = self._eval(value_node, scope)
+        for target in targets:
+            self._bind(target, self._manual_split(target, value_node, value, scope), scope)
+            if isinstance(target, ast.Name) and set(words(target.id)) & _TARGET_WORDS:
+                self._note_target(value_node, scope)
+
+    def _manual_split(self, target: ast.expr, node: ast.expr, value: Value, scope: Scope) -> Value:
+        """``train = df[:800]`` / ``test = df[df.year >= 2020]``: a split made by slicing."""
+        if not isinstance(target, ast.Name) or not isinstance(node, ast.Subscript):
+            return value
+        role = name_role(target.id)
+        if role is None:
+            return value
+        base_node = node.value
+        if isinstance(base_node, ast.Attribute) and base_node.attr in ("iloc", "loc"):
+            base_node = base_node.value
+        base = self._eval(base_node, scope)
+        if not base.is_data or _selects_columns(node.slice):
+            return value
+        if any(True for _ in roles(self._eval(node.slice, scope).labels)):
+            return value  # selecting rows by split indices: the roles are already there
+        if any(True for _ in roles(base.labels)) and not _mixed(base.labels):
+            return value  # already one side of a split (`test[features]`): not a new split
+        split = self._manual_splits.get(id(base))
+        if split is None:
+            split = SplitEvent(node, "holdout", "a manual train/test slice", base.labels)
+            self._manual_splits[id(base)] = split
+            self._split_created(split)
+        return value.copy(value.labels | {Role(split, role)})
+
+    def _note_target(self, node: ast.expr, scope: Scope) -> None:
+        """Remember column names used as the label: ``y = df["churn"]`` / ``df.pop("churn")``."""
+        column: object = None
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant | ast.Name):
+            column = self._eval(node.slice, scope).const
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            column = node.attr
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "pop"
+            and node.args
+            and isinstance(node.args[0], ast.Constant | ast.Name)
+        ):
+            column = self._eval(node.args[0], scope).const
+        if isinstance(column, str):
+            self.target_columns.add(column)
+
+    def _bind(self, target: ast.expr, value: Value, scope: Scope) -> None:
+        if isinstance(target, ast.Name):
+            scope.names[target.id] = self._named(target.id, value)
+        elif isinstance(target, ast.Tuple | ast.List):
+            elements = target.elts
+            starred = [i for i, e in enumerate(elements) if isinstance(e, ast.Starred)]
+            if value.items is not None and not starred and len(value.items) == len(elements):
+                for element, item in zip(elements, value.items, strict=True):
+                    self._bind(element, item, scope)
+            else:
+                # `train, dev, test = load_splits()`: an element is not all three sides at once;
+                # drop the mixed roles and let each name say which side it holds.
+                element_value = self._element(value, None)
+                if _mixed(element_value.labels):
+                    mixed = _mixed_splits(element_value.labels)
+                    element_value = element_value.copy(
+                        frozenset(
+                            label
+                            for label in element_value.labels
+                            if not (isinstance(label, Role) and label.split in mixed)
+                        )
+                    )
+                for element in elements:
+                    self._bind(element, element_value, scope)
+        elif isinstance(target, ast.Starred):
+            self._bind(target.value, value, scope)
+        elif isinstance(target, ast.Attribute):
+            base = self._eval(target.value, scope)
+            if base.qualname:
+                self.attribute_writes.append((f"{base.qualname}.{target.attr}", target, value))
+            else:
+                base.attrs[target.attr] = value
+        elif isinstance(target, ast.Subscript):
+            base = self._eval(target.value, scope)
+            self._eval(target.slice, scope)
+            if value.labels:
+                base.labels = base.labels | value.labels
+
+    def _unknown(self, name: str) -> Value:
+        """A parameter or a name bound elsewhere: data from somewhere else.
+
+        Its name may tell its side of a split (``X_test``, ``test_df``), but a bare ``test``
+        parameter is as likely a callback or a flag as a data set, so one word is not enough.
+        """
+        value = Value({Source(name)})
+        return self._named(name, value) if len(words(name)) > 1 else value
+
+    def _named(self, name: str, value: Value) -> Value:
+        """Let a name like ``X_val`` or ``test_df`` tell which side of a split the value is."""
+        role = name_role(name)
+        if role is None or not value.is_data:
+            return value
+        found = list(roles(value.labels))
+        if not found:
+            return value.copy(value.labels | {Role(None, role)}) if self.name_roles else value
+        # train_test_split returns (train, test) by position; `X_val` or `X_train2, X_train1 =
+        # ...` say otherwise, and the name wins for the latest split the value came out of
+        # (unless it holds both sides of it, as after pd.concat).
+        splits = [r.split for r in found if r.split is not None]
+        latest = max(splits, key=self._split_order.__getitem__, default=None)
+        if (
+            latest is not None
+            and latest.name == "train_test_split"
+            and latest not in _mixed_splits(value.labels)
+        ):
+            renamed = {r: Role(latest, role) for r in found if r.split is latest and r.role != role}
+            if renamed:
+                return value.copy(frozenset(renamed.get(label, label) for label in value.labels))
+        return value
+
+    def _element(self, iterable: Value, node: ast.expr | None) -> Value:
+        """One element of an iterable: a fold pair, an enumerate pair, a zip tuple, or 'a row'."""
+        if "folds" in iterable.flags and iterable.split is not None:
+            split = iterable.split
+            return Value(
+                items=(Value({Role(split, "train")}), Value({Role(split, "val")})),
+            )
+        if iterable.items is not None and "enumerate" in iterable.flags:
+            inner = self._element(iterable.items[0], node)
+            return Value(iterable.labels, items=(Value(flags={"scalar"}), inner))
+        if iterable.items is not None and "zip" in iterable.flags:
+            return Value(iterable.labels, items=iterable.items)
+        shapes = {len(i.items) if i.items is not None else -1 for i in iterable.items or ()}
+        if len(shapes) == 1 and min(shapes) > 0:
+            # `for X_part, y_part in [(X_a, y_a), (X_b, y_b)]`: position by position
+            size = shapes.pop()
+            return Value(
+                iterable.labels,
+                items=tuple(
+                    Value(union(i.items[k] for i in iterable.items))  # type: ignore[index, union-attr]
+                    for k in range(size)
+                ),
+            )
+        element = Value(iterable.labels, flags=iterable.flags & {"pandas"})
+        if "set" in iterable.flags and node is not None:
+            element.order_origin = node
+        return element
+
+    # ---------------------------------------------------------------- expressions
+
+    def _eval(self, node: ast.expr, scope: Scope) -> Value:
+        if isinstance(node, ast.Name):
+            return self._name(node.id, scope)
+        if isinstance(node, ast.Constant):
+            return Value(const=node.value, flags={"scalar"})
+        if isinstance(node, ast.Attribute):
+            return self._attribute(self._eval(node.value, scope), node.attr, node)
+        if isinstance(node, ast.Call):
+            return self._call(node, scope)
+        if isinstance(node, ast.Subscript):
+            return self._subscript(node, scope)
+        if isinstance(node, ast.BinOp):
+            left, right = self._eval(node.left, scope), self._eval(node.right, scope)
+            result = Value(
+                left.labels | right.labels, flags=(left.flags | right.flags) & {"pandas"}
+            )
+            if isinstance(node.op, ast.Sub | ast.BitOr | ast.BitAnd | ast.BitXor) and (
+                "set" in left.flags
+            ):
+                result.flags = result.flags | {"set"}
+            if isinstance(node.op, ast.Add):
+                result.order_origin = left.order_origin or right.order_origin
+            return result
+        if isinstance(node, ast.Compare):
+            return self._compare(node, scope)
+        if isinstance(node, ast.BoolOp):
+            return Value(union(self._eval(v, scope) for v in node.values))
+        if isinstance(node, ast.UnaryOp):
+            return self._eval(node.operand, scope).copy()
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            items = tuple(self._eval(e, scope) for e in node.elts)
+            if not _stringy(node.elts):
+                flags = {"ints"}
+            else:
+                flags = {"set"} if isinstance(node, ast.Set) else ()
+            return Value(union(items), items=items, flags=flags)
+        if isinstance(node, ast.Dict):
+            parts = [self._eval(v, scope) for v in node.values]
+            parts += [self._eval(k, scope) for k in node.keys if k is not None]
+            return Value(union(parts))
+        if isinstance(node, ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp):
+            return self._comprehension(node, scope)
+        if isinstance(node, ast.IfExp):
+            self._eval(node.test, scope)
+            body, orelse = self._eval(node.body, scope), self._eval(node.orelse, scope)
+            return Value(body.labels | orelse.labels)
+        if isinstance(node, ast.JoinedStr):
+            return Value(union(self._eval(v, scope) for v in node.values), flags={"scalar"})
+        if isinstance(node, ast.FormattedValue):
+            return self._eval(node.value, scope)
+        if isinstance(node, ast.Starred):
+            return self._eval(node.value, scope)
+        if isinstance(node, ast.NamedExpr):
+            value = self._eval(node.value, scope)
+            self._bind(node.target, value, scope)
+            return value
+        if isinstance(node, ast.Await | ast.Yield | ast.YieldFrom) and node.value is not None:
+            return self._eval(node.value, scope)
+        if isinstance(node, ast.Slice):
+            parts = [self._eval(p, scope) for p in (node.lower, node.upper, node.step) if p]
+            return Value(union(parts), flags={"scalar"})
+        return Value()
+
+    def _name(self, name: str, scope: Scope) -> Value:
+        value = scope.lookup(name)
+        if value is not None:
+            return value
+        if name in _BUILTINS:
+            return Value(qualname=f"builtins.{name}")
+        for module in self._star_modules:
+            qualname = catalog.canonical(f"{module}.{name}")
+            if catalog.estimator_kind(qualname) not in (None, "model"):
+                return Value(qualname=qualname)
+        # An unknown name (notebook fragment, global from elsewhere) is data from somewhere.
+        value = self._unknown(name)
+        self.globals.names[name] = value
+        return value
+
+    def _attribute(self, base: Value, attr: str, node: ast.AST) -> Value:
+        if attr in base.attrs:
+            return base.attrs[attr]
+        if base.qualname is not None:
+            return Value(qualname=catalog.canonical(f"{base.qualname}.{attr}"))
+        result = Value(base.labels, flags=base.flags & {"pandas", "groupby", "set"})
+        result.receiver = base
+        result.attr = attr
+        if "groupby" in base.flags:
+            self._group_statistic(base, (attr,), result, node)
+        return result
+
+    def _subscript(self, node: ast.Subscript, scope: Scope) -> Value:
+        base = self._eval(node.value, scope)
+        index = self._eval(node.slice, scope)
+        self._set_order_use(index, node)
+        position = index.const
+        if (
+            base.items is not None
+            and isinstance(position, int)
+            and not isinstance(position, bool)
+            and -len(base.items) <= position < len(base.items)
+        ):
+            return base.items[position]
+        result = Value(base.labels | index.labels, flags=base.flags & {"pandas", "proba"})
+        if "groupby" in base.flags:
+            columns = _constants(index)
+            if columns:
+                self._group_statistic(base, columns, result, node)
+        return result
+
+    def _group_statistic(
+        self, group: Value, columns: tuple[str, ...], result: Value, node: ast.AST
+    ) -> None:
+        """``df.groupby(c)[target]``: a per-group statistic of a column, maybe a target encoding."""
+        event = FitEvent(node, "group", None, "groupby", group.labels, columns)
+        self.fits.append(event)
+        result.labels = result.labels | {event}
+
+    def _compare(self, node: ast.Compare, scope: Scope) -> Value:
+        operands = [self._eval(node.left, scope)] + [self._eval(c, scope) for c in node.comparators]
+        labels = union(operands)
+        ordering = any(isinstance(op, ast.Lt | ast.Gt | ast.LtE | ast.GtE) for op in node.ops)
+        if ordering and self._in_condition and has_test(labels):
+            self.choices.append(Choice(node, labels))
+        if ordering:
+            nodes = [node.left, *node.comparators]
+            for constant, other, other_node in _threshold_pairs(nodes, operands):
+                if "proba" in other.flags or _probability_name(other_node):
+                    self.thresholds.append(constant)
+        return Value(labels, flags={"scalar"} if not labels else ())
+
+    def _comprehension(
+        self, node: ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp, scope: Scope
+    ) -> Value:
+        inner = Scope(scope)
+        labels: frozenset = frozenset()
+        origin = None
+        for generator in node.generators:
+            iterable = self._eval(generator.iter, inner)
+            if "set" in iterable.flags:
+                origin = generator.iter
+            labels |= iterable.labels
+            self._bind(generator.target, self._element(iterable, None), inner)
+            for condition in generator.ifs:
+                self._eval(condition, inner)
+        if isinstance(node, ast.DictComp):
+            labels |= self._eval(node.key, inner).labels | self._eval(node.value, inner).labels
+        else:
+            labels |= self._eval(node.elt, inner).labels
+        result = Value(labels)
+        if isinstance(node, ast.SetComp):
+            result.flags = frozenset({"set"})
+        elif isinstance(node, ast.ListComp) and origin is not None:
+            result.order_origin = node
+        return result
+
+    # ---------------------------------------------------------------- calls
+
+    def _call(self, node: ast.Call, scope: Scope) -> Value:
+        func = self._eval(node.func, scope)
+        args = [self._eval(a, scope) for a in node.args]
+        kwargs = {k.arg: self._eval(k.value, scope) for k in node.keywords if k.arg}
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                self._eval(keyword.value, scope)
+        if len(node.args) > 1 and (
+            func.attr in catalog.FIT_METHODS or func.qualname in catalog.HOLDOUT_SPLITS
+        ):
+            self._note_target(node.args[1], scope)
+        return self._dispatch(node, func, args, kwargs)
+
+    def _dispatch(
+        self, node: ast.Call, func: Value, args: list[Value], kwargs: dict[str, Value]
+    ) -> Value:
+        everything = union([*args, *kwargs.values()])
+        for name in ("columns", "usecols", "feature_names", "features"):
+            if name in kwargs:
+                self._set_order_use(kwargs[name], node)
+        if func.func is not None:
+            self.calls.append(
+                CallSite(node, f"<local>.{func.func[0].name}", None, None, self._order)
+            )  # type: ignore[attr-defined]
+            return self._call_local(func, args, kwargs)
+        if func.local_class is not None and func.instance_of is None:
+            instance = Value(everything)
+            instance.instance_of = f"<local>.{func.local_class.name}"
+            instance.local_class = func.local_class
+            instance.kind = "model"
+            init = _method(func.local_class, "__init__")
+            if init is not None:
+                self._invoke(init, self.globals, [instance, *args], kwargs, self_value=instance)
+            return instance
+        if func.qualname is not None:
+            self.calls.append(CallSite(node, func.qualname, None, None, self._order))
+            return self._call_known(node, func.qualname, args, kwargs, everything)
+        if func.receiver is not None and func.attr is not None:
+            self.calls.append(CallSite(node, None, func.attr, func.receiver, self._order))
+            return self._call_method(node, func.receiver, func.attr, args, kwargs, everything)
+        return Value(everything | func.labels)
+
+    def _call_local(self, func: Value, args: list[Value], kwargs: dict[str, Value]) -> Value:
+        definition, closure = func.func  # type: ignore[misc]
+        return self._invoke(definition, closure, args, kwargs)
+
+    def _invoke(
+        self,
+        definition: ast.AST,
+        closure: Scope,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        self_value: Value | None = None,
+    ) -> Value:
+        self._interpreted.add(definition)
+        count = self._invocations.get(definition, 0) + 1
+        self._invocations[definition] = count
+        if (
+            count > _MAX_INLINE
+            or len(self._stack) > _MAX_DEPTH
+            or any(f.function is definition for f in self._stack)
+        ):
+            # Recursion, deep call chains, or a helper called in a long unrolled sequence: stop
+            # following it and let the arguments' labels flow through, to stay linear.
+            return Value(union([*args, *kwargs.values()]))
+        scope = Scope(closure)
+        self._bind_parameters(definition.args, args, kwargs, scope, closure)  # type: ignore[attr-defined]
+        frame = _Frame(definition)
+        self._stack.append(frame)
+        try:
+            self._block(definition.body, scope)  # type: ignore[attr-defined]
+        finally:
+            self._stack.pop()
+        if not frame.returns:
+            return Value(flags={"scalar"})
+        if len(frame.returns) == 1:
+            return frame.returns[0]
+        # `return X` on one path and `return X, X_test` on another: a caller that keeps one
+        # value gets the single returns, a caller that unpacks gets the tuples' items.
+        tuples = [r for r in frame.returns if r.items is not None]
+        singles = [r for r in frame.returns if r.items is None]
+        merged = Value(union(singles or frame.returns))
+        lengths = {len(r.items) for r in tuples}  # type: ignore[arg-type]
+        if len(lengths) == 1:
+            size = lengths.pop()
+            merged.items = tuple(
+                Value(union(r.items[i] for r in tuples))  # type: ignore[index]
+                for i in range(size)
+            )
+        return merged
+
+    def _bind_parameters(
+        self,
+        spec: ast.arguments,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        scope: Scope,
+        closure: Scope,
+    ) -> None:
+        positional = [*spec.posonlyargs, *spec.args]
+        defaults = dict(
+            zip(
+                [a.arg for a in positional[len(positional) - len(spec.defaults) :]],
+                spec.defaults,
+                strict=True,
+            )
+        )
+        for kw, default in zip(spec.kwonlyargs, spec.kw_defaults, strict=True):
+            if default is not None:
+                defaults[kw.arg] = default
+        for i, param in enumerate(positional):
+            if i < len(args):
+                value = args[i]
+            elif param.arg in kwargs:
+                value = kwargs[param.arg]
+            elif param.arg in defaults:
+                value = self._eval(defaults[param.arg], closure)
+            else:
+                value = self._unknown(param.arg)
+            scope.names[param.arg] = value
+        for param in spec.kwonlyargs:
+            if param.arg in kwargs:
+                scope.names[param.arg] = kwargs[param.arg]
+            elif param.arg in defaults:
+                scope.names[param.arg] = self._eval(defaults[param.arg], closure)
+            else:
+                scope.names[param.arg] = self._unknown(param.arg)
+        if spec.vararg:
+            scope.names[spec.vararg.arg] = Value(
+                union(args[len(positional) :]) or {Source(spec.vararg.arg)}
+            )
+        if spec.kwarg:
+            known = {p.arg for p in positional} | {p.arg for p in spec.kwonlyargs}
+            extra = [v for k, v in kwargs.items() if k not in known]
+            scope.names[spec.kwarg.arg] = Value(union(extra) or {Source(spec.kwarg.arg)})
+
+    def _call_known(
+        self,
+        node: ast.Call,
+        qualname: str,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        everything: frozenset,
+    ) -> Value:
+        if qualname.startswith("builtins."):
+            return self._call_builtin(node, qualname[9:], args, kwargs, everything)
+        if qualname in catalog.HOLDOUT_SPLITS:
+            return self._train_test_split(node, qualname, args)
+        if qualname in catalog.CV_FUNCTIONS:
+            data = [args[i] for i in (1, 2) if i < len(args)] + [
+                kwargs[k] for k in ("X", "y") if k in kwargs
+            ]
+            self._split_created(SplitEvent(node, "cv", qualname.rsplit(".", 1)[-1], union(data)))
+            return Value(everything)
+        if qualname.endswith((".argmax", ".argmin", ".nanargmax", ".nanargmin")):
+            self._arg_choice(node, args, kwargs)
+        self._early_stopping(node, kwargs, None)
+        kind = catalog.estimator_kind(qualname)
+        if kind is not None:
+            return self._construct(node, qualname, kind, args, kwargs, everything)
+        flags = {"pandas"} if qualname.startswith("pandas.") else set()
+        if qualname in catalog.PROBA_FUNCTIONS:
+            flags.add("proba")
+        if not everything and not qualname.startswith("<local>"):
+            # A value out of nowhere (read_csv, load_iris, np.zeros): a new source of rows.
+            return Value({Source(qualname)}, flags=flags)
+        return Value(everything, flags=flags)
+
+    def _construct(
+        self,
+        node: ast.Call,
+        qualname: str,
+        kind: str,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        everything: frozenset,
+    ) -> Value:
+        instance = Value(everything)
+        instance.instance_of = qualname
+        instance.keywords = frozenset(kwargs) | (
+            {"**"} if any(k.arg is None for k in node.keywords) else frozenset()
+        )
+        if kind == "pipeline":
+            steps = list(args)
+            if qualname.endswith(".Pipeline"):
+                steps_value = args[0] if args else kwargs.get("steps")
+                steps = (
+                    [s.items[1] for s in (steps_value.items or ()) if s.items and len(s.items) > 1]
+                    if steps_value
+                    else []
+                )
+            kinds = {s.kind for s in steps}
+            if "target" in kinds:
+                kind = "target"
+            elif kinds and kinds <= {"preprocessor", "composite"}:
+                kind = "preprocessor"
+            else:
+                kind = "model"
+        elif kind == "composite":
+            nested = [i for v in [*args, *kwargs.values()] for i in _flatten(v)]
+            kind = "target" if any(v.kind == "target" for v in nested) else "preprocessor"
+        instance.kind = kind
+        return instance
+
+    def _call_builtin(
+        self,
+        node: ast.Call,
+        name: str,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        everything: frozenset,
+    ) -> Value:
+        if name in catalog.SCALAR_BUILTINS:
+            return Value(flags={"scalar"})
+        first = args[0] if args else Value()
+        if name in ("set", "frozenset"):
+            return Value(first.labels, flags={"set"} if args and "ints" not in first.flags else ())
+        if name == "range":
+            return Value(flags={"scalar", "ints"})
+        if name in ("list", "tuple"):
+            result = first.copy()
+            result.flags = first.flags - {"set"}
+            if "set" in first.flags:
+                result.order_origin = node
+            return result
+        if name in ("max", "min", "sorted") and "key" in kwargs and has_test(everything):
+            self.choices.append(Choice(node, everything))
+        if name == "sorted":
+            return Value(first.labels)
+        if name in ("enumerate", "zip"):
+            shape = (first,) if name == "enumerate" else tuple(self._element(a, None) for a in args)
+            return Value(everything, items=shape, flags={name})
+        return Value(everything)
+
+    def _train_test_split(self, node: ast.Call, qualname: str, args: list[Value]) -> Value:
+        split = SplitEvent(node, "holdout", "train_test_split", union(args))
+        self._split_created(split)
+        items: list[Value] = []
+        for arg in args:
+            for role in ("train", "test"):
+                part = arg.copy(arg.labels | {Role(split, role)})
+                part.items = None
+                items.append(part)
+        return Value(union(items), items=tuple(items))
+
+    def _call_method(
+        self,
+        node: ast.Call,
+        receiver: Value,
+        method: str,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        everything: frozenset,
+    ) -> Value:
+        if receiver.local_class is not None:
+            definition = _method(receiver.local_class, method)
+            if definition is not None:
+                return self._invoke(
+                    definition, self.globals, [receiver, *args], kwargs, self_value=receiver
+                )
+        if method in catalog.FIT_METHODS:
+            return self._fit(node, receiver, method, args, kwargs)
+        self._early_stopping(node, kwargs, receiver)
+        if method in catalog.APPLY_METHODS and any(
+            isinstance(label, FitEvent) for label in receiver.labels
+        ):
+            self._applied(node, receiver, everything)
+            self._seq += 1
+            self.applications.append((receiver, everything, self._seq))
+            flags = {"proba"} if method in catalog.PROBA_METHODS else ()
+            return Value(everything | receiver.labels, flags=flags)
+        if method == "split" and (
+            receiver.kind == "splitter"
+            # `cv.split(X, y)` on a splitter passed in as a parameter (not `text.split(",")`)
+            or (receiver.is_data and "pandas" not in receiver.flags and args and args[0].is_data)
+        ):
+            name = (receiver.instance_of or "cv.split").rsplit(".", 1)[-1]
+            split = SplitEvent(node, "cv", name, everything)
+            self._split_created(split)
+            folds = Value(flags={"folds"})
+            folds.split = split
+            return folds
+        if method in catalog.MUTATORS:
+            if everything:
+                receiver.labels = receiver.labels | everything
+            origin = next((a.order_origin for a in args if a.order_origin is not None), None)
+            if origin is not None and receiver.order_origin is None:
+                receiver.order_origin = origin
+            return Value(flags={"scalar"})
+        if method in ("idxmax", "idxmin", "nlargest", "nsmallest", "argmax", "argmin"):
+            self._arg_choice(node, [receiver, *args], kwargs)
+        result = Value(receiver.labels | everything, flags=receiver.flags & {"pandas", "proba"})
+        if method in catalog.PROBA_METHODS:
+            result.flags = result.flags | {"proba"}
+        if method == "groupby":
+            result.flags = result.flags | {"groupby"}
+        elif method in ("agg", "aggregate") and "groupby" in receiver.flags:
+            columns = tuple(c for a in [*args, *kwargs.values()] for c in _dict_keys(a))
+            if columns:
+                self._group_statistic(receiver, columns, result, node)
+        elif method in catalog.SET_METHODS and "set" in receiver.flags:
+            result.flags = result.flags | {"set"}
+        elif method == "copy":
+            result.items = receiver.items
+            result.order_origin = receiver.order_origin
+        return result
+
+    def _fit(
+        self,
+        node: ast.Call,
+        estimator: Value,
+        method: str,
+        args: list[Value],
+        kwargs: dict[str, Value],
+    ) -> Value:
+        data = args[0] if args else kwargs.get("X", kwargs.get("x", Value()))
+        target = args[1] if len(args) > 1 else kwargs.get("y", Value())
+        kind = estimator.kind or "model"
+        self._seq += 1
+        event = FitEvent(
+            node,
+            kind,
+            estimator.instance_of,
+            method,
+            data.labels,
+            estimator=estimator,
+            seq=self._seq,
+        )
+        self.fits.append(event)
+        if kind == "search":
+            self._split_created(SplitEvent(node, "cv", event.name, data.labels | target.labels))
+        self._early_stopping(node, kwargs, estimator)
+        estimator.labels = estimator.labels | {event}
+        if method == "fit" or method == "partial_fit":
+            return estimator
+        if method == "fit_resample":
+            parts = tuple(
+                Value(a.labels | {event}, flags=a.flags & {"pandas"}) for a in (data, target)
+            )
+            return Value(union(parts), items=parts)
+        return Value(data.labels | {event}, flags=data.flags & {"pandas"})
+
+    def _arg_choice(self, node: ast.Call, args: list[Value], kwargs: dict[str, Value]) -> None:
+        """argmax over test scores picks something; argmax over class scores per row predicts."""
+        if not args or kwargs.keys() & {"axis", "dim", "keepdim"} or len(args) > 1:
+            return
+        if "proba" in args[0].flags:
+            return
+        if has_test(args[0].labels):
+            self.choices.append(Choice(node, args[0].labels))
+
+    def _early_stopping(
+        self, node: ast.Call, kwargs: dict[str, Value], estimator: Value | None
+    ) -> None:
+        watched = [kwargs[k] for k in catalog.EVAL_KWARGS if k in kwargs]
+        if not watched or not has_test(union(watched)):
+            return
+        stops = catalog.EARLY_STOP_KWARGS & (
+            set(kwargs) | (estimator.keywords if estimator else set())
+        )
+        if stops:
+            self.early_stops.append(node)
+
+    # ---------------------------------------------------------------- leak bookkeeping
+
+    def _split_created(self, split: SplitEvent) -> None:
+        self._split_order[split] = len(self.splits)
+        self.splits.append(split)
+        for label in split.inputs:
+            if (
+                isinstance(label, FitEvent)
+                and label.kind in ("preprocessor", "target", "group")
+                and _saw_rows_of(label, split)
+            ):
+                self.leaks.append(Leak(label, split, split.node))
+
+    def _applied(self, node: ast.Call, estimator: Value, data: frozenset) -> None:
+        """A fitted preprocessor applied to one side of a split whose other side it has seen."""
+        for fit in estimator.labels:
+            if not isinstance(fit, FitEvent) or fit.kind not in ("preprocessor", "target"):
+                continue
+            for role in roles(data):
+                split = role.split
+                if split is None or any(r.split is split for r in roles(fit.data)):
+                    continue
+                if _saw_rows_of(fit, split):
+                    self.leaks.append(Leak(fit, split, node))
+
+    def _set_order_use(self, index: Value, node: ast.AST) -> None:
+        candidates = [index, *(index.items or ())]
+        for candidate in candidates:
+            if candidate.order_origin is not None:
+                self.set_order_uses.append((candidate.order_origin, node))
+
+
+def _method(cls: ast.ClassDef, name: str) -> ast.AST | None:
+    for statement in cls.body:
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef) and statement.name == name:
+            return statement
+    return None
+
+
+def _flatten(value: Value) -> Iterator[Value]:
+    yield value
+    for item in value.items or ():
+        yield from _flatten(item)
+
+
+def _constants(value: Value) -> tuple[str, ...]:
+    if isinstance(value.const, str):
+        return (value.const,)
+    return tuple(i.const for i in value.items or () if isinstance(i.const, str))
+
+
+def _dict_keys(value: Value) -> tuple[str, ...]:
+    return _constants(value)
+
+
+def _saw_rows_of(fit: FitEvent, split: SplitEvent) -> bool:
+    """Whether ``fit`` learned from rows that ``split`` may put on its held-out side.
+
+    It did when both come from the same source rows (for cross-validation, always: every
+    fold is scored on rows the fit saw), unless the fit only saw one side of an earlier
+    split. Then ``split`` either cuts that earlier split's parts apart again
+    (``np.vstack([X_train_std, X_test_std])`` sliced back), or carves a validation set out of
+    the training side, where a scaler fitted on all training rows is common and harmless to
+    the test score.
+    """
+    if not fit.sources & split.inputs:
+        return False
+    if split.kind == "cv":
+        return True  # every fold is validated on rows the fit has seen
+    fitted_sides: dict[SplitEvent | None, set[str]] = {}
+    for role in roles(fit.data):
+        fitted_sides.setdefault(role.split, set()).add(role.role)
+    return not any(len(sides) == 1 for sides in fitted_sides.values())
+
+
+def _selects_columns(index: ast.expr) -> bool:
+    """``X[:, :5]`` / ``df.loc[:, cols]`` pick columns, not rows."""
+    if not isinstance(index, ast.Tuple) or not index.elts:
+        return False
+    first = index.elts[0]
+    return isinstance(first, ast.Slice) and first.lower is None and first.upper is None
+
+
+def _mixed_splits(labels: frozenset) -> set[SplitEvent | None]:
+    sides: dict[SplitEvent | None, set[str]] = {}
+    for role in roles(labels):
+        sides.setdefault(role.split, set()).add(role.role)
+    return {split for split, found in sides.items() if len(found) > 1}
+
+
+def _mixed(labels: frozenset) -> bool:
+    """Both sides of one split in a value: train and test concatenated back together."""
+    return bool(_mixed_splits(labels))
+
+
+def _stringy(elements: list[ast.expr]) -> bool:
+    """A set literal of ints iterates in a fixed order; strings and unknowns are hash-seeded."""
+    if not elements:
+        return True
+    return not all(isinstance(e, ast.Constant) and isinstance(e.value, int) for e in elements)
+
+
+def _threshold_pairs(
+    nodes: list[ast.expr], values: list[Value]
+) -> Iterator[tuple[ast.Constant, Value, ast.expr]]:
+    for i, node in enumerate(nodes):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, float)
+            and 0.0 < node.value < 1.0
+        ):
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(nodes):
+                    yield node, values[j], nodes[j]
+
+
+def _probability_name(node: ast.expr) -> bool:
+    while isinstance(node, ast.Subscript | ast.Attribute | ast.Call):
+        node = node.value if not isinstance(node, ast.Call) else node.func
+    if isinstance(node, ast.Name):
+        return bool(
+            {
+                "proba",
+                "prob",
+                "probs",
+                "probas",
+                "probability",
+                "score",
+                "scores",
+                "logit",
+                "logits",
+                "confidence",
+            }
+            & set(words(node.id))
+        )
+    return False

@@ -1,0 +1,46 @@
+"""MLC004: cross-validation runs over features from a preprocessor fitted outside the folds.
+
+What it does
+    Flags ``cross_val_score`` / ``cross_validate`` / ``cross_val_predict`` /
+    ``learning_curve`` / ``GridSearchCV.fit`` / ``KFold.split`` ... on data produced by a
+    scaler, encoder, imputer, selector or resampler fitted on all of those rows, and manual
+    fold loops that apply such a preprocessor to the fold's rows.
+
+Why is this bad?
+    Each validation fold was part of what the preprocessor learned from, so every fold's
+    score is optimistic and model selection favours settings that exploit the leak. With
+    resamplers such as SMOTE the synthetic rows even copy validation rows into training.
+
+Example
+    X = StandardScaler().fit_transform(X)
+    scores = cross_val_score(LogisticRegression(), X, y, cv=5)
+
+Use instead
+    model = make_pipeline(StandardScaler(), LogisticRegression())
+    scores = cross_val_score(model, X, y, cv=5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pytest_mlci.analysis import Analysis, Finding
+
+CODE = "MLC004"
+FAMILY = "leakage"
+MESSAGE = "cross-validation over a preprocessor fitted outside the folds; put it in a Pipeline"
+
+
+def check(analysis: Analysis) -> Iterator[Finding]:
+    seen = set()
+    for leak in analysis.flow.leaks:
+        if leak.fit.kind != "preprocessor" or leak.split.kind != "cv" or id(leak.fit) in seen:
+            continue
+        seen.add(id(leak.fit))  # one finding per prefitted step, at its first cross-validation
+        where = analysis.finding(CODE, "", leak.fit.node)
+        at = f"cell {where.cell}, line {where.line}" if where.cell else f"line {where.line}"
+        message = (
+            f"{leak.split.name} runs over {leak.fit.name} fitted on all its rows ({at}); "
+            "put it in a Pipeline so each fold fits its own"
+        )
+        yield analysis.finding(CODE, message, leak.node)

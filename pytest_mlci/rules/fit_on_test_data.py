@@ -1,0 +1,64 @@
+"""MLC002: an estimator or preprocessor is fitted (or refitted) on test data.
+
+What it does
+    Flags ``fit``-like calls whose data is the test side of a split and not also its training
+    side: ``scaler.fit_transform(X_test)``, ``model.fit(X_test, y_test)``. The test side is
+    known from ``train_test_split`` results, manual ``test = df[n:]`` slices, or a name such
+    as ``X_test`` / ``test_df`` / ``X_holdout``. A final refit on train and test together
+    (``pd.concat([X_train, X_test])``) is not flagged: that is how a model is retrained on all
+    data once evaluation is done. Neither is updating an estimator on the test rows after its
+    last evaluation on them (``clf.score(X_test, y_test)`` then ``clf.partial_fit(X_test,
+    y_test)``).
+
+Why is this bad?
+    Fitting on the test rows lets the estimator adapt to exactly the data it will be scored
+    on. Refitting a scaler on the test set also puts train and test features on different
+    scales, so the score is wrong in both directions.
+
+Example
+    X_train = scaler.fit_transform(X_train)
+    X_test = scaler.fit_transform(X_test)
+
+Use instead
+    X_train = scaler.fit_transform(X_train)
+    X_test = scaler.transform(X_test)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pytest_mlci.analysis import Analysis, Finding
+from pytest_mlci.analysis.flow import FitEvent, has_test, roles
+
+CODE = "MLC002"
+FAMILY = "leakage"
+MESSAGE = "fitted on test data; fit on the training rows and only transform/predict the test rows"
+
+
+def _refit_after_evaluation(analysis: Analysis, fit: FitEvent) -> bool:
+    """Scored on the test set first and never again after: updating on it is a final refit."""
+    uses = [
+        seq
+        for estimator, labels, seq in analysis.flow.applications
+        if estimator is fit.estimator and has_test(labels)
+    ]
+    return bool(uses) and max(uses) < fit.seq
+
+
+def check(analysis: Analysis) -> Iterator[Finding]:
+    for fit in analysis.flow.fits:
+        if fit.kind == "group" or _refit_after_evaluation(analysis, fit):
+            continue
+        found = list(roles(fit.data))
+        for role in found:
+            if role.role != "test":
+                continue
+            if any(r.split == role.split and r.role in ("train", "val") for r in found):
+                continue
+            message = (
+                f"{fit.name}.{fit.method}() is fitted on test data; fit on the training rows "
+                "and only transform/predict the test rows"
+            )
+            yield analysis.finding(CODE, message, fit.node)
+            break

@@ -1,0 +1,49 @@
+"""MLC001: a preprocessor is fitted on data that is split into train and test afterwards.
+
+What it does
+    Flags ``fit`` / ``fit_transform`` / ``fit_resample`` of a scaler, encoder, imputer,
+    feature selector, decomposition or resampler (scikit-learn, imbalanced-learn,
+    category_encoders, feature-engine) when what it learned reaches a train/test split it
+    was fitted before: its output is passed to ``train_test_split`` (or sliced by hand into
+    ``train``/``test``), or it is fitted on the unsplit rows and then applied to one side of
+    the split. Stateless transformers (``FunctionTransformer``, ``PolynomialFeatures``,
+    ``LabelEncoder`` ...) are not flagged; neither is a fit whose result never reaches a split
+    (a PCA for a plot), a fit on the training side that is later stacked with the test side
+    and sliced apart again, or a validation split carved out of already-scaled training rows
+    (the test score stays honest; cross-validation on such rows is MLC004).
+
+Why is this bad?
+    Means, variances, vocabularies, imputation values and synthetic samples computed over all
+    rows carry information about the test rows into the features the model trains on. The
+    test score is then optimistic, and the model will do worse in production than the
+    evaluation promised.
+
+Example
+    X = StandardScaler().fit_transform(X)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+
+Use instead
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    model = make_pipeline(StandardScaler(), LogisticRegression())
+    model.fit(X_train, y_train)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pytest_mlci.analysis import Analysis, Finding
+
+CODE = "MLC001"
+FAMILY = "leakage"
+MESSAGE = "preprocessor fitted before the train/test split; fit it on the training rows only"
+
+
+def check(analysis: Analysis) -> Iterator[Finding]:
+    for leak in analysis.flow.leaks:
+        if leak.fit.kind == "preprocessor" and leak.split.kind == "holdout":
+            message = (
+                f"{leak.fit.name}.{leak.fit.method}() sees rows that {leak.split.name} later "
+                "puts in the test set; fit it on the training rows only (e.g. in a Pipeline)"
+            )
+            yield analysis.finding(CODE, message, leak.fit.node)

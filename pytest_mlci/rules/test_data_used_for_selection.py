@@ -1,0 +1,58 @@
+"""MLC003: test data is used to choose something (a hyperparameter, a threshold, a checkpoint).
+
+What it does
+    Flags places where a value computed from the test set decides something:
+
+    * an ``if``/``while`` comparison inside a loop (``if score > best:`` over test scores,
+      keeping the best checkpoint on the test loss);
+    * ``argmax``/``argmin``/``idxmax``/``nlargest`` or ``max``/``min``/``sorted`` with a
+      ``key=`` over test scores or test-set curves (picking a threshold from
+      ``roc_curve(y_test, ...)``);
+    * early stopping or ``ModelCheckpoint`` watching the test set (``eval_set``,
+      ``validation_data``, ``valid_sets``, ``evals`` holding test data together with
+      ``early_stopping_rounds`` or ``callbacks``).
+
+    A validation split (``X_val``, ``X_valid``, CV folds) is the right place for all of these
+    and is not flagged.
+
+Why is this bad?
+    Whatever is chosen on the test set is tuned to it, so the test score stops being an
+    unbiased estimate of performance on new data: it is the best of many tries.
+
+Example
+    for k in range(1, 30):
+        model = KNeighborsClassifier(k).fit(X_train, y_train)
+        if model.score(X_test, y_test) > best:
+            best, best_k = model.score(X_test, y_test), k
+
+Use instead
+    search = GridSearchCV(KNeighborsClassifier(), {"n_neighbors": range(1, 30)})
+    search.fit(X_train, y_train)
+    search.score(X_test, y_test)  # once, at the end
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pytest_mlci.analysis import Analysis, Finding
+
+CODE = "MLC003"
+FAMILY = "leakage"
+MESSAGE = "test data used to choose a model setting; choose on a validation split or with CV"
+
+
+def check(analysis: Analysis) -> Iterator[Finding]:
+    for choice in analysis.flow.choices:
+        yield analysis.finding(
+            CODE,
+            "a choice is made on test-set results; choose on a validation split or with CV "
+            "and score the test set once at the end",
+            choice.node,
+        )
+    for node in analysis.flow.early_stops:
+        yield analysis.finding(
+            CODE,
+            "early stopping / checkpointing watches the test set; watch a validation split",
+            node,
+        )
