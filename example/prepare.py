@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "group_bias": 0.0,
     "leakage": False,
     "test_fraction": 0.3,
-    "reference_fraction": 0.2,
+    "reference_fraction": 0.3,
 }
 SPLITS = ("train", "reference", "test")
 

@@ -152,7 +152,8 @@ class Pipeline:
 
     def stage_data(self) -> tuple[str, str]:
         from mlci_local.training import reproduce, stages_producing
-        from pytest_mlci.data.validate import check_schema
+        from pytest_mlci.data.results import failing, overall
+        from pytest_mlci.data.validate import validate_dataset
 
         datasets = list(self.config.datasets.values())
         if not datasets:
@@ -161,14 +162,19 @@ class Pipeline:
         prepared = reproduce(self.config.root, producers).reproduced if producers else ()
         notes = []
         for dataset in datasets:
-            report = check_schema(dataset, root=self.config.root)
-            if not report.ok:
+            outcome = validate_dataset(dataset, root=self.config.root, task=self.config.task)
+            if outcome.error:
+                raise CheckFailed(f"dataset '{dataset.name}': {outcome.error}")
+            if overall(outcome.rows) != "pass":
+                lines = [row.describe() for row in failing(outcome.rows)[:15]]
                 raise CheckFailed(
-                    f"dataset '{dataset.name}' fails its schema:\n" + "\n".join(report.failures)
+                    f"dataset '{dataset.name}' did not pass ({', '.join(outcome.checks)}):\n"
+                    + "\n".join(lines)
                 )
-            notes.append(f"{dataset.name} {report.rows:,} rows")
+            rows = f"{outcome.row_count:,} rows, " if outcome.row_count is not None else ""
+            notes.append(f"{dataset.name} {rows}{'/'.join(outcome.checks)} ok")
         made = f"; dvc produced it ({', '.join(prepared)})" if prepared else ""
-        return "ok", f"schema ok: {', '.join(notes)}{made}"
+        return "ok", f"{'; '.join(notes)}{made}"
 
     def stage_train(self) -> tuple[str, str]:
         from mlci_local.training import reproduce

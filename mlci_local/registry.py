@@ -120,10 +120,27 @@ class Registry:
         ``attachments`` are small text files (name → content: lineage JSON, dvc.lock, the
         evaluation report) stored beside the model in the same run.
         """
+        from mlci_local.locks import exclusive_lock
+
         key = idempotency_key(self.model, digest)
-        existing = self.find_by_key(key)
-        if existing is not None:
-            return Registration(existing, created=False)
+        # Serialised per model: two runners registering the same bytes at once must not both
+        # find nothing and both create a version.
+        with exclusive_lock(self.config.state_dir / "locks" / f"{self.model}.register.lock"):
+            existing = self.find_by_key(key)
+            if existing is not None:
+                return Registration(existing, created=False)
+            return Registration(
+                self._create(artifact, digest, key, tags, attachments), created=True
+            )
+
+    def _create(
+        self,
+        artifact: Path,
+        digest: str,
+        key: str,
+        tags: Mapping[str, str],
+        attachments: Mapping[str, str] | None,
+    ) -> RegisteredVersion:
         client = self.client
         experiment_id = self._experiment_id()
         run = self._call(
@@ -147,6 +164,7 @@ class Registry:
             **{k: _clip(v) for k, v in tags.items()},
             rr.TAG_SHA256: digest,
             rr.TAG_FILE: artifact.name,
+            rr.TAG_MANIFEST: json.dumps({artifact.name: digest}, sort_keys=True),
             TAG_IDEMPOTENCY: key,
         }
         mv = self._call(
@@ -162,7 +180,7 @@ class Registry:
             raise RegistryError(
                 f"{self.model} v{mv.version}: read back digest {created.digest} != {digest}"
             )
-        return Registration(created, created=True)
+        return created
 
     def set_alias(self, alias: str, version: str) -> None:
         self._check_alias(alias)

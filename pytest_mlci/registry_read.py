@@ -19,6 +19,7 @@ TAG_SHA256 = "mlci.artifact_sha256"
 TAG_FILE = "mlci.artifact_file"
 TAG_EVER_PROMOTED = "mlci.ever_promoted"
 TAG_PROMOTED_AT = "mlci.promoted_at"
+TAG_MANIFEST = "mlci.manifest"  # JSON {file name: sha256} of every file of the model
 
 
 def quiet_offline_environment() -> None:
@@ -147,6 +148,7 @@ def fetch_verified(version: RegisteredVersion, cache_dir: Path, *, registry_uri:
             f"cannot download {version.name} v{version.version} from {version.source}: {exc}"
         ) from None
     model_file = Path(local) / filename
+    verify_manifest(version, Path(local))
     if not model_file.is_file():
         raise DataError(f"{version.source}/{filename}: artifact missing from the registry store")
     actual = sha256_file(model_file)
@@ -156,6 +158,37 @@ def fetch_verified(version: RegisteredVersion, cache_dir: Path, *, registry_uri:
             f"{expected[:12]}…; the artifact was modified after registration; refusing to load"
         )
     return model_file
+
+
+def verify_manifest(version: RegisteredVersion, directory: Path) -> None:
+    """Every file the manifest lists is present with its sha256, and nothing else is there.
+
+    An extra file matters as much as a changed one: a loader may pick it up.
+    """
+    import json
+
+    from pytest_mlci.model_io import sha256_file
+
+    text = version.tags.get(TAG_MANIFEST)
+    if text is None:
+        return  # registered before manifests existed; the single-file digest still applies
+    manifest = json.loads(text)
+    present = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
+    extra = sorted(present - set(manifest))
+    if extra:
+        raise DataError(
+            f"{version.source}: file(s) not in the registered manifest: {', '.join(extra)}; "
+            "refusing to load a model whose files changed after registration"
+        )
+    for name, digest in sorted(manifest.items()):
+        path = directory / name
+        if not path.is_file():
+            raise DataError(f"{version.source}/{name}: listed in the manifest but missing")
+        if sha256_file(path) != digest:
+            raise DataError(
+                f"{version.source}/{name}: sha256 does not match the registered manifest; "
+                "the artifact was modified after registration; refusing to load"
+            )
 
 
 def promoted_versions(client: Any, model: str, limit: int) -> list[RegisteredVersion]:

@@ -196,8 +196,8 @@ def test_train_schema_needs_both_classes():
 
 def test_split_sizes_are_deterministic_and_disjoint(splits):
     assert {name: len(frame) for name, frame in splits.items()} == {
-        "train": 4000,
-        "reference": 1600,
+        "train": 3200,
+        "reference": 2400,
         "test": 2400,
     }
     again = prepare_stage.split(SMALL)

@@ -35,7 +35,7 @@ def test_mlci_help_imports_nothing_heavy():
 
 
 def test_every_subcommand_help_imports_nothing_heavy():
-    for command in ("run", "check", "validate-data", "status", "promote", "rollback"):
+    for command in ("run", "check", "validate-data", "drift", "status", "promote", "rollback"):
         heavy, output = loaded_by([command, "--help"])
         assert "Usage:" in output
         assert heavy == "", f"mlci {command} --help imported {heavy}"

@@ -129,3 +129,36 @@ def test_an_interrupted_promotion_shows_as_unfinished(project, tiny_assets, monk
     pending = unfinished(ledger, project.model)
     assert [r.action for r in pending] == ["promote.intent"]
     assert registry.by_alias("production") is None
+
+
+def test_an_extra_file_beside_the_artifact_refuses_to_load(project, tiny_assets, tmp_path):
+    from pathlib import Path
+
+    from pytest_mlci import registry_read as rr
+    from pytest_mlci.errors import DataError
+
+    version = register(project, tiny_assets / "good.skops").version
+    stored = Path(version.source.removeprefix("file://"))
+    (stored / "sitecustomize.py").write_text("print('surprise')\n")
+    with pytest.raises(DataError, match=r"not in the registered manifest: sitecustomize\.py"):
+        rr.fetch_verified(version, tmp_path / "cache", registry_uri=project.registry_uri)
+
+
+def test_concurrent_registrations_of_one_artifact_make_one_version(project, tiny_assets):
+    import multiprocessing
+
+    shutil.copy(tiny_assets / "good.skops", project.artifact)
+    digest = sha256_file(project.artifact)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(8) as pool:
+        versions = pool.starmap(_register_in_child, [(str(project.source), digest)] * 8)
+    assert len(set(versions)) == 1
+    assert len(Registry(project).versions()) == 1
+
+
+def _register_in_child(config_path: str, digest: str) -> str:
+    from pathlib import Path
+
+    config = load_config(Path(config_path))
+    registration = Registry(config).register(config.artifact, digest, tags={})
+    return registration.version.version

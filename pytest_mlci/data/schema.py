@@ -79,6 +79,11 @@ def validate_frame(schema: Any, frame: Any) -> list[SchemaFailure]:
 
 def _group(cases: Any) -> list[SchemaFailure]:
     failures: list[SchemaFailure] = []
+    # A missing column is reported by pandera against the schema's name; name the column.
+    missing = cases["check"].astype(str) == "column_in_dataframe"
+    if missing.any():
+        cases = cases.copy()
+        cases.loc[missing, "column"] = cases.loc[missing, "failure_case"].astype(str)
     for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
         indices = [i for i in group["index"].tolist() if i == i and i is not None]
         failures.append(

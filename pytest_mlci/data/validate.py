@@ -1,13 +1,25 @@
-"""The data checks of one dataset, as plain functions shared by pytest items and the CLI."""
+"""The data checks of one dataset, shared by pytest items, the CLI and the pre-commit hook.
+
+The check modules (volume, quality, freshness, drift, stats) are plain functions over frames
+or sketches; this module decides which checks a dataset declares, loads each file once, and
+picks exact (in memory) or streamed (parquet batches) statistics.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_mlci.config import DatasetConfig
+from pytest_mlci.data.drift import check_drift
+from pytest_mlci.data.freshness import check_freshness, newest_file_time, newest_timestamp
 from pytest_mlci.data.loading import read_table
+from pytest_mlci.data.quality import check_quality
+from pytest_mlci.data.results import FAIL, PASS, CheckRow
 from pytest_mlci.data.schema import MAX_FAILURES_SHOWN, load_schema, validate_frame
+from pytest_mlci.data.volume import check_volume
+from pytest_mlci.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -36,3 +48,198 @@ def check_schema(dataset: DatasetConfig, *, root: Path) -> SchemaReport:
     if len(failures) > MAX_FAILURES_SHOWN:
         lines.append(f"... and {len(failures) - MAX_FAILURES_SHOWN} more failed checks")
     return SchemaReport(len(frame), tuple(lines))
+
+
+# --------------------------------------------------------------------- all the checks
+
+CHECKS = ("schema", "volume", "quality", "freshness", "drift")
+STREAM_ABOVE_BYTES = 256 * 1024 * 1024  # on-disk parquet size from which "auto" streams
+_QUALITY_KEYS = {
+    "max_null_rate", "null_rates", "max_duplicate_rate", "allow_constant", "min_label_share"
+}  # fmt: skip
+
+
+def checks_for(dataset: DatasetConfig) -> tuple[str, ...]:
+    """The checks a dataset declares: each runs only when its expectation is configured.
+
+    A reference switches on volume, quality and drift (it is what good data looks like);
+    ``expected_rows`` volume; any quality key quality; ``max_age_hours`` freshness.
+    """
+    declared = dataset.declared
+    wanted = {
+        "schema": bool(dataset.schema),
+        "volume": dataset.expected_rows is not None or dataset.reference is not None,
+        "quality": dataset.reference is not None or bool(declared & _QUALITY_KEYS),
+        "freshness": dataset.max_age_hours is not None,
+        "drift": dataset.reference is not None,
+    }
+    return tuple(check for check in CHECKS if wanted[check])
+
+
+def _disk_size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*.parquet"))
+    return path.stat().st_size if path.exists() else 0
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.is_dir() or path.suffix.lower() in (".parquet", ".pq")
+
+
+class DatasetChecks:
+    """Runs the checks of one dataset, reading each file at most once.
+
+    Shared by the pytest items, ``mlci validate-data``, ``mlci drift`` and the pre-commit
+    hook, so every entry point gives the same verdict on the same rows.
+    """
+
+    def __init__(self, dataset: DatasetConfig, *, root: Path, task: str = "") -> None:
+        self.dataset = dataset
+        self.root = root
+        self.classification = task in ("binary_classification", "multiclass")
+        self._frames: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ inputs
+
+    @property
+    def streamed(self) -> bool:
+        """Whether drift and volume stream parquet batches instead of loading frames."""
+        mode, dataset = self.dataset.stream, self.dataset
+        paths = [dataset.path, *([dataset.reference] if dataset.reference else [])]
+        if mode == "never" or not all(_is_parquet(p) for p in paths):
+            return False
+        return mode == "always" or any(_disk_size(p) > STREAM_ABOVE_BYTES for p in paths)
+
+    def frame(self, which: str = "current") -> Any:
+        """The current (or reference) data as a DataFrame, loaded once."""
+        if which not in self._frames:
+            path = self.dataset.path if which == "current" else self.dataset.reference
+            if path is None:
+                raise DataError(f"dataset '{self.dataset.name}' declares no reference")
+            self._frames[which] = read_table(path)
+        return self._frames[which]
+
+    # ------------------------------------------------------------------ checks
+
+    def run(self, check: str) -> list[CheckRow]:
+        """Rows of one check by name (one of :data:`CHECKS`)."""
+        return getattr(self, check)()
+
+    def schema(self) -> list[CheckRow]:
+        """One failing row per failed schema check; one passing row when all hold."""
+        frame = self.frame()
+        if not self.dataset.schema:
+            return [CheckRow("schema", "<frame>", "schema", len(frame), None, None, None, PASS)]
+        schema = load_schema(self.dataset.schema, root=self.root, dataset=self.dataset.name)
+        failures = validate_frame(schema, frame)
+        if not failures:
+            return [CheckRow("schema", "<frame>", "schema", len(frame), None, None, None, PASS,
+                             f"{len(frame):,} rows")]  # fmt: skip
+        return [
+            CheckRow("schema", f.column, f.check, f.count, None, None, None, FAIL,
+                     f.describe())
+            for f in failures
+        ]  # fmt: skip
+
+    def volume(self) -> list[CheckRow]:
+        dataset = self.dataset
+        reference_rows = None
+        if self.streamed:
+            from pytest_mlci.data.stats import parquet_rows
+
+            rows = self._guard(lambda: parquet_rows(dataset.path), dataset.path)
+            if dataset.reference is not None and not dataset.expected_rows:
+                reference_rows = self._guard(
+                    lambda: parquet_rows(dataset.reference), dataset.reference
+                )
+        else:
+            rows = len(self.frame())
+            if dataset.reference is not None and not dataset.expected_rows:
+                reference_rows = len(self.frame("reference"))
+        return check_volume(
+            rows,
+            expected=dataset.expected_rows,
+            reference_rows=reference_rows,
+            tolerance=dataset.volume_tolerance,
+        )
+
+    def quality(self) -> list[CheckRow]:
+        return check_quality(self.frame(), self.dataset, classification=self.classification)
+
+    def freshness(self, *, now: float | None = None) -> list[CheckRow]:
+        dataset = self.dataset
+        assert dataset.max_age_hours is not None
+        if dataset.timestamp:
+            if "current" in self._frames:
+                frame = self._frames["current"]
+                if dataset.timestamp not in frame.columns:
+                    raise DataError(f"{dataset.path}: missing timestamp column "
+                                    f"'{dataset.timestamp}' (key 'timestamp')")  # fmt: skip
+                values = frame[dataset.timestamp]
+            else:
+                values = read_table(dataset.path, columns=[dataset.timestamp])[dataset.timestamp]
+            newest, source = newest_timestamp(values), dataset.timestamp
+        else:
+            newest, source = newest_file_time(dataset.path), "<file mtime>"
+        return check_freshness(newest, max_age_hours=dataset.max_age_hours, source=source, now=now)
+
+    def drift(self) -> list[CheckRow]:
+        dataset = self.dataset
+        if dataset.reference is None:
+            return [CheckRow("drift", "<frame>", "reference", None, None, None, None, FAIL,
+                             "no reference declared; add 'reference' to the dataset")]  # fmt: skip
+        if self.streamed:
+            from pytest_mlci.data.stats import streamed_drift
+
+            for path in (dataset.reference, dataset.path):
+                if not path.exists():
+                    raise DataError(f"{path}: file not found; run `dvc repro` or fix the path")
+            return self._guard(lambda: streamed_drift(dataset.reference, dataset.path, dataset),
+                               dataset.path)  # fmt: skip
+        return check_drift(self.frame("reference"), self.frame(), dataset)
+
+    @staticmethod
+    def _guard(call: Any, path: Path) -> Any:
+        """pyarrow errors on a broken file become a named DataError, like read_table's."""
+        try:
+            return call()
+        except (DataError, MemoryError):
+            raise
+        except Exception as exc:
+            if "pyarrow" not in type(exc).__module__ and not isinstance(exc, OSError):
+                raise
+            raise DataError(f"{path}: cannot be read as parquet ({exc})") from None
+
+
+@dataclass(frozen=True)
+class DatasetOutcome:
+    """Every row of every declared check of one dataset, or the error that stopped them."""
+
+    checks: tuple[str, ...]
+    rows: tuple[CheckRow, ...]
+    row_count: int | None
+    error: str | None = None
+
+
+def validate_dataset(
+    dataset: DatasetConfig,
+    *,
+    root: Path,
+    task: str = "",
+    checks: tuple[str, ...] | None = None,
+) -> DatasetOutcome:
+    """Run the declared checks (or ``checks``); an unreadable file ends in ``error``."""
+    runner = DatasetChecks(dataset, root=root, task=task)
+    wanted = checks_for(dataset) if checks is None else checks
+    rows: list[CheckRow] = []
+    try:
+        for check in wanted:
+            rows.extend(runner.run(check))
+    except DataError as exc:
+        return DatasetOutcome(wanted, tuple(rows), None, str(exc))
+    frame = runner._frames.get("current")
+    count = len(frame) if frame is not None else None
+    if count is None:
+        count = next((int(r.statistic) for r in rows if r.test == "row count" and r.statistic),
+                     None)  # fmt: skip
+    return DatasetOutcome(wanted, tuple(rows), count)

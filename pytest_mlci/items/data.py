@@ -1,4 +1,10 @@
-"""Data validation items: ``mlci::data::<dataset>::<check>``."""
+"""Data validation items: ``mlci::data::<dataset>::schema|volume|quality|freshness|drift``.
+
+Each declared check of each dataset is one item with the ``mlci_data`` marker. A failing item
+prints the rows that failed (column, test, numbers, limit) and no traceback; "inconclusive"
+fails too, saying so, because a check that could not judge has not passed. Every row an item
+computed is kept on the run's state (``data_checks``) for the reports.
+"""
 
 from __future__ import annotations
 
@@ -21,19 +27,34 @@ class DataCollector(MlciCollector):
 
 
 class DatasetCollector(MlciCollector):
-    """The checks of one dataset."""
+    """The declared checks of one dataset; they share one loader, so files load once."""
 
     def __init__(self, *, dataset: DatasetConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dataset = dataset
+        self._checks: Any = None
+
+    @property
+    def checks(self) -> Any:
+        """The dataset's :class:`~pytest_mlci.data.validate.DatasetChecks`, made on first use."""
+        if self._checks is None:
+            from pytest_mlci.data.validate import DatasetChecks
+            from pytest_mlci.session import STATE_KEY
+
+            config = self.config.stash[STATE_KEY].config
+            self._checks = DatasetChecks(self.dataset, root=config.root, task=config.task)
+        return self._checks
 
     def collect(self) -> Iterator[MlciItem]:
-        if self.dataset.schema:
-            yield SchemaItem.from_parent(self, name="schema", dataset=self.dataset)
+        from pytest_mlci.data.validate import checks_for
+
+        for check in checks_for(self.dataset):
+            item = SchemaItem if check == "schema" else DataCheckItem
+            yield item.from_parent(self, name=check, dataset=self.dataset)
 
 
-class SchemaItem(MlciItem):
-    """The dataset loads and fits its pandera schema (all failures reported at once)."""
+class DataCheckItem(MlciItem):
+    """One check of one dataset: passes only when every row of the check passes."""
 
     markers = ("mlci_data",)
 
@@ -42,10 +63,32 @@ class SchemaItem(MlciItem):
         self.dataset = dataset
 
     def runtest(self) -> None:
-        from pytest_mlci.data.validate import check_schema
+        from pytest_mlci.data.results import FAIL, INCONCLUSIVE, failing, overall
         from pytest_mlci.session import STATE_KEY
 
-        root = self.config.stash[STATE_KEY].config.root
-        report = check_schema(self.dataset, root=root)
-        if not report.ok:
-            raise CheckFailed("\n".join(report.failures))
+        assert isinstance(self.parent, DatasetCollector)
+        rows = self.parent.checks.run(self.name)
+        state = self.config.stash[STATE_KEY]
+        if hasattr(state, "data_checks"):
+            state.data_checks.extend(rows)
+        verdict = overall(rows)
+        if verdict == FAIL:
+            raise CheckFailed(_explain(self.dataset.name, self.name, failing(rows), "FAILED"))
+        if verdict == INCONCLUSIVE:
+            headline = "INCONCLUSIVE (counts as a failure)"
+            raise CheckFailed(_explain(self.dataset.name, self.name, failing(rows), headline))
+
+
+class SchemaItem(DataCheckItem):
+    """The dataset loads and fits its pandera schema (all failures reported at once)."""
+
+
+def _explain(dataset: str, check: str, rows: list[Any], headline: str) -> str:
+    """``FAILED: eval drift`` followed by one line per failing row, worst first."""
+    order = {"fail": 0, "inconclusive": 1}
+    ranked = sorted(rows, key=lambda row: order.get(row.verdict, 2))
+    lines = [f"{headline}: dataset '{dataset}' {check}"]
+    lines += [f"  {row.describe()}" for row in ranked[:20]]
+    if len(ranked) > 20:
+        lines.append(f"  ... and {len(ranked) - 20} more")
+    return "\n".join(lines)

@@ -25,6 +25,7 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
         "pytest_exitstatus": exitstatus,
         "gates": [_result(r) for r in results],
         "crashed": list(state.crashed),
+        "data_checks": [row.as_json() for row in getattr(state, "data_checks", [])],
     }
     if results:
         report["candidate"] = {

@@ -40,6 +40,19 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- `{gate['gate']}`: {gate['message']}")
         if failing:
             lines.append("")
+    data_rows = report.get("data_checks", [])
+    if data_rows:
+        rows = [
+            "| check | column | test | effect | p-value | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in data_rows[:200]:
+            rows.append(
+                f"| {row['check']} | {row['column']} | {row['test']} | "
+                f"{_number(row.get('effect_size'))} | {_number(row.get('p_value'))} | "
+                f"{ICON.get(row['verdict'], '')} {row['verdict']} |"
+            )
+        lines += _details("Data checks", rows)
     for table in report.get("slices", []):
         lines += _details(f"Metrics by {table['column']}", _slice_table(table))
     for table in report.get("fairness", []):

@@ -1,0 +1,336 @@
+"""Drift of a current dataset against its reference, column by column, in memory (exact).
+
+Numeric columns get three numbers: the two-sample Kolmogorov-Smirnov statistic D (computed
+exactly, equal to ``scipy.stats.ks_2samp``'s to rounding) with its p-value, the population
+stability index (PSI) over ten bins cut at the reference's deciles, and the Wasserstein-1
+distance divided by the reference's standard deviation ("how many standard deviations did the
+distribution move"). Categorical columns get a chi-square test of the 2 x k contingency table,
+PSI over the categories, and the share of current rows whose category the reference never had.
+
+Why the verdict is driven by effect size: a p-value answers "is there any difference at all",
+and with a million rows there always is, so p-value verdicts cry wolf on every large dataset.
+PSI and the normalised distance answer "is the difference big enough to matter", which does
+not grow with n. The test only *confirms*: an effect over its threshold whose p-value is not
+below ``drift_alpha`` could be noise, so it is "inconclusive", as is any column with fewer
+than ``drift_min_rows`` rows on either side. A NaN statistic fails.
+
+Rows per column: the test row (``ks`` or ``chi2``), ``psi``, ``wasserstein`` (numeric) or
+``unseen`` (categorical). Each effect row has its own verdict; the test row carries the
+column's overall verdict.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_mlci.config import DatasetConfig
+from pytest_mlci.data.results import FAIL, INCONCLUSIVE, PASS, CheckRow, worst
+
+PSI_BINS = 10
+PSI_FLOOR = 1e-4  # share given to an empty bin so log(0) cannot occur
+MAX_CATEGORIES = 1000  # beyond this a column is an identifier, not a category
+SCIPY_EXACT_N = 10_000  # up to this size scipy's exact KS p-value is used, as ks_2samp does
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The limits one column is judged by."""
+
+    psi: float
+    distance: float
+    alpha: float
+    min_rows: int
+    unseen: float
+
+    @classmethod
+    def for_column(cls, dataset: DatasetConfig, column: str) -> Thresholds:
+        return cls(
+            psi=dataset.psi_threshold(column),
+            distance=dataset.distance_threshold(column),
+            alpha=dataset.drift_alpha,
+            min_rows=dataset.drift_min_rows,
+            unseen=dataset.max_unseen_share,
+        )
+
+
+def judge(effect: float, threshold: float, p_value: float, *, alpha: float, enough: bool) -> str:
+    """Effect size decides, the p-value confirms, too few rows is inconclusive, NaN fails."""
+    if effect != effect or p_value != p_value:
+        return FAIL
+    if not enough:
+        return INCONCLUSIVE
+    if effect >= threshold:
+        return FAIL if p_value < alpha else INCONCLUSIVE
+    return PASS
+
+
+# ---------------------------------------------------------------- numeric statistics
+
+
+def sorted_finite(values: Any) -> Any:
+    """Non-null values as a sorted float64 array (nulls are the quality check's business)."""
+    import numpy as np
+
+    array = np.asarray(values, dtype="float64")
+    array = array[~np.isnan(array)]
+    array.sort(kind="quicksort")
+    return array
+
+
+def ks_and_wasserstein(a: Any, b: Any) -> tuple[float, float]:
+    """Exact KS statistic D and Wasserstein-1 distance of two *sorted* samples.
+
+    One merge of the sorted samples gives both ECDFs on the pooled points; D is their largest
+    gap evaluated where the pooled value changes (so ties count as scipy counts them) and W1
+    is the area between them. The gaps are kept as integers (``c1 * n2 - c2 * n1``) and divided
+    once, so D matches scipy's ``c1/n1 - c2/n2`` to within one rounding, not n of them.
+    """
+    import numpy as np
+
+    n1, n2 = len(a), len(b)
+    total = n1 + n2
+    # Where each b lands among the a's (after equal a's) is its rank in the merged order, so
+    # the merge needs one binary search instead of a sort.
+    b_at = np.searchsorted(a, b, side="right") + np.arange(n2)
+    is_a = np.ones(total, dtype=bool)
+    is_a[b_at] = False
+    values = np.empty(total, dtype="float64")
+    values[is_a] = a
+    values[b_at] = b
+    del b_at
+    gaps = np.cumsum(is_a, dtype=np.int64)
+    del is_a
+    gaps *= total  # c1 * (n1 + n2) - k * n1 == c1 * n2 - c2 * n1, with c2 = k - c1
+    gaps -= np.arange(1, total + 1, dtype=np.int64) * n1
+    np.abs(gaps, out=gaps)
+    steps = np.diff(values)
+    del values
+    scale = float(n1) * float(n2)
+    if steps.all():  # no ties: every pooled point is where the ECDFs step
+        d = float(gaps.max()) / scale
+    else:
+        d = float(gaps[np.append(steps != 0, True)].max()) / scale
+    w1 = float(np.dot(gaps[:-1].astype("float64"), steps)) / scale
+    return d, w1
+
+
+def ks_p_value(d: float, n1: int, n2: int, a: Any = None, b: Any = None) -> float:
+    """Two-sided KS p-value as scipy's ``ks_2samp(method='auto')`` computes it."""
+    from scipy import stats
+
+    if max(n1, n2) <= SCIPY_EXACT_N and a is not None and b is not None:
+        return float(stats.ks_2samp(a, b).pvalue)
+    en = n1 * n2 / (n1 + n2)
+    return float(min(1.0, max(0.0, stats.kstwo.sf(d, round(en)))))
+
+
+def psi_edges(reference_sorted: Any, bins: int = PSI_BINS) -> Any:
+    """Inner bin edges at the reference's quantiles, duplicates dropped (discrete columns)."""
+    import numpy as np
+
+    if len(reference_sorted) == 0:
+        return np.array([])
+    return np.unique(np.quantile(reference_sorted, np.arange(1, bins) / bins))
+
+
+def binned(sorted_values: Any, edges: Any) -> Any:
+    """Counts in (-inf, e1], (e1, e2], ..., (ek, inf) of a sorted sample."""
+    import numpy as np
+
+    cumulative = np.searchsorted(sorted_values, edges, side="right")
+    return np.diff(np.concatenate([[0], cumulative, [len(sorted_values)]]))
+
+
+def psi(reference_counts: Any, current_counts: Any) -> float:
+    """Population stability index of two count vectors over the same bins."""
+    import numpy as np
+
+    r = np.asarray(reference_counts, dtype="float64")
+    c = np.asarray(current_counts, dtype="float64")
+    if r.sum() == 0 or c.sum() == 0:
+        return math.nan
+    r = np.maximum(r / r.sum(), PSI_FLOOR)
+    c = np.maximum(c / c.sum(), PSI_FLOOR)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def numeric_rows(
+    column: str,
+    reference_sorted: Any,
+    current_sorted: Any,
+    limits: Thresholds,
+    *,
+    approximate: str = "",
+) -> list[CheckRow]:
+    """The ks, psi and wasserstein rows of one numeric column from two sorted samples."""
+    import numpy as np
+
+    n1, n2 = len(reference_sorted), len(current_sorted)
+    if n1 == 0 or n2 == 0:
+        return [_empty_row(column, "ks", n1, n2)]
+    d, w1 = ks_and_wasserstein(reference_sorted, current_sorted)
+    p = ks_p_value(d, n1, n2, reference_sorted, current_sorted)
+    edges = psi_edges(reference_sorted)
+    index = psi(binned(reference_sorted, edges), binned(current_sorted, edges))
+    scale = float(np.std(reference_sorted))
+    return effect_rows(column, "ks", d, p, index, w1, scale, n1, n2, limits)
+
+
+def effect_rows(
+    column: str,
+    test: str,
+    statistic: float,
+    p: float,
+    index: float,
+    w1: float | None,
+    scale: float,
+    n1: int,
+    n2: int,
+    limits: Thresholds,
+    *,
+    unseen: float | None = None,
+    note: str = "",
+) -> list[CheckRow]:
+    """Judge the effect sizes of one column and lay them out as rows (shared with streaming)."""
+    enough = min(n1, n2) >= limits.min_rows
+    sizes = f"{n1:,} reference / {n2:,} current rows" + (f"; {note}" if note else "")
+    rows = [
+        CheckRow("drift", column, "psi", index, p, index, limits.psi,
+                 judge(index, limits.psi, p, alpha=limits.alpha, enough=enough))
+    ]  # fmt: skip
+    if w1 is not None:
+        distance = w1 / scale if scale > 0 else (0.0 if w1 == 0 else math.inf)
+        rows.append(
+            CheckRow("drift", column, "wasserstein", w1, p, distance, limits.distance,
+                     judge(distance, limits.distance, p, alpha=limits.alpha, enough=enough),
+                     "in reference standard deviations")
+        )  # fmt: skip
+    if unseen is not None:
+        verdict = FAIL if unseen > limits.unseen or unseen != unseen else PASS
+        rows.append(
+            CheckRow("drift", column, "unseen", unseen, None, unseen, limits.unseen, verdict,
+                     "share of current rows in categories the reference lacks")
+        )  # fmt: skip
+    verdict = worst(row.verdict for row in rows)
+    if not enough and verdict != FAIL:
+        sizes += f"; fewer than {limits.min_rows:,} rows: too small to judge"
+    head = CheckRow("drift", column, test, statistic, p, None, None, verdict, sizes)
+    return [head, *rows]
+
+
+def _empty_row(column: str, test: str, n1: int, n2: int) -> CheckRow:
+    side = "reference" if n1 == 0 else "current"
+    return CheckRow("drift", column, test, math.nan, None, None, None, FAIL,
+                    f"no non-null values in the {side} data")  # fmt: skip
+
+
+# ------------------------------------------------------------ categorical statistics
+
+
+def categorical_rows(
+    column: str,
+    reference_counts: Mapping[Any, int],
+    current_counts: Mapping[Any, int],
+    limits: Thresholds,
+) -> list[CheckRow]:
+    """The chi2, psi and unseen rows of one categorical column from its value counts."""
+    import numpy as np
+    from scipy import stats
+
+    n1, n2 = sum(reference_counts.values()), sum(current_counts.values())
+    if n1 == 0 or n2 == 0:
+        return [_empty_row(column, "chi2", n1, n2)]
+    if len(reference_counts) > MAX_CATEGORIES:
+        return [
+            CheckRow("drift", column, "chi2", None, None, None, None, INCONCLUSIVE,
+                     f"{len(reference_counts):,} categories: an identifier, not a category; "
+                     "add it to drift_ignore")
+        ]  # fmt: skip
+    categories = list(dict.fromkeys([*reference_counts, *current_counts]))
+    table = np.array(
+        [
+            [reference_counts.get(c, 0) for c in categories],
+            [current_counts.get(c, 0) for c in categories],
+        ],
+        dtype="float64",
+    )
+    if len(categories) < 2:
+        statistic, p = 0.0, 1.0
+    else:
+        result = stats.chi2_contingency(table, correction=False)
+        statistic, p = float(result.statistic), float(result.pvalue)
+    index = psi(table[0], table[1])
+    unseen = sum(v for c, v in current_counts.items() if c not in reference_counts) / n2
+    return effect_rows(
+        column, "chi2", statistic, p, index, None, 0.0, n1, n2, limits, unseen=unseen
+    )
+
+
+def value_counts(values: Any) -> dict[Any, int]:
+    """Non-null value counts of a column as a plain dict."""
+    counts = values.value_counts(dropna=True, sort=False)
+    return {key: int(count) for key, count in counts.items()}
+
+
+# ------------------------------------------------------------------- the whole frame
+
+
+def is_numeric(series: Any) -> bool:
+    """Numeric columns get KS/PSI/Wasserstein; everything else is categorical."""
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series))
+
+
+def drift_columns(
+    reference_columns: Sequence[str], current_columns: Sequence[str], dataset: DatasetConfig
+) -> tuple[list[str], list[str]]:
+    """(columns to compare, configured columns missing from either side)."""
+    wanted = list(dataset.drift_columns) or [
+        c for c in reference_columns if c not in dataset.drift_ignore and c != dataset.timestamp
+    ]
+    present = set(reference_columns) & set(current_columns)
+    return [c for c in wanted if c in present], [c for c in wanted if c not in present]
+
+
+def check_drift(reference: Any, current: Any, dataset: DatasetConfig) -> list[CheckRow]:
+    """Drift rows of every compared column of two DataFrames (columns run in parallel)."""
+    columns, missing = drift_columns(
+        [str(c) for c in reference.columns], [str(c) for c in current.columns], dataset
+    )
+    rows = [
+        CheckRow("drift", column, "present", None, None, None, None, FAIL,
+                 "missing from the reference or the current data")
+        for column in missing
+    ]  # fmt: skip
+
+    def one(column: str) -> list[CheckRow]:
+        limits = Thresholds.for_column(dataset, column)
+        ref, cur = reference[column], current[column]
+        if is_numeric(ref) and is_numeric(cur):
+            return numeric_rows(column, sorted_finite(ref), sorted_finite(cur), limits)
+        return categorical_rows(column, value_counts(ref), value_counts(cur), limits)
+
+    workers = min(len(columns), os.cpu_count() or 1) or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy sorts release the GIL
+        for column_rows in pool.map(one, columns):
+            rows.extend(column_rows)
+    if not rows:
+        rows.append(
+            CheckRow("drift", "<frame>", "columns", 0, None, None, None, FAIL,
+                     "no column to compare")
+        )  # fmt: skip
+    return rows
+
+
+def column_verdicts(rows: Sequence[CheckRow]) -> dict[str, str]:
+    """The worst verdict per column, in first-seen order."""
+    verdicts: dict[str, list[str]] = {}
+    for row in rows:
+        verdicts.setdefault(row.column, []).append(row.verdict)
+    return {column: worst(found) for column, found in verdicts.items()}
