@@ -60,9 +60,19 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 def _register_commands() -> None:
-    from mlci_local.commands import check, drift, promote, rollback, run, status, validate_data
+    from mlci_local.commands import (
+        approve,
+        audit,
+        check,
+        drift,
+        promote,
+        rollback,
+        run,
+        status,
+        validate_data,
+    )
 
-    for module in (run, check, validate_data, drift, status, promote, rollback):
+    for module in (run, check, validate_data, drift, status, promote, rollback, approve, audit):
         cli.add_command(module.command)
 
 

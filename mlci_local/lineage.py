@@ -19,12 +19,14 @@ class GitState:
     commit: str
     branch: str
     dirty: bool | None
+    author: str = "unknown"  # the commit author's email: may not approve its own release
 
     def tags(self) -> dict[str, str]:
         return {
             "mlci.git.commit": self.commit,
             "mlci.git.branch": self.branch,
             "mlci.git.dirty": "unknown" if self.dirty is None else str(self.dirty).lower(),
+            "mlci.git.author": self.author,
         }
 
 
@@ -48,6 +50,7 @@ def git_state(root: Path) -> GitState:
         commit=commit,
         branch=git("rev-parse", "--abbrev-ref", "HEAD") or "unknown",
         dirty=None if status is None else bool(status),
+        author=git("log", "-1", "--format=%ae") or "unknown",
     )
 
 

@@ -300,6 +300,7 @@ class Pipeline:
                 "created": registration.created,
                 "commit": git.commit,
                 "dirty": git.dirty,
+                "author": git.author,
             },
         )
         dirty = {True: ", uncommitted changes", False: "", None: ", not a git repo"}[git.dirty]
@@ -336,10 +337,29 @@ class Pipeline:
         )
 
     def stage_promote(self) -> tuple[str, str]:
-        from mlci_local.promotion import promote
+        from mlci_local.promotion import approvals_for, latest_record, promote
+        from mlci_local.tiers import policy_for
 
         if self.ctx.version is None:
             raise CheckFailed("nothing registered in this run to promote")
+        policy = policy_for(self.config)
+        digest = self._digest()
+        waiting = []
+        if policy.canary:
+            canary = latest_record(self.ledger, "canary", self.config.model, digest)
+            if canary is None or not canary.data.get("passed"):
+                waiting.append("a passing canary")
+        if policy.approvals:
+            have = len(approvals_for(self.ledger, self.config, digest))
+            if have < policy.approvals:
+                waiting.append(f"{policy.approvals - have} more approval(s)")
+        if waiting:
+            # A human or a canary decides next: production is untouched and nothing failed.
+            return "held", (
+                f"tier {self.config.tier} waits for {' and '.join(waiting)} before "
+                f"v{self.ctx.version} can go to production (`mlci approve {self.config.model} "
+                f"{self.ctx.version}`, then `mlci promote {self.ctx.version}`)"
+            )
         move = promote(self.config, self.registry, self.ledger, self.ctx.version)
         if not move.changed:
             return "up to date", f"v{move.production} is already production"

@@ -1,26 +1,34 @@
 """Moving the ``production`` alias: promotion and rollback, both locked and journaled.
 
 The one path to production: ``production`` only ever points at a version whose exact
-artifact digest has a passing evaluation record and a passing staging record in the audit
-ledger, unless ``--force`` is given with a reason (itself recorded). Each move takes the
-model's promotion lock, writes an intent record before the first registry write, moves the
-aliases, reads them back, and completes the record, so a crash in between is visible to
-``mlci status`` as an unfinished action.
+artifact digest has the passing records its tier demands in the audit ledger (evaluation;
+staging and canary by tier) and, for the high tier, approvals by listed approvers who did not
+write the commit — unless ``--force`` is given with a reason, which is itself recorded.
+
+Each move takes the model's promotion lock, writes an intent record before the first registry
+write, moves the aliases, reads them back, and completes the record. A crash anywhere in
+between leaves an intent without completion; the next promote or rollback (and
+``mlci status``) sees it, and :func:`reconcile` finishes or undoes it from what the registry
+actually shows, so the aliases and the ledger agree again.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlci_local.ledger import Ledger, LedgerRecord
 from mlci_local.locks import exclusive_lock
 from mlci_local.registry import Registry
+from mlci_local.tiers import policy_for
 from pytest_mlci.config import MlciConfig
 from pytest_mlci.errors import ConfigError, PromotionRefused, RegistryError
 from pytest_mlci.registry_read import TAG_PROMOTED_AT
 
 TAG_CHECKPOINT = "mlci.ledger_checkpoint"
+FAULT_ENV = "MLCI_FAULT_POINT"  # tests: crash the process at a named step boundary
+COMPLETIONS = ("promote", "rollback", "promote.abandoned", "rollback.abandoned")
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,12 @@ def lock_path(config: MlciConfig) -> Path:
     return config.state_dir / "locks" / f"{config.model}.promotion.lock"
 
 
+def _fault(point: str) -> None:
+    """Die here, abruptly, when a test asks for it: proves every step boundary recovers."""
+    if os.environ.get(FAULT_ENV) == point:
+        os._exit(97)
+
+
 def latest_record(ledger: Ledger, action: str, model: str, digest: str) -> LedgerRecord | None:
     """The newest ``action`` record for this model and artifact digest."""
     found = ledger.find(action, model=model, digest=digest)
@@ -54,8 +68,9 @@ def require_records(ledger: Ledger, model: str, digest: str, actions: tuple[str,
     for action in actions:
         record = latest_record(ledger, action, model, digest)
         if record is None:
+            hint = "run `mlci canary`" if action == "canary" else "run `mlci run`"
             raise PromotionRefused(
-                f"{model}: no {action} record for artifact {digest[:12]}; run `mlci run` "
+                f"{model}: no {action} record for artifact {digest[:12]}; {hint} "
                 "(or --force with --reason)"
             )
         if not record.data.get("passed"):
@@ -63,6 +78,37 @@ def require_records(ledger: Ledger, model: str, digest: str, actions: tuple[str,
                 f"{model}: the {action} of artifact {digest[:12]} failed "
                 f"(ledger seq {record.seq}); it cannot be promoted"
             )
+
+
+def approvals_for(ledger: Ledger, config: MlciConfig, digest: str) -> list[str]:
+    """Distinct approvers of ``digest`` who count under the tier's rules."""
+    policy = policy_for(config)
+    author = None
+    registered = ledger.find("register", model=config.model, digest=digest)
+    if registered:
+        author = registered[-1].data.get("author")
+    counted: list[str] = []
+    for record in ledger.find("approve", model=config.model, digest=digest):
+        who = record.data.get("approver") or record.actor
+        if policy.independent and (who not in config.approvals.approvers or who == author):
+            continue
+        if who not in counted:
+            counted.append(who)
+    return counted
+
+
+def require_approvals(ledger: Ledger, config: MlciConfig, version: str, digest: str) -> None:
+    policy = policy_for(config)
+    if policy.approvals == 0:
+        return
+    have = approvals_for(ledger, config, digest)
+    if len(have) < policy.approvals:
+        raise PromotionRefused(
+            f"{config.model} v{version}: tier {config.tier} needs {policy.approvals} approvals "
+            f"from {', '.join(config.approvals.approvers)} (not the commit's author); has "
+            f"{len(have)}{': ' + ', '.join(have) if have else ''}. "
+            f"Run `mlci approve {config.model} {version}`"
+        )
 
 
 def promote(
@@ -78,48 +124,47 @@ def promote(
     if force and not reason:
         raise ConfigError("--force needs --reason: an override must say why (it is audited)")
     with exclusive_lock(lock_path(config)):
+        reconcile(config, registry, ledger)
         target = registry.by_version(version)
         digest = target.digest
         if not digest:
             raise PromotionRefused(f"{config.model} v{version} has no artifact digest tag")
         if not force:
-            require_records(ledger, config.model, digest, ("evaluation", "staging"))
+            require_records(ledger, config.model, digest, policy_for(config).required_records)
+            require_approvals(ledger, config, target.version, digest)
         current = registry.by_alias("production")
         if current is not None and current.version == target.version:
             return AliasMove(config.model, target.version, digest, None, changed=False)
-        intent = ledger.append(
-            "promote.intent",
-            {
-                "model": config.model,
-                "version": target.version,
-                "digest": digest,
-                "replaces": current.version if current else None,
-                "force": force,
-                "reason": reason,
-            },
-        )
+        previous = registry.by_alias("previous")
+        facts = {
+            "model": config.model,
+            "version": target.version,
+            "digest": digest,
+            "replaces": current.version if current else None,
+            "previous_before": previous.version if previous else None,
+            "force": force,
+            "reason": reason,
+        }
+        intent = ledger.append("promote.intent", facts)
+        _fault("promote.after_intent")
         if current is not None:
             registry.set_alias("previous", current.version)
+        _fault("promote.after_previous")
         registry.set_alias("production", target.version)
-        registry.mark_promoted()
-        _read_back(registry, "production", target.version)
-        done = ledger.append(
-            "promote",
-            {
-                "model": config.model,
-                "version": target.version,
-                "digest": digest,
-                "replaces": current.version if current else None,
-                "intent": intent.seq,
-                "force": force,
-                "reason": reason,
-            },
-        )
-        registry.set_version_tag(target.version, TAG_CHECKPOINT, done.checkpoint.to_tag())
-        registry.set_version_tag(target.version, TAG_PROMOTED_AT, done.time)
-        return AliasMove(
-            config.model, target.version, digest, current.version if current else None, True
-        )
+        _fault("promote.after_production")
+        _finish_promote(registry, ledger, intent, facts)
+        _fault("promote.after_done")
+        return AliasMove(config.model, target.version, digest, facts["replaces"], True)
+
+
+def _finish_promote(
+    registry: Registry, ledger: Ledger, intent: LedgerRecord, facts: dict, reconciled: bool = False
+) -> None:
+    registry.mark_promoted()
+    _read_back(registry, "production", facts["version"])
+    done = ledger.append("promote", {**facts, "intent": intent.seq, "reconciled": reconciled})
+    registry.set_version_tag(facts["version"], TAG_CHECKPOINT, done.checkpoint.to_tag())
+    registry.set_version_tag(facts["version"], TAG_PROMOTED_AT, done.time)
 
 
 def rollback(
@@ -131,6 +176,7 @@ def rollback(
     was just rolled away from.
     """
     with exclusive_lock(lock_path(config)):
+        reconcile(config, registry, ledger)
         current = registry.by_alias("production")
         previous = registry.by_alias("previous")
         if previous is None:
@@ -138,56 +184,117 @@ def rollback(
                 f"{config.model}: nothing to roll back to (no 'previous' alias); promote a "
                 "known-good version with `mlci promote VERSION --force --reason ...`"
             )
-        intent = ledger.append(
-            "rollback.intent",
-            {
-                "model": config.model,
-                "version": previous.version,
-                "digest": previous.digest,
-                "replaces": current.version if current else None,
-                "reason": reason,
-            },
-        )
+        facts = {
+            "model": config.model,
+            "version": previous.version,
+            "digest": previous.digest,
+            "replaces": current.version if current else None,
+            "previous_before": previous.version,
+            "reason": reason,
+        }
+        intent = ledger.append("rollback.intent", facts)
+        _fault("rollback.after_intent")
         registry.set_alias("production", previous.version)
-        registry.delete_alias("previous")
-        _read_back(registry, "production", previous.version)
-        done = ledger.append(
-            "rollback",
-            {
-                "model": config.model,
-                "version": previous.version,
-                "digest": previous.digest,
-                "replaces": current.version if current else None,
-                "intent": intent.seq,
-                "reason": reason,
-            },
-        )
-        registry.set_version_tag(previous.version, TAG_CHECKPOINT, done.checkpoint.to_tag())
+        _fault("rollback.after_production")
+        _finish_rollback(registry, ledger, intent, facts)
+        _fault("rollback.after_done")
         return AliasMove(
-            config.model,
-            previous.version,
-            previous.digest or "",
-            current.version if current else None,
-            True,
+            config.model, previous.version, previous.digest or "", facts["replaces"], True
         )
+
+
+def _finish_rollback(
+    registry: Registry, ledger: Ledger, intent: LedgerRecord, facts: dict, reconciled: bool = False
+) -> None:
+    registry.delete_alias("previous")
+    _read_back(registry, "production", facts["version"])
+    done = ledger.append("rollback", {**facts, "intent": intent.seq, "reconciled": reconciled})
+    registry.set_version_tag(facts["version"], TAG_CHECKPOINT, done.checkpoint.to_tag())
 
 
 def unfinished(ledger: Ledger, model: str) -> list[LedgerRecord]:
     """Intent records with no completing record: a crash in the middle of an alias move."""
     if not ledger.path.exists():
         return []
-    completed = {
-        record.data.get("intent")
-        for record in ledger.records()
-        if record.action in ("promote", "rollback")
-    }
+    records = list(ledger.records())
+    completed = {r.data.get("intent") for r in records if r.action in COMPLETIONS}
     return [
-        record
-        for record in ledger.records()
-        if record.action.endswith(".intent")
-        and record.data.get("model") == model
-        and record.seq not in completed
+        r
+        for r in records
+        if r.action.endswith(".intent") and r.data.get("model") == model and r.seq not in completed
     ]
+
+
+def reconcile(config: MlciConfig, registry: Registry, ledger: Ledger) -> list[str]:
+    """Finish or undo every interrupted alias move, judged by what the registry shows.
+
+    If ``production`` already points at the intended version the move happened: the
+    remaining steps run and the record is completed. Otherwise nothing user-visible changed
+    and the aliases are put back as the intent recorded them; the intent is closed as
+    abandoned. Called under the promotion lock.
+    """
+    notes = []
+    for intent in unfinished(ledger, config.model):
+        facts = {k: v for k, v in intent.data.items()}
+        production = registry.by_alias("production")
+        kind = intent.action.removesuffix(".intent")
+        if production is not None and production.version == facts["version"]:
+            if kind == "promote":
+                if facts.get("replaces"):
+                    registry.set_alias("previous", facts["replaces"])
+                _finish_promote(registry, ledger, intent, facts, reconciled=True)
+            else:
+                _finish_rollback(registry, ledger, intent, facts, reconciled=True)
+            notes.append(f"completed the interrupted {kind} to v{facts['version']}")
+            continue
+        before = facts.get("previous_before")
+        if before:
+            registry.set_alias("previous", before)
+        else:
+            registry.delete_alias("previous")
+        ledger.append(f"{kind}.abandoned", {"model": config.model, "intent": intent.seq,
+                                            "version": facts["version"]})  # fmt: skip
+        notes.append(f"undid the interrupted {kind} to v{facts['version']}")
+    return notes
+
+
+def expected_aliases(ledger: Ledger, model: str) -> dict[str, str | None] | None:
+    """``production`` and ``previous`` as the ledger's last completed move left them."""
+    if not ledger.path.exists():
+        return None
+    last = None
+    for record in ledger.records():
+        if record.action in ("promote", "rollback") and record.data.get("model") == model:
+            last = record
+    if last is None:
+        return None
+    if last.action == "promote":
+        return {"production": last.data["version"], "previous": last.data.get("replaces")}
+    return {"production": last.data["version"], "previous": None}
+
+
+def alias_drift(registry: Registry, ledger: Ledger, model: str) -> list[str]:
+    """Differences between the registry's aliases and what the ledger says mlci set.
+
+    A difference means someone moved an alias outside mlci (or a move was interrupted).
+    """
+    expected = expected_aliases(ledger, model)
+    if expected is None:
+        return []
+    problems = []
+    for alias, version in expected.items():
+        actual = registry.by_alias(alias)
+        actual_version = actual.version if actual else None
+        if actual_version != version:
+            problems.append(
+                f"'{alias}' is {_v(actual_version)} in the registry but the audit ledger's last "
+                f"move set it to {_v(version)}: it was changed outside mlci"
+            )
+    return problems
+
+
+def _v(version: str | None) -> str:
+    return f"v{version}" if version else "unset"
 
 
 def _read_back(registry: Registry, alias: str, version: str) -> None:

@@ -146,6 +146,14 @@ class RobustnessSettings:
 
 
 @dataclass(frozen=True)
+class ApprovalSettings:
+    """Who may approve a high-tier promotion, and how many distinct approvals it needs."""
+
+    approvers: tuple[str, ...] = ()
+    required: int | None = None  # None: the tier's default (2 for high)
+
+
+@dataclass(frozen=True)
 class MlciConfig:
     """The validated configuration of one project."""
 
@@ -169,6 +177,7 @@ class MlciConfig:
     fairness: FairnessSettings = field(default_factory=lambda: FairnessSettings())
     cost: CostSettings = field(default_factory=lambda: CostSettings())
     robustness: RobustnessSettings = field(default_factory=lambda: RobustnessSettings())
+    approvals: ApprovalSettings = field(default_factory=lambda: ApprovalSettings())
 
     @property
     def state_dir(self) -> Path:
@@ -218,6 +227,7 @@ _TOP_KEYS = {
     "fairness": dict,
     "cost": dict,
     "robustness": dict,
+    "approvals": dict,
 }
 _REQUIRED = ("model", "task", "target", "artifact")
 _STATIC_KEYS = {"paths": list, "select": list, "ignore": list, "per-file-ignores": dict}
@@ -343,6 +353,7 @@ _EVALUATION_KEYS = {
     "segments": list,
 }
 _FAIRNESS_KEYS = {"min_group_size": int}
+_APPROVAL_KEYS = {"approvers": list, "required": int}
 _ROBUSTNESS_KEYS = {"examples": int, "invariant": list, "tolerance": float}
 _COST_KEYS = {"warmup": int, "single_row_calls": int, "batch_rows": int, "batch_repeats": int}
 _TYPE_NAMES = {
@@ -503,6 +514,18 @@ def parse_config(
     reader.check_keys(fairness_table, _FAIRNESS_KEYS, "fairness.")
     cost_table = table.get("cost", {})
     reader.check_keys(cost_table, _COST_KEYS, "cost.")
+    approvals_table = table.get("approvals", {})
+    reader.check_keys(approvals_table, _APPROVAL_KEYS, "approvals.")
+    approvals = ApprovalSettings(
+        approvers=reader.strings(approvals_table.get("approvers", []), "approvals.approvers"),
+        required=approvals_table.get("required"),
+    )
+    if table.get("tier") == "high" and not approvals.approvers:
+        raise reader.error(
+            "approvals.approvers",
+            "tier 'high' needs the list of people who may approve; add "
+            "[tool.mlci.approvals] approvers = ['alice@example.com', 'bob@example.com']",
+        )
     robustness_table = table.get("robustness", {})
     reader.check_keys(robustness_table, _ROBUSTNESS_KEYS, "robustness.")
     robustness = RobustnessSettings(
@@ -533,6 +556,7 @@ def parse_config(
         fairness=FairnessSettings(**fairness_table),
         cost=CostSettings(**cost_table),
         robustness=robustness,
+        approvals=approvals,
     )
 
 

@@ -35,7 +35,9 @@ def test_mlci_help_imports_nothing_heavy():
 
 
 def test_every_subcommand_help_imports_nothing_heavy():
-    for command in ("run", "check", "validate-data", "drift", "status", "promote", "rollback"):
+    commands = ("run", "check", "validate-data", "drift", "status", "promote", "rollback",
+                "approve", "audit")  # fmt: skip
+    for command in commands:
         heavy, output = loaded_by([command, "--help"])
         assert "Usage:" in output
         assert heavy == "", f"mlci {command} --help imported {heavy}"

@@ -14,14 +14,16 @@ from mlci_local.workspace import Workspace, pass_workspace
 @pass_workspace
 def command(workspace: Workspace, as_json: bool) -> None:
     """Show which version each alias points at and any unfinished alias move."""
-    from mlci_local.promotion import ledger_for, unfinished
+    from mlci_local.promotion import alias_drift, ledger_for, unfinished
     from mlci_local.registry import ALIASES, Registry
 
     config = workspace.config
     registry = Registry(config)
     aliases = registry.aliases()
     versions = registry.versions()
-    pending = unfinished(ledger_for(config), config.model)
+    ledger = ledger_for(config)
+    pending = unfinished(ledger, config.model)
+    drift = alias_drift(registry, ledger, config.model)
     if as_json:
         payload = {
             "model": config.model,
@@ -29,6 +31,7 @@ def command(workspace: Workspace, as_json: bool) -> None:
             "aliases": {a: {"version": v.version, "digest": v.digest} for a, v in aliases.items()},
             "versions": [v.version for v in versions],
             "unfinished": [{"seq": r.seq, "action": r.action, **r.data} for r in pending],
+            "alias_drift": drift,
         }
         click.echo(json.dumps(payload, indent=2))
         return
@@ -46,9 +49,12 @@ def command(workspace: Workspace, as_json: bool) -> None:
                 f"  {alias:<11} v{version.version}  sha256 {(version.digest or '?')[:12]}"
                 f"  commit {commit}"
             )
+    for problem in drift:
+        click.secho(f"  ALIAS DRIFT: {problem}", fg="red")
     for record in pending:
         click.secho(
             f"  UNFINISHED {record.action} of v{record.data.get('version')} "
-            f"(ledger seq {record.seq}): a crash interrupted it",
+            f"(ledger seq {record.seq}): a crash interrupted it; the next promote or "
+            "rollback reconciles it",
             fg="yellow",
         )
