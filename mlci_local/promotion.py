@@ -24,7 +24,7 @@ from mlci_local.registry import Registry
 from mlci_local.tiers import policy_for
 from pytest_mlci.config import MlciConfig
 from pytest_mlci.errors import ConfigError, PromotionRefused, RegistryError
-from pytest_mlci.registry_read import TAG_PROMOTED_AT
+from pytest_mlci.registry_read import TAG_PROMOTED_AT, RegisteredVersion, fetch_verified
 
 TAG_CHECKPOINT = "mlci.ledger_checkpoint"
 FAULT_ENV = "MLCI_FAULT_POINT"  # tests: crash the process at a named step boundary
@@ -135,6 +135,7 @@ def promote(
         current = registry.by_alias("production")
         if current is not None and current.version == target.version:
             return AliasMove(config.model, target.version, digest, None, changed=False)
+        verify_artifact(config, target)
         previous = registry.by_alias("previous")
         facts = {
             "model": config.model,
@@ -184,6 +185,7 @@ def rollback(
                 f"{config.model}: nothing to roll back to (no 'previous' alias); promote a "
                 "known-good version with `mlci promote VERSION --force --reason ...`"
             )
+        verify_artifact(config, previous)
         facts = {
             "model": config.model,
             "version": previous.version,
@@ -210,6 +212,19 @@ def _finish_rollback(
     _read_back(registry, "production", facts["version"])
     done = ledger.append("rollback", {**facts, "intent": intent.seq, "reconciled": reconciled})
     registry.set_version_tag(facts["version"], TAG_CHECKPOINT, done.checkpoint.to_tag())
+
+
+def verify_artifact(config: MlciConfig, version: RegisteredVersion) -> None:
+    """Production must never point at files that changed or vanished since registration.
+
+    Checks the registry's store itself (a fresh download), not a cached copy: serving will
+    load what the store holds.
+    """
+    import tempfile
+
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=config.state_dir) as scratch:
+        fetch_verified(version, Path(scratch), registry_uri=config.registry_uri)
 
 
 def unfinished(ledger: Ledger, model: str) -> list[LedgerRecord]:

@@ -1,0 +1,164 @@
+"""Store-level product demand model: LightGBM.
+
+Loads the store_sales extract, derives features, splits off a held-out test set, fits a
+model to estimate ``units_sold`` and writes the model, its metrics and diagnostic plots to
+the output directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+from pathlib import Path
+
+import lightgbm as lgb
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+from sklearn.model_selection import train_test_split
+from sqlalchemy import create_engine
+
+LOGGER = logging.getLogger(__name__)
+
+SEED = 42
+TABLE = os.environ.get("FEATURE_TABLE", "analytics.store_sales")
+OUT_DIR = Path("artifacts") / "demand"
+TARGET = "units_sold"
+ID_COL = "record_id"
+DATE_COL = "sale_date"
+NUMERIC = [
+    "price",
+    "discount_pct",
+    "store_size_sqm",
+    "temperature_c",
+    "discount_per_price",
+    "log_price",
+    "price_vs_store_type",
+]
+CATEGORICAL = ["store_type", "product_category", "weekday"]
+
+
+def set_seed(seed: int) -> None:
+    """Seed every global generator the pipeline touches."""
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=str, default=TABLE, help="table to read")
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="output directory")
+    return parser.parse_args(argv)
+
+
+def load_data(table: str) -> pd.DataFrame:
+    """Read the feature table from the warehouse; rows without a label are dropped."""
+    engine = create_engine(os.environ["WAREHOUSE_URL"])
+    query = f"SELECT * FROM {table} WHERE {DATE_COL} >= '2022-01-01'"
+    with engine.connect() as conn:
+        df = pd.read_sql(query, conn, parse_dates=[DATE_COL])
+    LOGGER.info("read %d rows from %s", len(df), table)
+    return df.dropna(subset=[TARGET]).drop_duplicates(subset=ID_COL)
+
+
+def add_features(df: pd.DataFrame) -> pd.DataFrame:
+    """Derived columns, computed row by row or from feature columns only."""
+    df = df.copy()
+    df["discount_per_price"] = df["discount_pct"] / df["price"].replace(0, np.nan)
+    df["log_price"] = np.log1p(df["price"].clip(lower=0))
+    group_mean = df.groupby("store_type", observed=True)["price"].transform("mean")
+    df["price_vs_store_type"] = df["price"] - group_mean
+    cap = df["price"].quantile(0.999)
+    df["price"] = df["price"].clip(upper=cap)
+    return df
+
+
+def evaluate(model, X, y) -> dict[str, float]:
+    """Error metrics on one held-out set, in the units of the target."""
+    pred = model.predict(X)
+    return {
+        "mae": float(mean_absolute_error(y, pred)),
+        "rmse": float(np.sqrt(mean_squared_error(y, pred))),
+        "r2": float(r2_score(y, pred)),
+    }
+
+
+def plot_residuals(y_true, pred, path: Path) -> None:
+    residuals = np.asarray(y_true) - np.asarray(pred)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    axes[0].scatter(pred, y_true, s=6, alpha=0.4)
+    low, high = float(np.min(y_true)), float(np.max(y_true))
+    axes[0].plot([low, high], [low, high], linestyle="--", color="grey")
+    axes[0].set_xlabel("predicted")
+    axes[0].set_ylabel("actual")
+    axes[1].hist(residuals, bins=50, color="#55a868")
+    axes[1].set_xlabel("residual")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_importance(names: list[str], values, path: Path, top: int = 20) -> None:
+    order = np.argsort(values)[::-1][:top]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(order) + 1.5))
+    ax.barh([names[i] for i in order][::-1], np.asarray(values)[order][::-1])
+    ax.set_xlabel("importance")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def save_artifacts(model, metrics: dict[str, float], out_dir: Path) -> None:
+    """Model, metrics and the feature lists the serving code needs."""
+    model.booster_.save_model(str(out_dir / "model.txt"))
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    features = {"numeric": NUMERIC, "categorical": CATEGORICAL, "target": TARGET}
+    (out_dir / "features.json").write_text(json.dumps(features, indent=2))
+    LOGGER.info("saved model and metrics to %s", out_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out_dir = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    set_seed(SEED)
+    df = add_features(load_data(args.data))
+    for col in CATEGORICAL:
+        df[col] = df[col].astype("category")
+    feature_cols = NUMERIC + CATEGORICAL
+    X, y = df[feature_cols], df[TARGET]
+    X_dev, X_test, y_dev, y_test = train_test_split(X, y, test_size=0.15, random_state=SEED)
+    X_train, X_val, y_train, y_val = train_test_split(
+        X_dev, y_dev, test_size=0.15, random_state=SEED
+    )
+    model = lgb.LGBMRegressor(
+        objective="regression_l1",
+        n_estimators=3000,
+        learning_rate=0.03,
+        num_leaves=63,
+        min_child_samples=30,
+        random_state=SEED,
+    )
+    model.fit(
+        X_train,
+        y_train,
+        eval_set=[(X_val, y_val)],
+        callbacks=[lgb.early_stopping(100), lgb.log_evaluation(200)],
+    )
+    LOGGER.info("best iteration: %d", model.best_iteration_)
+    metrics = evaluate(model, X_test, y_test)
+    plot_residuals(y_test, model.predict(X_test), out_dir / "residuals.png")
+    plot_importance(feature_cols, model.feature_importances_, out_dir / "importance.png")
+    save_artifacts(model, metrics, out_dir)
+    LOGGER.info("test metrics: %s", json.dumps(metrics, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
