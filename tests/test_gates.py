@@ -89,7 +89,7 @@ def test_identical_models_pass_a_non_inferiority_gate():
     y, preds = _labels_and_scores(5000, seed=1, noise=0.3)
     metric = get_metric("accuracy", "binary_classification")
     candidate, delta = bootstrap_metric(metric, y, preds, preds, BootstrapSettings(300))
-    assert delta == Estimate(0.0, 0.0, 0.0)
+    assert delta.value == 0.0 and -0.001 < delta.low < 0 < delta.high < 0.001
     assert parse_gate("accuracy", ">= baseline - 0.01").check(candidate, delta).verdict == PASS
 
 
@@ -159,3 +159,44 @@ def test_the_auc_fast_path_equals_sklearn_with_weights_and_ties():
     _, inverse = np.unique(scores, return_inverse=True)
     fast = weighted_auc(inverse, inverse.max() + 1, weights * y, weights * (1 - y))
     assert fast == pytest.approx(roc_auc_score(y, scores, sample_weight=weights), abs=1e-12)
+
+
+def test_no_discordant_rows_in_a_small_sample_is_inconclusive_not_a_pass():
+    """200 rows where both models agree everywhere say little about a 1-point difference."""
+    y, preds = _labels_and_scores(200, seed=12, noise=0.3)
+    metric = get_metric("accuracy", "binary_classification")
+    candidate, delta = bootstrap_metric(metric, y, preds, preds, BootstrapSettings(300))
+    assert delta.low == pytest.approx(-(1.96**2) / (200 + 1.96**2), abs=1e-3)
+    gate = parse_gate("accuracy", ">= baseline - 0.01")
+    assert gate.check(candidate, delta).verdict == INCONCLUSIVE
+
+
+def test_tango_interval_agrees_with_mcnemar_at_zero():
+    from scipy.stats import chi2
+
+    from pytest_mlci.evaluation.compare import tango_interval
+
+    b, c, n = 30, 12, 1000
+    low, high = tango_interval(b, c, n, 1.959964)
+    mcnemar_p = chi2.sf((b - c) ** 2 / (b + c), df=1)
+    assert (low > 0) == (mcnemar_p < 0.05)  # excludes 0 exactly when McNemar rejects
+    assert low < (b - c) / n < high
+
+
+def test_delong_matches_sklearn_and_the_bootstrap():
+    from sklearn.metrics import roc_auc_score
+
+    from pytest_mlci.evaluation.compare import _delong_intervals, _generic_samples
+
+    y, good = _labels_and_scores(4000, seed=13, noise=0.4)
+    _, other = _labels_and_scores(4000, seed=14, noise=0.5)
+    other = Predictions(
+        other.y_pred, np.clip(good.y_score + np.random.default_rng(1).normal(0, 0.2, 4000), 0, 1)
+    )
+    candidate, delta = _delong_intervals(y, good, other, 1.959964)
+    assert candidate.value == pytest.approx(roc_auc_score(y, good.y_score), abs=1e-12)
+    metric = get_metric("roc_auc", "binary_classification")
+    boot_c, boot_b = _generic_samples(metric, y, good, other, 400, np.random.default_rng(0))
+    boot_low, boot_high = np.quantile(boot_c - boot_b, [0.025, 0.975])
+    assert delta.low == pytest.approx(boot_low, abs=0.005)
+    assert delta.high == pytest.approx(boot_high, abs=0.005)

@@ -1,8 +1,9 @@
 """Fairness: per-group metrics and the gaps between groups, with paired intervals.
 
-Point estimates and the per-group table come from fairlearn's ``MetricFrame`` and its
-demographic-parity / equalized-odds functions, so the numbers mean what fairlearn documents.
-The intervals come from the same exact trick as the count metrics: every quantity here
+The per-group table comes from fairlearn's ``MetricFrame``. The gaps are computed here from
+confusion cells with fairlearn's definitions (tests check they equal fairlearn's
+``demographic_parity_difference`` and friends to 1e-12), because the same cells give the
+intervals by the same exact trick as the count metrics: every quantity here
 depends only on how many rows fall in each cell of (group, label, candidate prediction,
 baseline prediction), so a row resample is a multinomial draw of those cell counts.
 

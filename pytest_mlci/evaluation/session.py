@@ -205,14 +205,20 @@ class Evaluation:
 
         features = self.features
         try:
-            raw = model.predict(features)
             score = None
-            if self.config.task == "binary_classification":
+            if self.config.task == "binary_classification" and hasattr(model, "predict_proba"):
+                # One inference: sklearn's predict is the argmax of predict_proba anyway.
                 positive = _positive_class(model)
-                proba = model.predict_proba(features)
-                column = list(model.classes_).index(positive)
-                score = np.asarray(proba)[:, column]
-                raw = (np.asarray(raw) == positive).astype(np.int64)
+                proba = np.asarray(model.predict_proba(features))
+                score = proba[:, list(model.classes_).index(positive)]
+                raw = (np.asarray(model.classes_)[proba.argmax(axis=1)] == positive).astype(
+                    np.int64
+                )
+            elif self.config.task == "binary_classification":
+                positive = _positive_class(model)
+                raw = (np.asarray(model.predict(features)) == positive).astype(np.int64)
+            else:
+                raw = model.predict(features)
         except Exception as exc:
             raise CheckFailed(
                 f"the model failed to predict on {self.config.eval_dataset.path}: "
