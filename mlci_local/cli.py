@@ -63,8 +63,11 @@ def _register_commands() -> None:
     from mlci_local.commands import (
         approve,
         audit,
+        canary,
         check,
         drift,
+        evidence,
+        metrics,
         promote,
         rollback,
         run,
@@ -72,7 +75,10 @@ def _register_commands() -> None:
         validate_data,
     )
 
-    for module in (run, check, validate_data, drift, status, promote, rollback, approve, audit):
+    for module in (
+        run, check, validate_data, drift, status, promote, rollback, approve, canary, audit,
+        evidence, metrics,
+    ):  # fmt: skip
         cli.add_command(module.command)
 
 

@@ -290,6 +290,10 @@ class Pipeline:
         )
         version = registration.version.version
         self.ctx.version = version
+        if registration.created:
+            from mlci_local.model_card import attach_model_card
+
+            attach_model_card(self.config, self.registry, version)
         self.registry.set_alias("candidate", version)
         self.ledger.append(
             "register",

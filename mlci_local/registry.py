@@ -182,6 +182,27 @@ class Registry:
             )
         return created
 
+    def attach_files(self, version: str, files: Mapping[str, str], folder: str) -> None:
+        """Store small text files (name → content) in ``folder`` of the version's run.
+
+        Beside the model, never inside ``model/``: its files and manifest stay as registered.
+        """
+        import tempfile
+
+        found = self.by_version(version)
+        if not found.run_id:
+            raise RegistryError(f"{self.model} v{version} has no run to attach files to")
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in files.items():
+                (Path(tmp) / name).write_text(content, encoding="utf-8")
+            self._call(
+                f"attach {folder}/ to v{version}",
+                self.client.log_artifacts,
+                found.run_id,
+                tmp,
+                folder,
+            )
+
     def set_alias(self, alias: str, version: str) -> None:
         self._check_alias(alias)
         self._call(

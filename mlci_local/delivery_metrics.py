@@ -1,0 +1,364 @@
+"""Delivery metrics (the four DORA keys) for one model, computed from the audit ledger alone.
+
+The ledger already records every deployment and every undo with a trustworthy time, so no
+other system is needed:
+
+* **deployment frequency**: completed ``promote`` records per day and per week over the
+  observed window (from ``--since`` days ago, else from the model's first ledger record, to
+  now; a window shorter than a day counts as one day, so a fresh project does not report
+  thousands of deployments a day);
+* **lead time for changes**: commit time to production, for each version's *first*
+  promotion in the window (promoting an old version again is not a new change). The commit is
+  the one the ``register`` record names; its time comes from ``git show -s --format=%cI`` in
+  the project, else (no git, unknown commit) the ``register`` record's time, which is later
+  than the commit and so understates the lead time; the sources are counted in the output.
+  Median and 90th percentile (linear interpolation, numpy's default);
+* **change failure rate**: (rollbacks + failed canaries) / deployments. A failed canary that
+  is then rolled back is one failure, not two;
+* **time to restore**: from a promotion to the rollback that undid it (the latest promotion
+  of the version the rollback replaced); median.
+
+Standard library only: ``mlci metrics`` needs neither MLflow nor pandas.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DeliveryMetrics",
+    "Distribution",
+    "compute_delivery_metrics",
+    "delivery_metrics",
+    "format_duration",
+    "format_table",
+    "git_commit_time",
+    "percentile",
+]
+
+_DAY = 86400.0
+_COMMIT = re.compile(r"[0-9a-f]{7,64}")
+
+CommitTime = Callable[[str], "datetime | None"]
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Durations in seconds: how many, their median and 90th percentile (None if empty)."""
+
+    count: int
+    median_seconds: float | None
+    p90_seconds: float | None
+
+    @classmethod
+    def of(cls, seconds: Iterable[float]) -> Distribution:
+        values = sorted(seconds)
+        if not values:
+            return cls(0, None, None)
+        return cls(len(values), percentile(values, 0.5), percentile(values, 0.9))
+
+
+@dataclass(frozen=True)
+class DeliveryMetrics:
+    """The four delivery metrics of one model over one window, with the counts behind them."""
+
+    model: str
+    window_start: datetime
+    window_end: datetime
+    window_days: float
+    deployments: int
+    deployments_per_day: float
+    deployments_per_week: float
+    lead_time: Distribution
+    lead_time_sources: Mapping[str, int] = field(default_factory=dict)
+    lead_time_unknown: int = 0
+    rollbacks: int = 0
+    failed_canaries: int = 0
+    failures: int = 0
+    change_failure_rate: float | None = None
+    time_to_restore: Distribution = Distribution(0, None, None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: times as ISO 8601 UTC, durations in seconds."""
+        return {
+            "model": self.model,
+            "window": {
+                "start": _iso(self.window_start),
+                "end": _iso(self.window_end),
+                "days": self.window_days,
+            },
+            "deployment_frequency": {
+                "deployments": self.deployments,
+                "per_day": self.deployments_per_day,
+                "per_week": self.deployments_per_week,
+            },
+            "lead_time": {
+                "changes": self.lead_time.count,
+                "median_seconds": self.lead_time.median_seconds,
+                "p90_seconds": self.lead_time.p90_seconds,
+                "commit_time_from": dict(self.lead_time_sources),
+                "unknown": self.lead_time_unknown,
+            },
+            "change_failure_rate": {
+                "rate": self.change_failure_rate,
+                "failures": self.failures,
+                "rollbacks": self.rollbacks,
+                "failed_canaries": self.failed_canaries,
+                "deployments": self.deployments,
+            },
+            "time_to_restore": {
+                "restores": self.time_to_restore.count,
+                "median_seconds": self.time_to_restore.median_seconds,
+            },
+        }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of sorted ``values`` by linear interpolation between ranks."""
+    if not values:
+        raise ValueError("percentile of no values")
+    rank = q * (len(values) - 1)
+    low = int(rank)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (rank - low)
+
+
+def delivery_metrics(
+    config: Any, *, since_days: float | None = None, now: datetime | None = None
+) -> DeliveryMetrics:
+    """The metrics of the configured model from its ledger; commit times from its git repo."""
+    from mlci_local.promotion import ledger_for
+
+    ledger = ledger_for(config)
+    root = Path(config.root)
+    cache: dict[str, datetime | None] = {}
+
+    def commit_time(commit: str) -> datetime | None:
+        if commit not in cache:
+            cache[commit] = git_commit_time(root, commit)
+        return cache[commit]
+
+    return compute_delivery_metrics(
+        ledger.records(), config.model, now=now, since_days=since_days, commit_time=commit_time
+    )
+
+
+def git_commit_time(root: Path, commit: str) -> datetime | None:
+    """The committer time of ``commit`` in the repository at ``root``; None if unavailable.
+
+    Only a hex commit id is passed to git: a ledger value must never become a git option.
+    """
+    if not isinstance(commit, str) or not _COMMIT.fullmatch(commit):
+        return None
+    try:
+        done = subprocess.run(
+            ["git", "show", "-s", "--format=%cI", commit],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return _parse_time(done.stdout.strip())
+
+
+def compute_delivery_metrics(
+    records: Iterable[Any],
+    model: str,
+    *,
+    now: datetime | None = None,
+    since_days: float | None = None,
+    commit_time: CommitTime | None = None,
+) -> DeliveryMetrics:
+    """The metrics of ``model`` from ledger ``records`` (objects with seq, time, action, data).
+
+    Records of other models are ignored. Records before the window are still used to look up
+    what an event in the window refers to (the ``register`` record of a promoted version, the
+    promotion a rollback undid), but only events inside the window are counted.
+    """
+    end = now or _now()
+    events = [
+        (record, moment)
+        for record in records
+        if _data(record).get("model") == model and (moment := _parse_time(record.time)) is not None
+    ]
+    events.sort(key=lambda pair: pair[0].seq)
+    if since_days is not None:
+        start = end - timedelta(days=since_days)
+    else:
+        start = min((moment for _, moment in events), default=end)
+    window_days = max((end - start).total_seconds() / _DAY, 1.0)
+
+    def in_window(moment: datetime) -> bool:
+        return start <= moment <= end
+
+    promotes = [(r, t) for r, t in events if r.action == "promote"]
+    deployed = [(r, t) for r, t in promotes if in_window(t)]
+    rollbacks = [(r, t) for r, t in events if r.action == "rollback" and in_window(t)]
+    canaries = [
+        (r, t)
+        for r, t in events
+        if r.action == "canary" and _data(r).get("verdict") == "fail" and in_window(t)
+    ]
+
+    # Lead time: each version's first promotion, if that falls in the window.
+    registered: dict[str, tuple[Any, datetime]] = {}
+    for record, moment in events:
+        version = str(_data(record).get("version"))
+        if record.action == "register" and version not in registered:
+            registered[version] = (record, moment)
+    first_promoted: dict[str, datetime] = {}
+    for record, moment in promotes:
+        first_promoted.setdefault(str(_data(record).get("version")), moment)
+    lead_seconds: list[float] = []
+    sources = {"git": 0, "ledger": 0}
+    unknown = 0
+    for version, moment in first_promoted.items():
+        if not in_window(moment):
+            continue
+        if version not in registered:
+            unknown += 1
+            continue
+        register_record, register_time = registered[version]
+        commit = _data(register_record).get("commit")
+        committed = commit_time(commit) if (commit_time and isinstance(commit, str)) else None
+        if committed is None:
+            committed = register_time
+            sources["ledger"] += 1
+        else:
+            sources["git"] += 1
+        lead_seconds.append(max(0.0, (moment - committed).total_seconds()))
+
+    # Failures: a failed canary later rolled back (same version) is one failure.
+    unmatched = [r for r, _ in canaries]
+    for rollback, _ in rollbacks:
+        replaced = _data(rollback).get("replaces")
+        for canary in reversed(unmatched):
+            if canary.seq < rollback.seq and _data(canary).get("version") == replaced:
+                unmatched.remove(canary)
+                break
+    failures = len(rollbacks) + len(unmatched)
+
+    # Time to restore: the rollback minus the latest promotion of the version it replaced.
+    restore_seconds = []
+    for rollback, moment in rollbacks:
+        replaced = _data(rollback).get("replaces")
+        undone = [
+            t for r, t in promotes if r.seq < rollback.seq and _data(r).get("version") == replaced
+        ]
+        if undone:
+            restore_seconds.append(max(0.0, (moment - undone[-1]).total_seconds()))
+
+    count = len(deployed)
+    return DeliveryMetrics(
+        model=model,
+        window_start=start,
+        window_end=end,
+        window_days=window_days,
+        deployments=count,
+        deployments_per_day=count / window_days,
+        deployments_per_week=count / window_days * 7,
+        lead_time=Distribution.of(lead_seconds),
+        lead_time_sources={k: v for k, v in sources.items() if v},
+        lead_time_unknown=unknown,
+        rollbacks=len(rollbacks),
+        failed_canaries=len(canaries),
+        failures=failures,
+        change_failure_rate=failures / count if count else None,
+        time_to_restore=Distribution.of(restore_seconds),
+    )
+
+
+def format_table(metrics: DeliveryMetrics) -> str:
+    """The plain-text table ``mlci metrics`` prints."""
+    m = metrics
+    lead = m.lead_time
+    sources = ", ".join(f"{k} {v}" for k, v in sorted(m.lead_time_sources.items()))
+    lead_text = (
+        f"median {format_duration(lead.median_seconds)}, p90 {format_duration(lead.p90_seconds)}"
+        f" ({_plural(lead.count, 'change')}; commit time from {sources})"
+        if lead.count
+        else "no changes reached production in the window"
+    )
+    if m.lead_time_unknown:
+        lead_text += f"; {m.lead_time_unknown} without a register record"
+    rate = (
+        f"{m.change_failure_rate:.1%} ({m.failures} of {_plural(m.deployments, 'deployment')}: "
+        f"{_plural(m.rollbacks, 'rollback')}, {_plural(m.failed_canaries, 'failed canary')})"
+        if m.change_failure_rate is not None
+        else f"- (no deployments; {_plural(m.failures, 'failure')})"
+    )
+    restore = m.time_to_restore
+    restore_text = (
+        f"median {format_duration(restore.median_seconds)} ({_plural(restore.count, 'restore')})"
+        if restore.count
+        else "- (nothing was rolled back)"
+    )
+    rows = [
+        ("deployment frequency",
+         f"{m.deployments_per_day:.2f}/day, {m.deployments_per_week:.2f}/week "
+         f"({_plural(m.deployments, 'deployment')})"),
+        ("lead time for changes", lead_text),
+        ("change failure rate", rate),
+        ("time to restore", restore_text),
+    ]  # fmt: skip
+    head = (
+        f"delivery metrics for {m.model}: {_iso(m.window_start)} .. {_iso(m.window_end)} "
+        f"({m.window_days:.1f} days)"
+    )
+    return "\n".join([head, *(f"  {name:<22} {value}" for name, value in rows)])
+
+
+def format_duration(seconds: float | None) -> str:
+    """``45s``, ``12m 05s``, ``3h 04m``, ``2d 03h``: precise enough to compare at a glance."""
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d {whole % 86400 // 3600:02d}h"
+
+
+def _plural(count: int, noun: str) -> str:
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun[:-1] + 'ies' if noun.endswith('ary') else noun + 's'}"
+
+
+def _data(record: Any) -> Mapping[str, Any]:
+    data = getattr(record, "data", None)
+    return data if isinstance(data, dict) else {}
+
+
+def _parse_time(text: Any) -> datetime | None:
+    """ISO 8601 (``Z`` or an offset) to an aware UTC datetime; None if it is not one."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

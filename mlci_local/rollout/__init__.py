@@ -1,0 +1,1 @@
+"""Stage 7: rollout strategies, the canary judge, the local router and the controller."""
