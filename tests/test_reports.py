@@ -50,3 +50,15 @@ def test_a_huge_report_is_cut_to_fit_a_comment():
     text = render_markdown({"model": "m", "passed": False, "gates": [gate] * 500})
     assert len(text) <= MAX_COMMENT
     assert text.rstrip().endswith("(cut to fit a pull-request comment)")
+
+
+def test_junit_xml_lists_the_mlci_items_with_their_failures(pytester, tiny_project):
+    import xml.etree.ElementTree as ET
+
+    tiny_project.set_gate("roc_auc", ">= 0.99")
+    pytester.runpytest("--mlci", "-p", "no:cacheprovider", "--junitxml=junit.xml")
+    root = ET.parse(pytester.path / "junit.xml").getroot()
+    cases = {case.get("name"): case for case in root.iter("testcase")}
+    assert "roc_auc >= 0.99" in cases
+    failure = cases["roc_auc >= 0.99"].find("failure")
+    assert failure is not None and "whole interval fails >= 0.99" in failure.get("message")
