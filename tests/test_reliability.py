@@ -223,3 +223,29 @@ def test_an_unreachable_registry_fails_fast_and_writes_nothing(tiny_dir):
     assert "Traceback" not in done.stderr
     assert elapsed < 60
     assert not (tiny_dir.root / ".mlci" / "ledger.jsonl").exists()
+
+
+def test_a_deleted_artifact_file_is_refused_by_name(project, tiny_assets):
+    registry, ledger = Registry(project), ledger_for(project)
+    v1 = register_passing(project, tiny_assets / "good.skops")
+    v2 = register_passing(project, tiny_assets / "bad.skops")
+    promote(project, registry, ledger, v1)
+    stored = Path(registry.by_version(v2).source.removeprefix("file://")) / "model.skops"
+    stored.unlink()
+    with pytest.raises(DataError, match=r"model\.skops: listed in the manifest but missing"):
+        promote(project, registry, ledger, v2)
+    assert registry.by_alias("production").version == v1
+
+
+def test_a_deleted_rollback_target_refuses_clearly(project, tiny_assets):
+    from pytest_mlci.errors import PromotionRefused
+
+    registry, ledger = Registry(project), ledger_for(project)
+    v1 = register_passing(project, tiny_assets / "good.skops")
+    v2 = register_passing(project, tiny_assets / "bad.skops")
+    promote(project, registry, ledger, v1)
+    promote(project, registry, ledger, v2)
+    registry.client.delete_model_version(project.model, v1)  # the version 'previous' named
+    with pytest.raises(PromotionRefused, match="nothing to roll back to"):
+        rollback(project, registry, ledger)
+    assert registry.by_alias("production").version == v2

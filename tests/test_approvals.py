@@ -1,0 +1,95 @@
+"""High-tier promotion: listed approvers, never the commit's author, and a held mlci run."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from mlci_local.cli import cli
+from mlci_local.promotion import ledger_for, promote
+from mlci_local.registry import Registry
+from pytest_mlci.config import load_config
+from pytest_mlci.errors import ConfigError, PromotionRefused
+from pytest_mlci.model_io import sha256_file
+
+APPROVERS = '[tool.mlci.approvals]\napprovers = ["alice@example.com", "bob@example.com"]\n'
+
+
+@pytest.fixture
+def high(tiny_dir, tiny_assets, monkeypatch):
+    """A high-tier project with one registered version authored by alice."""
+    path = tiny_dir.root / "pyproject.toml"
+    path.write_text(path.read_text().replace('model = "tiny"', 'model = "tiny"\ntier = "high"')
+                    + APPROVERS)  # fmt: skip
+    config = load_config(path)
+    shutil.copy(tiny_assets / "good.skops", config.artifact)
+    digest = sha256_file(config.artifact)
+    version = Registry(config).register(config.artifact, digest, tags={}).version.version
+    ledger = ledger_for(config)
+    ledger.append("register", {"model": "tiny", "version": version, "digest": digest,
+                               "author": "alice@example.com"})  # fmt: skip
+    for action in ("evaluation", "staging", "canary"):
+        ledger.append(action, {"model": "tiny", "digest": digest, "passed": True})
+    monkeypatch.chdir(tiny_dir.root)
+    return config, version
+
+
+def approve(as_who: str, version: str, monkeypatch):
+    monkeypatch.setenv("MLCI_ACTOR", as_who)
+    return CliRunner().invoke(cli, ["approve", "tiny", version, "--role", "risk"])
+
+
+def test_high_tier_needs_two_listed_approvers_who_did_not_write_the_commit(high, monkeypatch):
+    config, version = high
+    registry, ledger = Registry(config), ledger_for(config)
+    with pytest.raises(PromotionRefused, match="needs 2 approvals"):
+        promote(config, registry, ledger, version)
+    author = approve("alice@example.com", version, monkeypatch)
+    assert author.exit_code == 1 and "cannot approve their own release" in author.output
+    stranger = approve("mallory@example.com", version, monkeypatch)
+    assert (
+        stranger.exit_code == 1 and "is not in [tool.mlci.approvals] approvers" in stranger.output
+    )
+    first = approve("bob@example.com", version, monkeypatch)
+    assert first.exit_code == 0 and "1/2 approvals" in first.output
+    with pytest.raises(PromotionRefused, match=r"has 1: bob@example\.com"):
+        promote(config, registry, ledger, version)
+    again = approve("bob@example.com", version, monkeypatch)  # the same person twice
+    assert "1/2 approvals" in again.output
+
+
+def test_two_independent_approvals_let_it_through(high, monkeypatch):
+    config, version = high
+    path = config.source
+    path.write_text(path.read_text().replace(
+        'approvers = ["alice@example.com", "bob@example.com"]',
+        'approvers = ["alice@example.com", "bob@example.com", "carol@example.com"]'))  # fmt: skip
+    config = load_config(path)
+    approve("bob@example.com", version, monkeypatch)
+    approve("carol@example.com", version, monkeypatch)
+    move = promote(config, Registry(config), ledger_for(config), version)
+    assert move.changed and move.production == version
+    record = ledger_for(config).find("approve", approver="carol@example.com")[-1]
+    assert record.data["role"] == "risk" and record.data["digest"] == Registry(config).by_version(
+        version).digest  # fmt: skip
+
+
+def test_a_high_tier_without_approvers_is_a_config_error(tiny_dir):
+    path = tiny_dir.root / "pyproject.toml"
+    path.write_text(path.read_text().replace('model = "tiny"', 'model = "tiny"\ntier = "high"'))
+    with pytest.raises(ConfigError, match=r"approvals\.approvers"):
+        load_config(path)
+
+
+def test_medium_tier_promotes_on_evaluation_and_staging_alone(tiny_dir, tiny_assets):
+    config = load_config(tiny_dir.root / "pyproject.toml")
+    digest = sha256_file(config.artifact)
+    version = Registry(config).register(config.artifact, digest, tags={}).version.version
+    ledger = ledger_for(config)
+    ledger.append("evaluation", {"model": "tiny", "digest": digest, "passed": True})
+    with pytest.raises(PromotionRefused, match="no staging record"):
+        promote(config, Registry(config), ledger, version)
+    ledger.append("staging", {"model": "tiny", "digest": digest, "passed": True})
+    assert promote(config, Registry(config), ledger, version).changed
