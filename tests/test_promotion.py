@@ -162,3 +162,29 @@ def _register_in_child(config_path: str, digest: str) -> str:
     config = load_config(Path(config_path))
     registration = Registry(config).register(config.artifact, digest, tags={})
     return registration.version.version
+
+
+def test_eight_concurrent_registrations_of_different_artifacts_lose_nothing(project, tiny_dir):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(8) as pool:
+        versions = pool.starmap(_register_variant, [(str(project.source), i) for i in range(8)])
+    registered = Registry(project).versions()
+    assert sorted(versions, key=int) == [v.version for v in registered]
+    assert len({v.digest for v in registered}) == 8
+
+
+def _register_variant(config_path: str, seed: int) -> str:
+    """Each process registers its own artifact (same model, a distinct trailing file)."""
+    from pathlib import Path
+
+    config = load_config(Path(config_path))
+    artifact = config.artifact.with_name(f"model-{seed}.skops")
+    shutil.copy(config.artifact, artifact)
+    import skops.io as sio
+
+    model = sio.load(artifact, trusted=sio.get_untrusted_types(file=artifact))
+    model.set_params(logisticregression__C=1.0 + seed)  # a different estimator, different bytes
+    sio.dump(model, artifact)
+    return Registry(config).register(artifact, sha256_file(artifact), tags={}).version.version
