@@ -101,6 +101,10 @@ def main() -> None:
 
         mlflow.set_tracking_uri(config.registry_uri)
         mlflow.set_registry_uri(config.registry_uri)
+        # Keep MLflow's artifacts in the temporary project, not ./mlruns of the caller.
+        location = (Path(tmp) / "mlflow-artifacts").as_uri()
+        experiment = mlflow.create_experiment("bench-mlflow", artifact_location=location)
+        mlflow.set_experiment(experiment_id=experiment)
         log_times = []
         for i in range(3):
             model = small_model(100 + i)
