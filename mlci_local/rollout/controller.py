@@ -16,7 +16,7 @@ resumes from that step.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mlci_local.ledger import Ledger
@@ -124,7 +124,10 @@ def run_canary(
                 used += 1
                 control_seen = _merge(control_seen, control)
                 canary_seen = _merge(canary_seen, canary)
-                judgement = judge(control_seen, canary_seen, settings)
+                # Below 100 %, "no evidence of harm, estimate within the margin" advances;
+                # the last step must show non-inferiority before anything is promoted.
+                step_settings = replace(settings, interim=weight < 1.0)
+                judgement = judge(control_seen, canary_seen, step_settings)
                 verdict, summary = judgement.verdict, judgement.summary()
                 if verdict != "inconclusive" or used >= policy.max_batches_per_step:
                     break
