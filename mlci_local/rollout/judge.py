@@ -114,7 +114,7 @@ class JudgeSettings:
 
     min_requests: int = 200  # per arm, below this -> inconclusive ("not enough traffic")
     error_rate_margin: float = 0.01  # canary error rate may exceed control's by at most this
-    latency_effect: float = 0.1  # |P(canary slower) - 1/2| beyond this is a relevant shift
+    latency_effect: float = 0.1  # P(canary slower) - 1/2 beyond this is a relevant slowdown
     p95_limit_ms: float | None = None  # absolute limit on the canary's p95
     quality_margin: float = 0.02  # non-inferiority margin on accuracy from delayed labels
     min_labels: int = 100  # per arm, else quality is inconclusive
@@ -144,7 +144,7 @@ class JudgeSettings:
             raise bad("p95_limit_ms", "must be a positive number of milliseconds, or unset")
 
     @property
-    def criteria(self) -> int:
+    def criteria_count(self) -> int:
         """How many criteria share ``alpha`` (Bonferroni: each is tested at alpha/criteria)."""
         return 3 if self.quality else 2
 
@@ -226,7 +226,8 @@ def _log_mixture(z: float, information: float, tau: float) -> float:
     rho = 1.0 / (tau * tau)
     share = information / (information + rho)
     tail = max(_NORMAL.cdf(z * math.sqrt(share)), 1e-300)
-    return math.log(2.0) + 0.5 * math.log(1.0 - share) + 0.5 * z * z * share + math.log(tail)
+    prior = 0.5 * math.log(rho / (information + rho))
+    return math.log(2.0) + prior + 0.5 * z * z * share + math.log(tail)
 
 
 def newcombe_interval(x1: int, n1: int, x2: int, n2: int, z: float) -> tuple[float, float]:
@@ -305,9 +306,11 @@ def _proportions(
     harm = xc / nc - x0 / n0
     information = 1.0 / (_variance(xc, nc) + _variance(x0, n0))
     tau = 2.0 * margin
-    z = always_valid_z(information, tau, s.alpha / s.criteria)
+    z = always_valid_z(information, tau, s.alpha / s.criteria_count)
     low, high = newcombe_interval(xc, nc, x0, n0, z)
-    p_value = min(1.0, s.criteria * always_valid_p(_evidence(xc, nc, x0, n0), information, tau))
+    p_value = min(
+        1.0, s.criteria_count * always_valid_p(_evidence(xc, nc, x0, n0), information, tau)
+    )
 
     def rate(x: int, n: int) -> str:
         return f"{(x / n if higher_is_worse else 1 - x / n):.2%} of {n}"
@@ -381,8 +384,8 @@ def _latency(control: ArmObservations, canary: ArmObservations, s: JudgeSettings
     evidence = min(float(norm.isf(p_fixed)), _Z_MAX) if p_fixed > 0 else _Z_MAX
     information = 12.0 * nc * n0 / (nc + n0 + 1.0)  # 1 / Var(U/(nc·n0)) with no shift
     tau = 2.0 * s.latency_effect
-    z = always_valid_z(information, tau, s.alpha / s.criteria)
-    p_value = min(1.0, s.criteria * always_valid_p(evidence, information, tau))
+    z = always_valid_z(information, tau, s.alpha / s.criteria_count)
+    p_value = min(1.0, s.criteria_count * always_valid_p(evidence, information, tau))
     upper = effect + z / math.sqrt(information)
     p95 = float(np.quantile(cand, 0.95))
     shown = (
