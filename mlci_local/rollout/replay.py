@@ -10,19 +10,14 @@ no live traffic, against the models that would really serve.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mlci_local.rollout.router import bucket  # the live router's split, exactly
 from pytest_mlci.errors import DataError
-
-
-def bucket(key: str) -> float:
-    """A request key's stable position in [0, 1): the same key always lands on the same arm."""
-    return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16) / float(16**12)
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
