@@ -71,13 +71,14 @@ def _register_commands() -> None:
         promote,
         rollback,
         run,
+        serve,
         status,
         validate_data,
     )
 
     for module in (
-        run, check, validate_data, drift, status, promote, rollback, approve, canary, audit,
-        evidence, metrics,
+        run, check, validate_data, drift, status, promote, rollback, approve, canary, serve,
+        audit, evidence, metrics,
     ):  # fmt: skip
         cli.add_command(module.command)
 
