@@ -313,31 +313,34 @@ class Pipeline:
         return "up to date", f"v{version} already holds this artifact; no new version"
 
     def stage_stage(self) -> tuple[str, str]:
-        from mlci_local.staging import validate_staging
+        from dataclasses import asdict
+
+        from mlci_local.staging import compliance_problems, judge_load, validate_staging
 
         digest = self._digest()
+        facts = {"model": self.config.model, "version": self.ctx.version, "digest": digest}
         try:
             result = validate_staging(self.config, "candidate")
-        except MlciError as exc:
-            self.ledger.append(
-                "staging",
-                {"model": self.config.model, "version": self.ctx.version, "digest": digest,
-                 "passed": False, "error": str(exc)},
-            )  # fmt: skip
-            raise
-        if result.digest != digest:
-            raise CheckFailed(
-                f"staging loaded artifact {result.digest[:12]}, expected {digest[:12]}"
+            if result.digest != digest:
+                raise CheckFailed(
+                    f"staging loaded artifact {result.digest[:12]}, expected {digest[:12]}"
+                )
+            problems = judge_load(result, self.config) + compliance_problems(
+                self.config, self.registry.by_version(result.version)
             )
-        self.registry.set_alias("staging", result.version)
+        except MlciError as exc:
+            self.ledger.append("staging", {**facts, "passed": False, "error": str(exc)})
+            raise
         self.ledger.append(
-            "staging",
-            {"model": self.config.model, "version": result.version, "digest": digest,
-             "passed": True, "rows": result.rows, "load_seconds": result.load_seconds},
-        )  # fmt: skip
+            "staging", {**facts, "passed": not problems, "problems": problems, **asdict(result)}
+        )
+        if problems:
+            raise CheckFailed("staging did not pass:\n" + "\n".join(problems))
+        self.registry.set_alias("staging", result.version)
         return "ok", (
-            f"v{result.version} loaded in a fresh process, {result.rows} rows predicted "
-            f"({result.predict_ms_per_row:.3f} ms/row)"
+            f"v{result.version} loaded in a fresh process; {result.requests} requests "
+            f"p95 {result.p95_ms:.2f} ms, {result.throughput_rps:.0f}/s, "
+            f"{result.error_rate:.1%} errors; lineage and model card complete"
         )
 
     def stage_promote(self) -> tuple[str, str]:

@@ -26,13 +26,63 @@ PROBE_TIMEOUT_S = 300
 
 @dataclass(frozen=True)
 class StagingResult:
-    """What the fresh process saw."""
+    """What the fresh process saw, including the bounded load test."""
 
     version: str
     digest: str
     rows: int
     load_seconds: float
     predict_ms_per_row: float
+    requests: int = 0
+    errors: int = 0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    throughput_rps: float = 0.0
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 1.0
+
+
+def judge_load(result: StagingResult, config: MlciConfig) -> list[str]:
+    """The load test's breaches of the configured limits (empty when within them)."""
+    limits = config.staging
+    problems = []
+    if result.requests == 0:
+        problems.append("the load test completed no request")
+    if result.error_rate > limits.max_error_rate:
+        problems.append(
+            f"error rate {result.error_rate:.2%} over {result.requests} requests exceeds "
+            f"staging.max_error_rate {limits.max_error_rate:.2%}"
+        )
+    if limits.p95_ms is not None and result.p95_ms > limits.p95_ms:
+        problems.append(
+            f"p95 latency {result.p95_ms:.2f} ms exceeds staging.p95_ms {limits.p95_ms}"
+        )
+    return problems
+
+
+def compliance_problems(config: MlciConfig, version: Any) -> list[str]:
+    """What a reviewer needs before production: lineage and a model card (stricter if high).
+
+    Approvals are checked at promotion, where they are required; here only what staging can
+    already know.
+    """
+    tags = version.tags
+    problems = []
+    commit = tags.get("mlci.git.commit")
+    if not commit or commit == "none":
+        problems.append("lineage: no git commit recorded (register from a git repository)")
+    if "mlci.data_digest" not in tags or tags["mlci.data_digest"] == "None":
+        problems.append("lineage: no evaluation data digest recorded")
+    if not any(key.startswith("mlci.dvc.") for key in tags):
+        problems.append("lineage: no dvc.lock hashes recorded (train with `dvc repro`)")
+    if "mlci.model_card_sha256" not in tags:
+        problems.append("model card: none attached to this version")
+    if config.tier == "high" and tags.get("mlci.git.dirty") != "false":
+        problems.append("lineage: a high-tier model must come from a clean, committed tree")
+    return problems
 
 
 def validate_staging(config: MlciConfig, alias: str = "candidate") -> StagingResult:
@@ -86,13 +136,61 @@ def probe(config: MlciConfig, alias: str) -> StagingResult:
         if (proba < 0).any() or (proba > 1).any():
             raise CheckFailed("staging: predict_proba returned values outside [0, 1]")
     elapsed = time.perf_counter() - started
+    load = _load_test(model, sample, config)
     return StagingResult(
         version=version.version,
         digest=version.digest or "",
         rows=len(sample),
         load_seconds=round(loaded, 4),
         predict_ms_per_row=round(1000 * elapsed / max(len(sample), 1), 4),
+        **load,
     )
+
+
+def _load_test(model: Any, sample: Any, config: MlciConfig) -> dict[str, Any]:
+    """Single-row requests from a few threads, bounded in count and in time."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    limits = config.staging
+    predict = model.predict_proba if hasattr(model, "predict_proba") else model.predict
+    rows = [sample.iloc[[i % len(sample)]] for i in range(min(len(sample), 200))]
+    for row in rows[:10]:  # warm-up
+        predict(row)
+    deadline = time.monotonic() + limits.load_seconds
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def one(index: int) -> None:
+        if time.monotonic() > deadline:
+            return
+        started = time.perf_counter()
+        try:
+            predict(rows[index % len(rows)])
+        except Exception:
+            with lock:
+                errors[0] += 1
+            return
+        with lock:
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=limits.load_concurrency) as pool:
+        list(pool.map(one, range(limits.load_requests)))
+    wall = time.perf_counter() - started
+    done = len(latencies) + errors[0]
+    p50, p95, p99 = np.percentile(latencies, [50, 95, 99]) if latencies else (0.0, 0.0, 0.0)
+    return {
+        "requests": done,
+        "errors": errors[0],
+        "p50_ms": round(float(p50), 3),
+        "p95_ms": round(float(p95), 3),
+        "p99_ms": round(float(p99), 3),
+        "throughput_rps": round(done / wall, 1) if wall > 0 else 0.0,
+    }
 
 
 def _check_outputs(values: Any, rows: int, what: str) -> None:

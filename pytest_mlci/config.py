@@ -146,6 +146,17 @@ class RobustnessSettings:
 
 
 @dataclass(frozen=True)
+class StagingSettings:
+    """The staging load test: how much traffic, and the limits it must stay within."""
+
+    load_requests: int = 500
+    load_concurrency: int = 4
+    load_seconds: float = 30.0  # a bound on the test's duration, whatever the request count
+    p95_ms: float | None = None  # single-row latency limit; None: no limit
+    max_error_rate: float = 0.0
+
+
+@dataclass(frozen=True)
 class ApprovalSettings:
     """Who may approve a high-tier promotion, and how many distinct approvals it needs."""
 
@@ -171,6 +182,7 @@ class MlciConfig:
     datasets: Mapping[str, DatasetConfig] = field(default_factory=dict)
     gates: tuple[GateSpec, ...] = ()
     staging_sample_rows: int = 200
+    staging: StagingSettings = field(default_factory=lambda: StagingSettings())
     evaluation: EvaluationSettings = field(default_factory=lambda: EvaluationSettings())
     trusted_types: tuple[str, ...] = ()
     allow_pickle: bool = False
@@ -344,7 +356,14 @@ def _parse_dataset(
     )
 
 
-_STAGING_KEYS = {"sample_rows": int}
+_STAGING_KEYS = {
+    "sample_rows": int,
+    "load_requests": int,
+    "load_concurrency": int,
+    "load_seconds": float,
+    "p95_ms": float,
+    "max_error_rate": float,
+}
 _EVALUATION_KEYS = {
     "resamples": int,
     "confidence": float,
@@ -550,6 +569,7 @@ def parse_config(
         datasets=datasets,
         gates=tuple(gates),
         staging_sample_rows=staging_table.get("sample_rows", 200),
+        staging=StagingSettings(**{k: v for k, v in staging_table.items() if k != "sample_rows"}),
         evaluation=evaluation,
         trusted_types=reader.strings(table.get("trusted_types", []), "trusted_types"),
         allow_pickle=table.get("allow_pickle", False),

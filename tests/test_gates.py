@@ -148,19 +148,6 @@ def test_the_count_fast_path_equals_sklearn_on_a_resample(name):
     assert fast == pytest.approx(metric.fn(y[idx], preds.y_pred[idx], None), abs=1e-12)
 
 
-def test_the_auc_fast_path_equals_sklearn_with_weights_and_ties():
-    from sklearn.metrics import roc_auc_score
-
-    from pytest_mlci.evaluation.compare import weighted_auc
-
-    y, preds = _labels_and_scores(3000, seed=9, noise=0.5)
-    scores = np.round(preds.y_score, 2)  # many ties
-    weights = np.bincount(np.random.default_rng(10).integers(0, len(y), len(y)), minlength=len(y))
-    _, inverse = np.unique(scores, return_inverse=True)
-    fast = weighted_auc(inverse, inverse.max() + 1, weights * y, weights * (1 - y))
-    assert fast == pytest.approx(roc_auc_score(y, scores, sample_weight=weights), abs=1e-12)
-
-
 def test_no_discordant_rows_in_a_small_sample_is_inconclusive_not_a_pass():
     """200 rows where both models agree everywhere say little about a 1-point difference."""
     y, preds = _labels_and_scores(200, seed=12, noise=0.3)

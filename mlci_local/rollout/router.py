@@ -281,37 +281,57 @@ class StateWatcher:
         return True
 
 
+class Cost:
+    """What a model call costs, as moving averages of CPU time and wall time.
+
+    It decides whether a call runs on the event loop or in a thread. CPU time says whether
+    the model is cheap however busy the server is (wall time under load would push a cheap
+    model into a thread, where GIL hand-overs make the load worse); wall time catches a model
+    that waits (on I/O, a lock) and must not hold up the loop. A racy update is harmless.
+    """
+
+    __slots__ = ("cpu_ms", "wall_ms")
+
+    def __init__(self) -> None:
+        self.cpu_ms: float | None = None
+        self.wall_ms: float | None = None
+
+    def observe(self, outcome: Outcome) -> None:
+        cpu, wall = self.cpu_ms, self.wall_ms
+        self.cpu_ms = outcome.cpu_ms if cpu is None else 0.9 * cpu + 0.1 * outcome.cpu_ms
+        latency = outcome.latency_ms
+        self.wall_ms = latency if wall is None else 0.9 * wall + 0.1 * latency
+
+    @property
+    def cheap(self) -> bool:
+        """Known (timed at least once) to fit the loop's budget."""
+        if self.cpu_ms is None or self.wall_ms is None:
+            return False
+        return self.cpu_ms < INLINE_BUDGET_MS and self.wall_ms < INLINE_WALL_LIMIT_MS
+
+
 class Loaded:
     """A model ready to score, the registry version it came from, and what a call costs.
 
-    The costs (moving averages over small requests of the model's CPU time and wall time)
-    decide whether it runs on the event loop or in a thread. CPU time says whether the model
-    is cheap however busy the server is; wall time catches a model that waits (on I/O, a lock)
-    and must not hold up the loop. They are hints, so a racy update is harmless; the version
-    and model never change: a reload makes a new Loaded.
+    The version and model never change (a reload makes a new Loaded), so a request holding
+    one finishes on the model it started with.
     """
 
-    __slots__ = ("cpu_ms", "model", "version", "wall_ms")
+    __slots__ = ("cost", "model", "version")
 
     def __init__(self, version: str, model: Any) -> None:
         self.version = version
         self.model = model
-        self.cpu_ms: float | None = None
-        self.wall_ms: float | None = None
+        self.cost = Cost()  # of small requests (at most INLINE_MAX_ROWS rows)
 
     def observe(self, outcome: Outcome, rows: int) -> None:
-        """Fold one small request's model time into the cost estimates."""
+        """Fold one request's model time into the cost of small requests."""
         if rows <= INLINE_MAX_ROWS:
-            cpu, wall = self.cpu_ms, self.wall_ms
-            self.cpu_ms = outcome.cpu_ms if cpu is None else 0.9 * cpu + 0.1 * outcome.cpu_ms
-            latency = outcome.latency_ms
-            self.wall_ms = latency if wall is None else 0.9 * wall + 0.1 * latency
+            self.cost.observe(outcome)
 
     def runs_inline(self, rows: int) -> bool:
-        """Cheap enough to run on the event loop (never before the first timing)."""
-        if rows > INLINE_MAX_ROWS or self.cpu_ms is None or self.wall_ms is None:
-            return False
-        return self.cpu_ms < INLINE_BUDGET_MS and self.wall_ms < INLINE_WALL_LIMIT_MS
+        """A small request to a model known to be cheap runs on the event loop."""
+        return rows <= INLINE_MAX_ROWS and self.cost.cheap
 
 
 class RegistryLoader:
@@ -402,7 +422,7 @@ class ShadowScorer:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlci-shadow")
         self._in_thread: list[Any] = []  # futures of batches scored in the worker thread
         self._waiting = 0  # copies pending or being scored
-        self._cost = Loaded("batches", None)  # what a whole shadow batch costs
+        self._cost = Cost()  # of a whole shadow batch: the pause it puts on the loop
 
     def submit(self, record: dict[str, Any], frame: Any, version: str) -> None:
         """Queue a copy for the shadow (on the event loop); when too many wait, log the
@@ -441,9 +461,8 @@ class ShadowScorer:
             key = (version, tuple(map(str, frame.columns)))
             groups.setdefault(key, []).append((record, frame))
         for (version, _), items in groups.items():
-            rows = sum(len(frame) for _, frame in items)
             loaded = self.router.ready_candidate(version)
-            if loaded is not None and (os.environ.get("FORCE_INLINE") or self._cost.runs_inline(min(rows, INLINE_MAX_ROWS))):
+            if loaded is not None and self._cost.cheap:
                 self._score_safely(version, items)
             else:
                 future = self._executor.submit(self._score_safely, version, items)
@@ -491,7 +510,7 @@ class ShadowScorer:
         frames = [frame for _, frame in items]
         joined = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         outcome = score(loaded.model, joined, self.task)
-        self._cost.observe(outcome, rows=1)
+        self._cost.observe(outcome)
         if outcome.error is not None and len(items) > 1:
             # One bad request must not blame the others: score them one by one.
             outcomes = [score(loaded.model, frame, self.task) for frame in frames]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_mlci.config import DatasetConfig
-from pytest_mlci.data.results import FAIL, INCONCLUSIVE, PASS, CheckRow, worst
+from pytest_mlci.data.results import FAIL, INCONCLUSIVE, PASS, CheckRow, no_columns_row, worst
 
 PSI_BINS = 10
 PSI_FLOOR = 1e-4  # share given to an empty bin so log(0) cannot occur
@@ -321,10 +321,7 @@ def check_drift(reference: Any, current: Any, dataset: DatasetConfig) -> list[Ch
         for column_rows in pool.map(one, columns):
             rows.extend(column_rows)
     if not rows:
-        rows.append(
-            CheckRow("drift", "<frame>", "columns", 0, None, None, None, FAIL,
-                     "no column to compare")
-        )  # fmt: skip
+        rows.append(no_columns_row("drift"))
     return rows
 
 

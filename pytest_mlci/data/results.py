@@ -59,6 +59,11 @@ class CheckRow:
         return row
 
 
+def no_columns_row(check: str) -> CheckRow:
+    """The row a check reports when nothing was left to compare: a failure, never a pass."""
+    return CheckRow(check, "<frame>", "columns", 0, None, None, None, FAIL, "no column to compare")
+
+
 def worst(verdicts: Iterable[str]) -> str:
     """fail beats inconclusive beats pass; nothing at all is inconclusive (fail closed)."""
     seen = list(verdicts)

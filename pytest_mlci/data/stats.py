@@ -44,7 +44,7 @@ from typing import Any
 
 from pytest_mlci.config import DatasetConfig
 from pytest_mlci.data.drift import Thresholds, categorical_rows, drift_columns, effect_rows
-from pytest_mlci.data.results import FAIL, CheckRow
+from pytest_mlci.data.results import FAIL, CheckRow, no_columns_row
 
 FINE_BINS = 2000
 SAMPLE_ROWS = 200_000
@@ -261,10 +261,7 @@ def streamed_drift(reference: Path, current: Path, dataset: DatasetConfig) -> li
                 column, ref_categories[column].counts, cur_categories[column].counts, limits
             )
     if not rows:
-        rows.append(
-            CheckRow("drift", "<frame>", "columns", 0, None, None, None, FAIL,
-                     "no column to compare")
-        )  # fmt: skip
+        rows.append(no_columns_row("drift"))
     return rows
 
 

@@ -5,14 +5,10 @@ interval of the delta is far narrower than comparing two independent intervals, 
 one-point difference can be told apart from noise with a realistic evaluation set. The
 resampling is seeded, so a verdict is reproducible run to run.
 
-Two exact fast paths avoid calling sklearn once per resample:
-
-* count metrics (accuracy, precision, recall, f1) depend only on how many rows fall in each
-  cell of (label, candidate prediction, baseline prediction). Resampling rows with
-  replacement is then the same as drawing those cell counts from a multinomial, which costs
-  nothing per row: a million rows cost what a thousand do.
-* ROC AUC is computed from per-resample row weights as a weighted Mann-Whitney statistic over
-  the distinct scores, one ``bincount`` per resample instead of a sort.
+An exact fast path avoids calling sklearn once per resample: precision, recall and f1
+depend only on how many rows fall in each cell of (label, candidate prediction, baseline
+prediction). Resampling rows with replacement is then the same as drawing those cell counts
+from a multinomial, which costs nothing per row: a million rows cost what a thousand do.
 
 Every other metric falls back to recomputing the metric function on resampled rows.
 
@@ -80,10 +76,6 @@ def bootstrap_metric(
     if metric.name in COUNT_METRICS and _binary(y_true, candidate, baseline):
         cand_samples, base_samples = _count_metric_samples(
             metric.name, y_true, candidate, baseline, settings.resamples, rng
-        )
-    elif metric.name == "roc_auc":
-        cand_samples, base_samples = _auc_samples(
-            y_true, candidate, baseline, settings.resamples, rng
         )
     else:
         cand_samples, base_samples = _generic_samples(
@@ -260,49 +252,6 @@ def _from_cells(name: str, draws: Any, label: Any, pred: Any, n: int) -> Any:
         if name == "recall":
             return np.where(tp + fn > 0, tp / (tp + fn), 0.0)
         return np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-
-
-def _auc_samples(
-    y_true: Any,
-    candidate: Predictions,
-    baseline: Predictions | None,
-    resamples: int,
-    rng: Any,
-) -> tuple[Any, Any]:
-    """Weighted Mann-Whitney AUC per resample, with ties counted half, as sklearn does."""
-    import numpy as np
-
-    y = y_true.astype(np.int64)
-    n = len(y)
-    models = [candidate] + ([baseline] if baseline else [])
-    prepared = []
-    for model in models:
-        _, inverse = np.unique(np.asarray(model.y_score, dtype=float), return_inverse=True)
-        prepared.append((inverse, int(inverse.max()) + 1))
-    samples = np.empty((len(models), resamples))
-    for b in range(resamples):
-        weights = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
-        pos_w, neg_w = weights * y, weights * (1 - y)
-        for m, (inverse, size) in enumerate(prepared):
-            samples[m, b] = weighted_auc(inverse, size, pos_w, neg_w)
-    return samples[0], (samples[1] if baseline else None)
-
-
-def weighted_auc(inverse: Any, size: int, pos_weights: Any, neg_weights: Any) -> float:
-    """AUC of rows weighted by ``pos_weights`` / ``neg_weights``, scores given as ranks.
-
-    ``inverse`` maps each row to the rank of its distinct score (``np.unique(...,
-    return_inverse=True)``); tied scores count one half, as in sklearn's ``roc_auc_score``.
-    """
-    import numpy as np
-
-    pos = np.bincount(inverse, weights=pos_weights, minlength=size)
-    neg = np.bincount(inverse, weights=neg_weights, minlength=size)
-    total_pos, total_neg = pos.sum(), neg.sum()
-    if total_pos == 0 or total_neg == 0:
-        return float("nan")
-    below = np.cumsum(neg) - neg
-    return float(np.dot(pos, below + 0.5 * neg) / (total_pos * total_neg))
 
 
 def _generic_samples(
