@@ -836,8 +836,10 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
             loaded = router.production or await anyio.to_thread.run_sync(router.ensure_production)
         if loaded is None:
             message = f"production model unavailable: {router.production_error}"
-            router.log({**record, "version": None, "status": 503, "latency_ms": None,
-                        "error": message})  # fmt: skip
+            # No model answered, so no arm is blamed (the judge compares the arms' answers);
+            # "routed" keeps where the request would have gone.
+            router.log({**record, "arm": None, "routed": arm, "version": None, "status": 503,
+                        "latency_ms": None, "error": message})  # fmt: skip
             return JSONResponse(
                 {"error_code": "SERVICE_UNAVAILABLE", "message": message, "request_id": request_id},
                 status_code=503,

@@ -439,6 +439,8 @@ def test_without_a_production_model_health_and_invocations_answer_503(config):
     reply = client.score()
     assert reply.status == 503 and reply.json()["error_code"] == "SERVICE_UNAVAILABLE"
     assert not (config.state_dir / "mlflow.db").exists()  # serving created no empty registry
+    line = request_log(config)[-1]
+    assert (line["arm"], line["routed"], line["status"]) == (None, PRODUCTION, 503)
 
 
 def test_health_reports_versions_mode_and_weight(config):
