@@ -28,6 +28,7 @@ class MlciState:
     evaluation: Evaluation
     crashed: list[str] = field(default_factory=list)
     data_checks: list[Any] = field(default_factory=list)  # CheckRow of every data item run
+    drift_samples: list[Any] = field(default_factory=list)  # (column, reference, current)
 
 
 STATE_KEY = pytest.StashKey[MlciState]()
@@ -93,7 +94,8 @@ class MlciPlugin:
             from pytest_mlci.report.html import render_html
 
             evaluation = self.state.evaluation if report.get("gates") else None
-            write_atomically(Path(targets["html"]), render_html(report, evaluation))
+            html = render_html(report, evaluation, drift_samples=self.state.drift_samples)
+            write_atomically(Path(targets["html"]), html)
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -71,6 +71,8 @@ class DataCheckItem(MlciItem):
         state = self.config.stash[STATE_KEY]
         if hasattr(state, "data_checks"):
             state.data_checks.extend(rows)
+        if self.name == "drift":
+            _keep_drift_samples(state, self.parent.checks, rows)
         verdict = overall(rows)
         if verdict == FAIL:
             raise CheckFailed(_explain(self.dataset.name, self.name, failing(rows), "FAILED"))
@@ -81,6 +83,31 @@ class DataCheckItem(MlciItem):
 
 class SchemaItem(DataCheckItem):
     """The dataset loads and fits its pandera schema (all failures reported at once)."""
+
+
+MAX_PLOTTED_COLUMNS = 12
+MAX_PLOTTED_VALUES = 50_000
+
+
+def _keep_drift_samples(state: Any, checks: Any, rows: list[Any]) -> None:
+    """Keep a sample of reference and current values of each drifted column for the HTML
+    report's overlaid histograms (streamed datasets are not loaded again for a picture)."""
+    if checks.streamed or not hasattr(state, "drift_samples"):
+        return
+    drifted = sorted({row.column for row in rows if row.verdict != "pass"} - {"<frame>"})
+    for column in drifted[:MAX_PLOTTED_COLUMNS]:
+        try:
+            reference = checks.frame("reference")[column]
+            current = checks.frame("current")[column]
+        except Exception:  # a picture must never turn a verdict into a crash
+            continue
+        state.drift_samples.append(
+            (
+                column,
+                reference.sample(min(len(reference), MAX_PLOTTED_VALUES), random_state=0),
+                current.sample(min(len(current), MAX_PLOTTED_VALUES), random_state=0),
+            )
+        )
 
 
 def _explain(dataset: str, check: str, rows: list[Any], headline: str) -> str:

@@ -64,8 +64,11 @@ th { background: #f4f4f4; }
 """
 
 
-def render_html(report: dict[str, Any], evaluation: Any | None = None) -> str:
-    """The report page; curves need the live ``evaluation`` (labels and scores)."""
+def render_html(
+    report: dict[str, Any], evaluation: Any | None = None, *, drift_samples: Any = ()
+) -> str:
+    """The report page; curves need the live ``evaluation`` (labels and scores), drift
+    histograms the sampled values of each drifted column."""
     import jinja2
 
     environment = jinja2.Environment(autoescape=True)
@@ -79,7 +82,11 @@ def render_html(report: dict[str, Any], evaluation: Any | None = None) -> str:
     page.setdefault("fairness", [])
     return template.render(
         report=page,
-        plots=_plots(report, evaluation),
+        plots=_plots(report, evaluation)
+        + [
+            (f"Drift: {column}", _drift_plot(column, reference, current))
+            for column, reference, current in drift_samples
+        ],
         fmt=_estimate,
         num=lambda v: "-" if v is None else f"{v:.4f}",
         icon=ICON,
@@ -173,6 +180,28 @@ def _curve_plots(evaluation: Any) -> list[tuple[str, str]]:
         ax.set_ylabel(ylabel)
         ax.legend()
     return [("Curves", _png(figure))]
+
+
+def _drift_plot(column: str, reference: Any, current: Any) -> str:
+    """Reference and current distributions of one column, overlaid on the same bins."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    figure, ax = plt.subplots(figsize=(6, 3))
+    if pd.api.types.is_numeric_dtype(reference) and pd.api.types.is_numeric_dtype(current):
+        both = pd.concat([reference, current]).dropna()
+        bins = 40 if both.nunique() > 40 else max(int(both.nunique()), 1)
+        ax.hist(reference.dropna(), bins=bins, alpha=0.5, density=True, label="reference")
+        ax.hist(current.dropna(), bins=bins, alpha=0.5, density=True, label="current")
+    else:
+        shares = pd.DataFrame({
+            "reference": reference.astype(str).value_counts(normalize=True),
+            "current": current.astype(str).value_counts(normalize=True),
+        }).fillna(0.0).head(20)  # fmt: skip
+        shares.plot.bar(ax=ax)
+    ax.set_title(column)
+    ax.legend()
+    return _png(figure)
 
 
 def _group_plot(table: dict[str, Any]) -> str:

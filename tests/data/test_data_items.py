@@ -179,3 +179,12 @@ def test_the_json_report_can_carry_the_rows():
 
     row = CheckRow("drift", "x0", "psi", float("nan"), 0.001, float("inf"), 0.2, "fail")
     assert json.loads(json.dumps(row.as_json()))["statistic"] is None
+
+
+def test_the_html_report_overlays_each_drifted_columns_distributions(pytester, tiny_project):
+    write_reference(pytester.path, shift=1.0)
+    declare(pytester.path, 'reference = "data/reference.parquet"\n')
+    run(pytester, "--mlci-report-html=report.html")
+    html = (pytester.path / "report.html").read_text()
+    assert '<h2>Drift: x0</h2><img alt="Drift: x0"' in html
+    assert "Drift: x1" not in html  # only drifted columns are drawn
