@@ -191,8 +191,15 @@ class Pipeline:
         if result.up_to_date:
             return "up to date", f"dvc repro ran nothing; artifact {self.ctx.digest[:12]}"
         self.ctx.reproduced = result.reproduced
-        ran = ", ".join(result.reproduced)
-        return "trained", f"dvc repro ran {ran}; artifact {self.ctx.digest[:12]}"
+        artifact = f"artifact {self.ctx.digest[:12]}"
+        if not result.ran:
+            restored = ", ".join(result.restored)
+            return "restored", (
+                f"dvc restored {restored} from its run cache (same code, params and data as an "
+                f"earlier run); {artifact}"
+            )
+        cached = f"; restored {', '.join(result.restored)}" if result.restored else ""
+        return "trained", f"dvc repro ran {', '.join(result.ran)}{cached}; {artifact}"
 
     def stage_evaluate(self) -> tuple[str, str]:
         from pytest_mlci.model_io import sha256_file

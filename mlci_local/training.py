@@ -30,6 +30,23 @@ class ReproResult:
     def up_to_date(self) -> bool:
         return not self.reproduced
 
+    @property
+    def restored(self) -> tuple[str, ...]:
+        """Stages DVC did not run but checked out from its run cache (same code, params, data).
+
+        Read from DVC's own log line, the only place it says so; if that wording changes,
+        such stages are reported as run, which overstates work but never hides any.
+        """
+        import re
+
+        cached = set(re.findall(r"Stage '([^']+)' is cached - skipping run", self.log))
+        return tuple(name for name in self.reproduced if name in cached)
+
+    @property
+    def ran(self) -> tuple[str, ...]:
+        """Stages whose commands actually ran."""
+        return tuple(name for name in self.reproduced if name not in self.restored)
+
 
 def reproduce(root: Path, targets: Sequence[str] | None = None) -> ReproResult:
     """Run ``dvc repro`` (for ``targets`` and their upstream, or the whole pipeline)."""

@@ -297,3 +297,16 @@ def test_evaluating_on_one_class_fails_with_a_reason(model, splits, tmp_path):
     argv = ["--model", str(model_path), "--data", str(tmp_path / "test.parquet")]
     with pytest.raises(SystemExit, match="roc_auc undefined"):
         evaluate_stage.main([*argv, "--out", str(tmp_path / "eval.json")])
+
+
+def test_dvc_run_cache_restores_are_not_reported_as_training():
+    from mlci_local.training import ReproResult
+
+    log = (
+        "Stage 'prepare' didn't change, skipping\n"
+        "Stage 'train' is cached - skipping run, checking out outputs\n"
+        "Running stage 'evaluate':\n> python -m example.evaluate\n"
+    )
+    result = ReproResult(("train", "evaluate"), log)
+    assert result.restored == ("train",)
+    assert result.ran == ("evaluate",)
