@@ -159,7 +159,7 @@ class Pipeline:
         if not datasets:
             return "skipped", "no datasets declared"
         producers = stages_producing(self.config.root, [d.path for d in datasets])
-        prepared = reproduce(self.config.root, producers).reproduced if producers else ()
+        prepared = reproduce(self.config.root, producers) if producers else None
         notes = []
         for dataset in datasets:
             outcome = validate_dataset(dataset, root=self.config.root, task=self.config.task)
@@ -173,7 +173,11 @@ class Pipeline:
                 )
             rows = f"{outcome.row_count:,} rows, " if outcome.row_count is not None else ""
             notes.append(f"{dataset.name} {rows}{'/'.join(outcome.checks)} ok")
-        made = f"; dvc produced it ({', '.join(prepared)})" if prepared else ""
+        made = ""
+        if prepared is not None and prepared.ran:
+            made = f"; dvc produced it ({', '.join(prepared.ran)})"
+        elif prepared is not None and prepared.restored:
+            made = f"; dvc restored it from its run cache ({', '.join(prepared.restored)})"
         return "ok", f"{'; '.join(notes)}{made}"
 
     def stage_train(self) -> tuple[str, str]:
