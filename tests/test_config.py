@@ -84,3 +84,10 @@ def test_broken_toml_is_reported_with_the_file(tmp_path):
 def test_no_config_anywhere_says_how_to_add_one(tmp_path):
     with pytest.raises(ConfigError, match=r"add a \[tool.mlci\] table"):
         load_config(start=tmp_path)
+
+
+def test_the_registry_can_come_from_the_environment(tmp_path, monkeypatch):
+    path = write(tmp_path, MINIMAL + 'registry = "sqlite:///local.db"\n')
+    assert load_config(path).registry == "sqlite:///local.db"
+    monkeypatch.setenv("MLCI_REGISTRY", "http://mlflow.internal:5000")
+    assert load_config(path).registry_uri == "http://mlflow.internal:5000"
