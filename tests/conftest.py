@@ -109,6 +109,12 @@ class TinyProject:
         return path
 
 
+@pytest.fixture(autouse=True)
+def _no_registry_from_the_environment(monkeypatch):
+    """A developer's MLCI_REGISTRY (a team server) must never receive the tests' writes."""
+    monkeypatch.delenv("MLCI_REGISTRY", raising=False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _heavy_modules_loaded_once():
     """Import the heavy libraries before any test runs.
