@@ -26,6 +26,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pytest_mlci.config import DatasetConfig
@@ -298,7 +299,41 @@ def drift_columns(
     return [c for c in wanted if c in present], [c for c in wanted if c not in present]
 
 
-def check_drift(reference: Any, current: Any, dataset: DatasetConfig) -> list[CheckRow]:
+class ReferenceCache:
+    """Sorted reference columns on disk, keyed by the reference file's sha256.
+
+    The reference changes rarely and every drift check sorts each of its numeric columns; the
+    sorted arrays are stored once (``.npy``) and loaded on later runs. A changed reference has
+    another digest, so stale statistics can never be used.
+    """
+
+    def __init__(self, directory: Path, reference_digest: str) -> None:
+        self.directory = directory / reference_digest
+
+    def sorted_column(self, column: str, values: Any) -> Any:
+        import hashlib
+
+        import numpy as np
+
+        name = hashlib.sha256(column.encode()).hexdigest()[:16] + ".npy"
+        path = self.directory / name
+        if path.is_file():
+            try:
+                return np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                pass  # a damaged entry is recomputed
+        result = sorted_finite(values)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as handle:
+            np.save(handle, result, allow_pickle=False)
+        os.replace(tmp, path)
+        return result
+
+
+def check_drift(
+    reference: Any, current: Any, dataset: DatasetConfig, *, cache: ReferenceCache | None = None
+) -> list[CheckRow]:
     """Drift rows of every compared column of two DataFrames (columns run in parallel)."""
     columns, missing = drift_columns(
         [str(c) for c in reference.columns], [str(c) for c in current.columns], dataset
@@ -313,7 +348,8 @@ def check_drift(reference: Any, current: Any, dataset: DatasetConfig) -> list[Ch
         limits = Thresholds.for_column(dataset, column)
         ref, cur = reference[column], current[column]
         if is_numeric(ref) and is_numeric(cur):
-            return numeric_rows(column, sorted_finite(ref), sorted_finite(cur), limits)
+            ref_sorted = cache.sorted_column(column, ref) if cache else sorted_finite(ref)
+            return numeric_rows(column, ref_sorted, sorted_finite(cur), limits)
         return categorical_rows(column, value_counts(ref), value_counts(cur), limits)
 
     workers = min(len(columns), os.cpu_count() or 1) or 1

@@ -196,7 +196,21 @@ class DatasetChecks:
                     raise DataError(f"{path}: file not found; run `dvc repro` or fix the path")
             return self._guard(lambda: streamed_drift(dataset.reference, dataset.path, dataset),
                                dataset.path)  # fmt: skip
-        return check_drift(self.frame("reference"), self.frame(), dataset)
+        return check_drift(
+            self.frame("reference"), self.frame(), dataset, cache=self._reference_cache()
+        )
+
+    def _reference_cache(self) -> Any:
+        """Sorted reference columns cached under the state directory by the file's digest."""
+        from pytest_mlci.config import STATE_DIR
+        from pytest_mlci.data.drift import ReferenceCache
+        from pytest_mlci.evaluation.session import digest_path
+
+        reference = self.dataset.reference
+        if reference is None or not reference.exists():
+            return None  # frames given in memory: nothing on disk to key a cache by
+        directory = self.root / STATE_DIR / "cache" / "reference"
+        return ReferenceCache(directory, digest_path(reference))
 
     @staticmethod
     def _guard(call: Any, path: Path) -> Any:

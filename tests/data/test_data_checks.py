@@ -177,3 +177,24 @@ def test_a_column_missing_or_all_null_fails():
     rows = check_drift(reference, current.drop(columns=["k"]).assign(x=np.nan), dataset())
     verdicts = column_verdicts(rows)
     assert verdicts["k"] == FAIL and verdicts["x"] == FAIL
+
+
+def test_the_reference_cache_gives_identical_rows_and_follows_the_reference(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from pytest_mlci.config import DatasetConfig
+    from pytest_mlci.data.drift import ReferenceCache, check_drift
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": rng.normal(size=5000), "y": rng.normal(size=5000)})
+    current = pd.DataFrame({"x": rng.normal(0.5, 1, 5000), "y": rng.normal(size=5000)})
+    dataset = DatasetConfig(name="d", path=tmp_path / "c", reference=tmp_path / "r")
+    exact = check_drift(reference, current, dataset)
+    cache = ReferenceCache(tmp_path / "cache", "digest-1")
+    assert check_drift(reference, current, dataset, cache=cache) == exact  # fills the cache
+    assert len(list((tmp_path / "cache" / "digest-1").glob("*.npy"))) == 2
+    assert check_drift(reference, current, dataset, cache=cache) == exact  # reads it
+    changed = reference.assign(x=reference["x"] + 3)
+    other = ReferenceCache(tmp_path / "cache", "digest-2")  # a changed file, another digest
+    assert check_drift(changed, current, dataset, cache=other) != exact
