@@ -67,6 +67,7 @@ def _register_commands() -> None:
         check,
         drift,
         evidence,
+        init,
         metrics,
         promote,
         rollback,
@@ -78,7 +79,7 @@ def _register_commands() -> None:
 
     for module in (
         run, check, validate_data, drift, status, promote, rollback, approve, canary, serve,
-        audit, evidence, metrics,
+        audit, evidence, metrics, init,
     ):  # fmt: skip
         cli.add_command(module.command)
 

