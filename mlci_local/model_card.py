@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pytest_mlci.errors import CheckFailed, RegistryError
+from pytest_mlci.errors import CheckFailed
 
 __all__ = [
     "ATTACHMENT_DIR",
@@ -115,9 +115,9 @@ def read_version_facts(registry: Any, version: str) -> VersionFacts:
             f"{registry.model} has no version '{version}' (versions: {listed}); see `mlci status`"
         )
     client = registry.client
-    raw = _registry_call(registry, f"read version {version}", client.get_model_version,
+    raw = registry.call(f"read version {version}", client.get_model_version,
                          registry.model, version)  # fmt: skip
-    model = _registry_call(registry, "read model", client.get_registered_model, registry.model)
+    model = registry.call("read model", client.get_registered_model, registry.model)
     created = getattr(raw, "creation_timestamp", None)
     files, problems = _download_lineage(registry, found.run_id)
     lineage, lineage_problem = _parse_json(files, "lineage.json")
@@ -138,17 +138,6 @@ def read_version_facts(registry: Any, version: str) -> VersionFacts:
         evaluation=evaluation,
         problems=problems,
     )
-
-
-def _registry_call(registry: Any, what: str, fn: Any, *args: Any) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return fn(*args)
-    except MlflowException as exc:
-        raise RegistryError(f"registry {registry.uri}: {what} failed: {exc.message}") from None
-    except OSError as exc:
-        raise RegistryError(f"registry {registry.uri}: {what} failed: {exc}") from None
 
 
 def _download_lineage(registry: Any, run_id: str | None) -> tuple[dict[str, str], tuple[str, ...]]:

@@ -128,7 +128,7 @@ class Pipeline:
         self.ctx.outcomes.append(StageOutcome(stage, status, detail, round(seconds, 3)))
 
     def _write_summary(self, code: int) -> None:
-        from pytest_mlci.session import write_atomically
+        from pytest_mlci.fileio import write_atomically
 
         summary = {"exit_code": code, "stages": [asdict(o) for o in self.ctx.outcomes]}
         write_atomically(

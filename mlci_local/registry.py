@@ -56,7 +56,7 @@ class Registry:
             self._client = rr.open_client(self.uri)
         return self._client
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one MLflow call; any failure becomes a :class:`RegistryError` naming it."""
         from mlflow.exceptions import MlflowException
 
@@ -73,7 +73,7 @@ class Registry:
         """Every version of the model, oldest first."""
         if not rr.registry_exists(self.uri):
             return []
-        found = self._call(
+        found = self.call(
             "search versions", self.client.search_model_versions, f"name='{self.model}'"
         )
         versions = [RegisteredVersion.from_mlflow(mv) for mv in found]
@@ -85,7 +85,7 @@ class Registry:
         return rr.version_by_alias(self.client, self.model, alias)
 
     def by_version(self, version: str) -> RegisteredVersion:
-        mv = self._call(
+        mv = self.call(
             f"read version {version}", self.client.get_model_version, self.model, str(version)
         )
         return RegisteredVersion.from_mlflow(mv)
@@ -143,22 +143,22 @@ class Registry:
     ) -> RegisteredVersion:
         client = self.client
         experiment_id = self._experiment_id()
-        run = self._call(
+        run = self.call(
             "create run",
             client.create_run,
             experiment_id,
             tags={"mlci.model": self.model, rr.TAG_SHA256: digest},
         )
         run_id = run.info.run_id
-        self._call("upload artifact", client.log_artifact, run_id, str(artifact), "model")
+        self.call("upload artifact", client.log_artifact, run_id, str(artifact), "model")
         if attachments:
             import tempfile
 
             with tempfile.TemporaryDirectory() as tmp:
                 for name, content in attachments.items():
                     (Path(tmp) / name).write_text(content, encoding="utf-8")
-                self._call("upload lineage", client.log_artifacts, run_id, tmp, "mlci")
-        self._call("finish run", client.set_terminated, run_id)
+                self.call("upload lineage", client.log_artifacts, run_id, tmp, "mlci")
+        self.call("finish run", client.set_terminated, run_id)
         self._ensure_registered_model()
         version_tags = {
             **{k: _clip(v) for k, v in tags.items()},
@@ -167,7 +167,7 @@ class Registry:
             rr.TAG_MANIFEST: json.dumps({artifact.name: digest}, sort_keys=True),
             TAG_IDEMPOTENCY: key,
         }
-        mv = self._call(
+        mv = self.call(
             "create model version",
             client.create_model_version,
             self.model,
@@ -195,7 +195,7 @@ class Registry:
         with tempfile.TemporaryDirectory() as tmp:
             for name, content in files.items():
                 (Path(tmp) / name).write_text(content, encoding="utf-8")
-            self._call(
+            self.call(
                 f"attach {folder}/ to v{version}",
                 self.client.log_artifacts,
                 found.run_id,
@@ -205,7 +205,7 @@ class Registry:
 
     def set_alias(self, alias: str, version: str) -> None:
         self._check_alias(alias)
-        self._call(
+        self.call(
             f"set alias {alias}",
             self.client.set_registered_model_alias,
             self.model,
@@ -224,13 +224,13 @@ class Registry:
                 raise RegistryError(f"registry {self.uri}: delete alias {alias}: {exc}") from None
 
     def set_version_tag(self, version: str, key: str, value: str) -> None:
-        self._call(
+        self.call(
             f"tag v{version}", self.client.set_model_version_tag, self.model, version, key, value
         )
 
     def mark_promoted(self) -> None:
         """Remember that this model has had a production version (see first-model policy)."""
-        self._call(
+        self.call(
             "tag model",
             self.client.set_registered_model_tag,
             self.model,
@@ -254,13 +254,13 @@ class Registry:
 
     def _experiment_id(self) -> str:
         client = self.client
-        experiment = self._call("read experiment", client.get_experiment_by_name, EXPERIMENT)
+        experiment = self.call("read experiment", client.get_experiment_by_name, EXPERIMENT)
         if experiment is not None:
             return experiment.experiment_id
         location = None
         if rr.sqlite_path(self.uri) is not None:
             location = (self.config.state_dir / "artifacts").resolve().as_uri()
-        return self._call("create experiment", client.create_experiment, EXPERIMENT, location)
+        return self.call("create experiment", client.create_experiment, EXPERIMENT, location)
 
     @staticmethod
     def _check_alias(alias: str) -> None:

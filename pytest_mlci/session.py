@@ -8,7 +8,6 @@ this module's hooks exist.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from pytest_mlci.config import MlciConfig
 from pytest_mlci.evaluation.session import Evaluation
+from pytest_mlci.fileio import write_atomically
 from pytest_mlci.items.base import MlciCollector
 
 
@@ -96,14 +96,3 @@ class MlciPlugin:
             evaluation = self.state.evaluation if report.get("gates") else None
             html = render_html(report, evaluation, drift_samples=self.state.drift_samples)
             write_atomically(Path(targets["html"]), html)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)

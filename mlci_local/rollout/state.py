@@ -14,13 +14,12 @@ was reported as set.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_mlci.errors import DataError
+from pytest_mlci.fileio import write_atomically
 
 MODES = ("none", "canary", "shadow")
 ROLLOUT_DIR = "rollout"
@@ -107,32 +106,5 @@ def read_state(config: Any) -> RolloutState:
 
 def write_state(config: Any, state: RolloutState) -> Path:
     """Replace the state file atomically and durably; returns its path."""
-    path = state_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n"
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-    return path
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return write_atomically(state_path(config), payload)

@@ -82,10 +82,12 @@ def bootstrap_metric(
             metric, y_true, candidate, baseline, settings.resamples, rng
         )
     alpha = (1.0 - settings.confidence) / 2.0
-    candidate_est = _interval(point, cand_samples, alpha)
+    candidate_est = percentile_interval(point, cand_samples, alpha)
     if base_samples is None or base_point is None:
         return candidate_est, None
-    return candidate_est, _interval(point - base_point, cand_samples - base_samples, alpha)
+    return candidate_est, percentile_interval(
+        point - base_point, cand_samples - base_samples, alpha
+    )
 
 
 def _z(confidence: float) -> float:
@@ -283,7 +285,9 @@ def _take(values: Any, idx: Any) -> Any:
     return None if values is None else values[idx]
 
 
-def _interval(point: float, samples: Any, alpha: float) -> Estimate:
+def percentile_interval(point: float, samples: Any, alpha: float) -> Estimate:
+    """The point estimate with the ``alpha`` and ``1 - alpha`` quantiles of its resamples;
+    NaN anywhere gives NaN (which fails every gate)."""
     import numpy as np
 
     if np.isnan(samples).any() or np.isnan(point):

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_mlci.evaluation.compare import percentile_interval
 from pytest_mlci.gates import Estimate
 
 FAIRNESS_METRICS = (
@@ -154,12 +155,12 @@ def _one_attribute(
     cand_point = float(_statistic(short, counts[None, :], k, kept, model=1)[0])
     cand_samples = _statistic(short, draws, k, kept, model=1)
     alpha = (1 - confidence) / 2
-    candidate = _interval(cand_point, cand_samples, alpha)
+    candidate = percentile_interval(cand_point, cand_samples, alpha)
     if base is None:
         return candidate, None, None
     base_point = float(_statistic(short, counts[None, :], k, kept, model=0)[0])
     base_samples = _statistic(short, draws, k, kept, model=0)
-    delta = _interval(cand_point - base_point, cand_samples - base_samples, alpha)
+    delta = percentile_interval(cand_point - base_point, cand_samples - base_samples, alpha)
     return candidate, delta, base_point
 
 
@@ -209,12 +210,3 @@ def _spread(per_group: Any) -> Any:
     import numpy as np
 
     return np.nanmax(per_group, axis=1) - np.nanmin(per_group, axis=1)
-
-
-def _interval(point: float, samples: Any, alpha: float) -> Estimate:
-    import numpy as np
-
-    if np.isnan(point) or np.isnan(samples).any():
-        return Estimate(float("nan"), float("nan"), float("nan"))
-    low, high = np.quantile(samples, [alpha, 1 - alpha])
-    return Estimate(point, float(low), float(high))

@@ -268,7 +268,7 @@ class Evaluation:
         candidate, delta, base = self._estimate(name)
         from dataclasses import asdict
 
-        from pytest_mlci.session import write_atomically
+        from pytest_mlci.fileio import write_atomically
 
         payload = {
             "candidate": asdict(candidate),
@@ -350,6 +350,11 @@ class Evaluation:
         if name == "size.model_mb":
             return Estimate(value), None, None
         return Estimate(value), Estimate(value - base[name]), base[name]
+
+    @property
+    def measured_cost(self) -> dict[str, float] | None:
+        """The candidate's cost measurements if a cost gate asked for them (never measures)."""
+        return self._cache.get("cost:candidate")
 
     @property
     def protected_groups(self) -> dict[str, Any]:

@@ -27,7 +27,16 @@ class StaticCollector(MlciCollector):
     def collect(self) -> Iterator[StaticFileItem]:
         mlci_config = self.config.stash[_state_key()].config
         root = mlci_config.root
-        for path in _source_files(root, mlci_config.static.paths):
+        from pytest_mlci.rules import source_files
+
+        files = sorted(
+            {
+                p.resolve()
+                for p in source_files(root / e for e in mlci_config.static.paths)
+                if p.is_file()
+            }
+        )
+        for path in files:
             relative = path.relative_to(root).as_posix()
             yield StaticFileItem.from_parent(self, name=relative, path=path)
 
@@ -63,23 +72,6 @@ def _content_key(path: Path, settings: Any) -> str:
     digest.update(path.read_bytes())
     digest.update(json.dumps([str(path), __version__, repr(settings)]).encode())
     return digest.hexdigest()
-
-
-def _source_files(root: Path, paths: tuple[str, ...]) -> list[Path]:
-    skip = {".venv", "venv", "__pycache__", ".git", ".mlci", "node_modules"}
-    found: set[Path] = set()
-    for entry in paths:
-        base = (root / entry).resolve()
-        if base.is_file():
-            found.add(base)
-        elif base.is_dir():
-            for candidate in base.rglob("*"):
-                parts = candidate.relative_to(base).parts
-                if any(part in skip or part.startswith(".") for part in parts):
-                    continue
-                if candidate.suffix in (".py", ".ipynb") and candidate.is_file():
-                    found.add(candidate)
-    return sorted(found)
 
 
 def _state_key() -> Any:

@@ -42,7 +42,7 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
             for t in _safe(evaluation.fairness_tables, [])
         ]
         report["slices"] = _safe(evaluation.slice_tables, [])
-        cost = evaluation._cache.get("cost:candidate")
+        cost = evaluation.measured_cost
         if cost:
             report["cost"] = cost
         baseline = evaluation.baseline

@@ -235,7 +235,9 @@ def check_file(path: Path, settings: StaticSettings | None = None) -> list[Findi
     return check_source(text, name, settings)
 
 
-def _expand(paths: Iterable[str | Path]) -> Iterable[Path]:
+def source_files(paths: Iterable[str | Path]) -> Iterable[Path]:
+    """The .py and .ipynb files under ``paths`` (hidden, virtualenv and cache folders skipped);
+    a named file is yielded even if missing, so checking it reports it as unreadable."""
     for entry in paths:
         path = Path(entry)
         if path.is_dir():
@@ -257,7 +259,7 @@ def check_paths(
     directories, virtualenvs and ``__pycache__``); findings sorted by file and position."""
     findings: list[Finding] = []
     seen: set[Path] = set()
-    for path in _expand(paths):
+    for path in source_files(paths):
         if path in seen:
             continue
         seen.add(path)
