@@ -73,13 +73,14 @@ def _register_commands() -> None:
         rollback,
         run,
         serve,
+        stage,
         status,
         validate_data,
     )
 
     for module in (
-        run, check, validate_data, drift, status, promote, rollback, approve, canary, serve,
-        audit, evidence, metrics, init,
+        run, check, validate_data, drift, status, promote, rollback, approve, stage, canary,
+        serve, audit, evidence, metrics, init,
     ):  # fmt: skip
         cli.add_command(module.command)
 

@@ -27,7 +27,7 @@ import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -98,7 +98,7 @@ def build_evidence(config: Any, model: str, version: str) -> EvidencePackage:
     Lineage or evaluation files missing from the registry are listed in the manifest as
     ``absent`` with the reason, rather than failing: a gap is itself evidence.
     """
-    from mlci_local.ledger import Checkpoint, current_actor, verify
+    from mlci_local.ledger import Checkpoint, current_actor
     from mlci_local.model_card import card_from_facts, read_version_facts
     from mlci_local.promotion import TAG_CHECKPOINT, ledger_for
     from mlci_local.registry import Registry
@@ -141,7 +141,7 @@ def build_evidence(config: Any, model: str, version: str) -> EvidencePackage:
             absent[name] = why
 
     ledger = ledger_for(config)
-    lines = ledger_slice(ledger.path, model)
+    lines = ledger_slice(ledger.raw_lines(), model)
     records = [obj for _, obj in lines]
     approvals = [
         r for r in records if r.get("action") == "approve" and _data(r).get("version") == version
@@ -159,11 +159,11 @@ def build_evidence(config: Any, model: str, version: str) -> EvidencePackage:
                 checkpoints.append(Checkpoint.from_tag(tag))
             except ValueError as exc:
                 checkpoint_notes.append(f"v{known.version}: {exc}")
-    report = verify(ledger.path, checkpoints)
-    slice_check = _check_slice(ledger.path, lines)
+    report = ledger.verify(checkpoints)
+    slice_check = _check_slice(ledger.raw_lines(), lines)
     ledger_ok = report.ok and not slice_check["problems"] and not checkpoint_notes
     verification = {
-        "ledger": str(ledger.path),
+        "ledger": ledger.location,
         "ok": ledger_ok,
         "chain": {
             "ok": report.ok,
@@ -234,44 +234,37 @@ def write_evidence(package: EvidencePackage, out: Path) -> str:
     return _sha256(out.read_bytes())
 
 
-def ledger_slice(path: Path, model: str) -> list[tuple[bytes, dict[str, Any]]]:
+def ledger_slice(raw_lines: Iterable[bytes], model: str) -> list[tuple[bytes, dict[str, Any]]]:
     """Every complete ledger line whose record has ``data.model == model``, verbatim.
 
     Read leniently: a line that is not JSON is skipped here (the chain verification in the
     package reports it), so a damaged ledger still yields the evidence that survives.
     """
     found: list[tuple[bytes, dict[str, Any]]] = []
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
-    except FileNotFoundError:
-        return found
-    with handle:
-        for raw in handle:
-            if not raw.endswith(b"\n"):
-                break  # a torn last line was never acknowledged
-            try:
-                obj = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(obj, dict) and _data(obj).get("model") == model:
-                found.append((raw, obj))
+    for raw in raw_lines:
+        if not raw.endswith(b"\n"):
+            break  # a torn last line was never acknowledged
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and _data(obj).get("model") == model:
+            found.append((raw, obj))
     return found
 
 
-def _check_slice(path: Path, lines: Sequence[tuple[bytes, dict[str, Any]]]) -> dict[str, Any]:
+def _check_slice(
+    raw_lines: Iterable[bytes], lines: Sequence[tuple[bytes, dict[str, Any]]]
+) -> dict[str, Any]:
     """Each slice line hashes to its own ``hash``, and that hash is a record of the ledger."""
     in_ledger: set[str] = set()
-    try:
-        with open(path, "rb") as handle:
-            for raw in handle:
-                try:
-                    obj = json.loads(raw)
-                except ValueError:
-                    continue
-                if isinstance(obj, dict) and isinstance(obj.get("hash"), str):
-                    in_ledger.add(obj["hash"])
-    except FileNotFoundError:
-        pass
+    for raw in raw_lines:
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and isinstance(obj.get("hash"), str):
+            in_ledger.add(obj["hash"])
     problems = []
     for _, obj in lines:
         seq = obj.get("seq")

@@ -34,7 +34,7 @@ import getpass
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -47,6 +47,7 @@ __all__ = [
     "GENESIS",
     "Checkpoint",
     "Ledger",
+    "LedgerBase",
     "LedgerCorruptError",
     "LedgerError",
     "LedgerRecord",
@@ -54,6 +55,7 @@ __all__ = [
     "Problem",
     "VerifyReport",
     "verify",
+    "verify_lines",
 ]
 
 #: ``prev`` of the first record: there is nothing before it.
@@ -166,7 +168,65 @@ class LedgerRecord:
         )
 
 
-class Ledger:
+class LedgerBase:
+    """What every ledger backend shares: reading by record, finding, checkpoints, verifying.
+
+    A backend provides :meth:`append`, :meth:`raw_lines` (each record's canonical JSON line,
+    newline-terminated, in chain order), :meth:`records`, :meth:`head`, :meth:`exists` and a
+    human-readable ``location``. The hash chain and its verification are the same whatever
+    holds the lines: a file here, a PostgreSQL table at team scale (``mlci_local.postgres``).
+    """
+
+    location: str = "ledger"
+
+    def append(
+        self, action: str, data: dict[str, Any] | None = None, *, actor: str | None = None
+    ) -> LedgerRecord:
+        raise NotImplementedError
+
+    def raw_lines(self) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def records(self) -> Iterator[LedgerRecord]:
+        raise NotImplementedError
+
+    def head(self) -> LedgerRecord | None:
+        raise NotImplementedError
+
+    def exists(self) -> bool:
+        """True once anything was written (readers can skip an empty ledger)."""
+        raise NotImplementedError
+
+    def discard_torn_tail(self) -> int:
+        """Remove an unacknowledged partial record; backends with atomic writes have none."""
+        return 0
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The current head as a :class:`Checkpoint`, to be stored outside the ledger."""
+        last = self.head()
+        return None if last is None else last.checkpoint
+
+    def find(self, action: str | None = None, **data_filters: Any) -> list[LedgerRecord]:
+        """Records with this ``action`` (any if None) whose ``data`` has every given value.
+
+        A list, not an iterator, so ``if ledger.find(...)`` means what it says.
+        """
+        return [
+            record
+            for record in self.records()
+            if (action is None or record.action == action)
+            and all(
+                key in record.data and record.data[key] == value
+                for key, value in data_filters.items()
+            )
+        ]
+
+    def verify(self, checkpoints: Sequence[Checkpoint | tuple[int, str]] = ()) -> VerifyReport:
+        """Recompute every hash and link; see :func:`verify_lines`."""
+        return verify_lines(self.raw_lines(), self.location, checkpoints)
+
+
+class Ledger(LedgerBase):
     """Append-only audit ledger at ``path`` (normally ``.mlci/ledger.jsonl``).
 
     Safe to share between processes: :meth:`append` holds an exclusive ``flock`` on the sibling
@@ -178,6 +238,18 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.location = str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def raw_lines(self) -> Iterator[bytes]:
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - a generator owns the handle
+        except FileNotFoundError:
+            return
+        with handle:
+            yield from handle
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r})"
@@ -195,20 +267,7 @@ class Ledger:
         ``ValueError`` for bad data is a bug in the calling code and is raised before the file
         is touched. ``actor`` defaults to ``$MLCI_ACTOR``, the git ``user.email``, the login.
         """
-        if not isinstance(action, str) or not action:
-            raise ValueError(f"ledger action must be a non-empty string, got {action!r}")
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise TypeError(f"ledger data must be a dict, got {type(data).__name__}")
-        if _has_non_str_key(data):
-            raise TypeError(f"ledger data for {action!r} must have string keys only")
-        try:
-            # Round-trip so the returned record holds exactly what a reader will see
-            # (tuples become lists); non-str keys are refused rather than silently converted.
-            data = json.loads(_canonical(data))
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"ledger data for {action!r} is not a JSON object: {exc}") from exc
+        data = checked_data(action, data)
         who = actor if actor is not None else current_actor(self.path.parent)
 
         try:
@@ -231,7 +290,7 @@ class Ledger:
         try:
             size = os.fstat(fd).st_size
             last = _read_last_record(fd, size, self.path)
-            record = _make_record(
+            record = make_record(
                 seq=0 if last is None else last.seq + 1,
                 prev=GENESIS if last is None else last.hash,
                 action=action,
@@ -345,26 +404,6 @@ class Ledger:
         finally:
             os.close(fd)
 
-    def checkpoint(self) -> Checkpoint | None:
-        """The current head as a :class:`Checkpoint`, to be stored outside the ledger."""
-        last = self.head()
-        return None if last is None else last.checkpoint
-
-    def find(self, action: str | None = None, **data_filters: Any) -> list[LedgerRecord]:
-        """Records with this ``action`` (any if None) whose ``data`` has every given value.
-
-        A list, not an iterator, so ``if ledger.find(...)`` means what it says.
-        """
-        return [
-            record
-            for record in self.records()
-            if (action is None or record.action == action)
-            and all(
-                key in record.data and record.data[key] == value
-                for key, value in data_filters.items()
-            )
-        ]
-
 
 # -- verification ---------------------------------------------------------------------------
 
@@ -399,7 +438,8 @@ class VerifyReport:
 
     def summary(self) -> str:
         """Human text: a verdict line, then one ``ledger.jsonl:LINE: kind: message`` per problem."""
-        name = Path(self.path).name
+        # A file by its name; a database table by its full (password-free) address.
+        name = self.path if "://" in self.path else Path(self.path).name
         head = f"head {self.head[:12]}" if self.head else "no head"
         if self.ok:
             lines = [f"{name}: OK, {self.records} records, {head}"]
@@ -428,17 +468,23 @@ class VerifyReport:
 
 
 def verify(path: Path, checkpoints: Sequence[Checkpoint | tuple[int, str]] = ()) -> VerifyReport:
-    """Recompute every hash and link of the ledger at ``path`` and report what is wrong.
+    """Verify the ledger file at ``path`` (a missing file is an empty ledger)."""
+    return Ledger(Path(path)).verify(checkpoints)
+
+
+def verify_lines(
+    lines: Iterable[bytes], name: str, checkpoints: Sequence[Checkpoint | tuple[int, str]] = ()
+) -> VerifyReport:
+    """Recompute every hash and link of a ledger's lines and report what is wrong.
 
     Detects edited records, deleted, reordered and duplicated lines, unreadable lines, and a
     torn last line (reported as ``torn_tail``: a crash, not tampering). With ``checkpoints``
     it also detects records cut off the end (``truncated``) and rewritten history
-    (``checkpoint_mismatch``). A missing file is an empty ledger.
+    (``checkpoint_mismatch``). ``name`` says where the lines came from.
 
     After a problem the check re-synchronises on the next intact record, so one edit is
     reported once instead of breaking every line after it.
     """
-    path = Path(path)
     wanted: dict[int, list[str]] = {}
     for cp in checkpoints:
         seq, digest = cp
@@ -462,127 +508,121 @@ def verify(path: Path, checkpoints: Sequence[Checkpoint | tuple[int, str]] = ())
     fields = _FIELDS
     add = problems.append
 
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
-    except FileNotFoundError:
-        handle = None
-    if handle is not None:
-        with handle:
-            for raw in handle:
-                lineno += 1
-                if raw[-1:] != b"\n":
-                    add(_torn_tail_problem(raw, lineno))
-                    break
-                try:
-                    text = raw[:-1].decode("utf-8")
-                    obj = loads(text)
-                    if type(obj) is not dict or obj.keys() != fields:
-                        raise ValueError("not an object with exactly the ledger's fields")
-                    stored = obj["hash"]
-                    seq = obj["seq"]
-                    if (
-                        type(seq) is not int
-                        or type(stored) is not str
-                        or type(obj["prev"]) is not str
-                        or type(obj["action"]) is not str
-                        or type(obj["actor"]) is not str
-                        or type(obj["time"]) is not str
-                        or type(obj["data"]) is not dict
-                    ):
-                        raise ValueError("a field has the wrong type")
-                    if canonical(obj) != text:
-                        # Same content in another spelling (spaces, escapes, key order,
-                        # duplicate keys) is still a changed line.
-                        add(
-                            Problem(
-                                lineno,
-                                seq,
-                                "edited",
-                                f"record seq {seq} is not in canonical form: "
-                                "the line was rewritten after it was written",
-                            )
-                        )
-                        skipped += 1
-                        continue
-                    del obj["hash"]
-                    actual = sha256(canonical(obj).encode("utf-8")).hexdigest()
-                except (ValueError, RecursionError) as exc:
-                    add(Problem(lineno, None, "bad_json", f"not a ledger record: {exc}"))
-                    skipped += 1
-                    continue
+    for raw in lines:
+        lineno += 1
+        if raw[-1:] != b"\n":
+            add(_torn_tail_problem(raw, lineno))
+            break
+        try:
+            text = raw[:-1].decode("utf-8")
+            obj = loads(text)
+            if type(obj) is not dict or obj.keys() != fields:
+                raise ValueError("not an object with exactly the ledger's fields")
+            stored = obj["hash"]
+            seq = obj["seq"]
+            if (
+                type(seq) is not int
+                or type(stored) is not str
+                or type(obj["prev"]) is not str
+                or type(obj["action"]) is not str
+                or type(obj["actor"]) is not str
+                or type(obj["time"]) is not str
+                or type(obj["data"]) is not dict
+            ):
+                raise ValueError("a field has the wrong type")
+            if canonical(obj) != text:
+                # Same content in another spelling (spaces, escapes, key order,
+                # duplicate keys) is still a changed line.
+                add(
+                    Problem(
+                        lineno,
+                        seq,
+                        "edited",
+                        f"record seq {seq} is not in canonical form: "
+                        "the line was rewritten after it was written",
+                    )
+                )
+                skipped += 1
+                continue
+            del obj["hash"]
+            actual = sha256(canonical(obj).encode("utf-8")).hexdigest()
+        except (ValueError, RecursionError) as exc:
+            add(Problem(lineno, None, "bad_json", f"not a ledger record: {exc}"))
+            skipped += 1
+            continue
 
-                if actual != stored:
-                    add(
-                        Problem(
-                            lineno,
-                            seq,
-                            "edited",
-                            f"record seq {seq} does not match its hash: "
-                            "it was changed after it was written",
-                        )
-                    )
-                    skipped += 1
-                    continue
-                if actual in seen:
-                    add(
-                        Problem(
-                            lineno,
-                            seq,
-                            "duplicate",
-                            f"record seq {seq} appears a second time (copy of an earlier line)",
-                        )
-                    )
-                    continue
-                seen.add(actual)
-                prev = obj["prev"]
-                if seq == last_seq + 1 and prev == last_hash:
-                    pass
-                elif skipped and seq == last_seq + 1 + skipped:
-                    pass  # it follows the damaged line(s) already reported; no second report
-                elif seq <= last_seq:
-                    add(
-                        Problem(
-                            lineno,
-                            seq,
-                            "deleted_or_reordered",
-                            (
-                                f"a second record claims seq {seq}: the chain forked or a "
-                                "record was re-inserted"
-                                if seq == last_seq
-                                else f"record seq {seq} comes after seq {last_seq}: "
-                                "records were reordered or re-inserted"
-                            ),
-                        )
-                    )
-                    continue  # stay on the chain as it was; the out-of-place record is not it
-                elif seq != last_seq + 1:
-                    missing = seq - last_seq - 1
-                    add(
-                        Problem(
-                            lineno,
-                            seq,
-                            "deleted_or_reordered",
-                            f"seq jumps from {last_seq} to {seq}: "
-                            f"{missing} record{'s' if missing != 1 else ''} "
-                            "deleted or moved",
-                        )
-                    )
-                else:
-                    add(
-                        Problem(
-                            lineno,
-                            seq,
-                            "deleted_or_reordered",
-                            f"record seq {seq} does not link to the record before it "
-                            "(prev hash differs): records were deleted, replaced or reordered",
-                        )
-                    )
-                last_seq = seq
-                last_hash = actual
-                skipped = 0
-                intact += 1
-                if seq in wanted:
-                    found[seq] = (lineno, actual)
+        if actual != stored:
+            add(
+                Problem(
+                    lineno,
+                    seq,
+                    "edited",
+                    f"record seq {seq} does not match its hash: "
+                    "it was changed after it was written",
+                )
+            )
+            skipped += 1
+            continue
+        if actual in seen:
+            add(
+                Problem(
+                    lineno,
+                    seq,
+                    "duplicate",
+                    f"record seq {seq} appears a second time (copy of an earlier line)",
+                )
+            )
+            continue
+        seen.add(actual)
+        prev = obj["prev"]
+        if seq == last_seq + 1 and prev == last_hash:
+            pass
+        elif skipped and seq == last_seq + 1 + skipped:
+            pass  # it follows the damaged line(s) already reported; no second report
+        elif seq <= last_seq:
+            add(
+                Problem(
+                    lineno,
+                    seq,
+                    "deleted_or_reordered",
+                    (
+                        f"a second record claims seq {seq}: the chain forked or a "
+                        "record was re-inserted"
+                        if seq == last_seq
+                        else f"record seq {seq} comes after seq {last_seq}: "
+                        "records were reordered or re-inserted"
+                    ),
+                )
+            )
+            continue  # stay on the chain as it was; the out-of-place record is not it
+        elif seq != last_seq + 1:
+            missing = seq - last_seq - 1
+            add(
+                Problem(
+                    lineno,
+                    seq,
+                    "deleted_or_reordered",
+                    f"seq jumps from {last_seq} to {seq}: "
+                    f"{missing} record{'s' if missing != 1 else ''} "
+                    "deleted or moved",
+                )
+            )
+        else:
+            add(
+                Problem(
+                    lineno,
+                    seq,
+                    "deleted_or_reordered",
+                    f"record seq {seq} does not link to the record before it "
+                    "(prev hash differs): records were deleted, replaced or reordered",
+                )
+            )
+        last_seq = seq
+        last_hash = actual
+        skipped = 0
+        intact += 1
+        if seq in wanted:
+            found[seq] = (lineno, actual)
 
     for seq in sorted(wanted):
         for digest in wanted[seq]:
@@ -624,7 +664,7 @@ def verify(path: Path, checkpoints: Sequence[Checkpoint | tuple[int, str]] = ())
         head=last_hash if last_seq >= 0 else None,
         problems=tuple(problems),
         truncation_checked=bool(wanted),
-        path=str(path),
+        path=name,
         head_seq=last_seq if last_seq >= 0 else None,
         checkpoint_seq=max(wanted) if wanted else None,
     )
@@ -647,6 +687,26 @@ def _torn_tail_problem(raw: bytes, lineno: int) -> Problem:
     )
 
 
+def checked_data(action: str, data: dict[str, Any] | None) -> dict[str, Any]:
+    """``data`` exactly as a reader will see it, or the programming error that prevents it.
+
+    Round-tripped through canonical JSON so the returned record holds what a reader will see
+    (tuples become lists); non-str keys are refused rather than silently converted.
+    """
+    if not isinstance(action, str) or not action:
+        raise ValueError(f"ledger action must be a non-empty string, got {action!r}")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise TypeError(f"ledger data must be a dict, got {type(data).__name__}")
+    if _has_non_str_key(data):
+        raise TypeError(f"ledger data for {action!r} must have string keys only")
+    try:
+        return json.loads(_canonical(data))
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"ledger data for {action!r} is not a JSON object: {exc}") from exc
+
+
 # -- helpers --------------------------------------------------------------------------------
 
 
@@ -667,7 +727,7 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _make_record(
+def make_record(
     *, seq: int, prev: str, action: str, actor: str, data: dict[str, Any]
 ) -> LedgerRecord:
     body = {

@@ -54,6 +54,7 @@ class RunContext:
     reproduced: tuple[str, ...] = ()
     already_production: str | None = None
     outcomes: list[StageOutcome] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # printed under the current stage's line
 
 
 class Pipeline:
@@ -108,6 +109,7 @@ class Pipeline:
                 self._record(stage, "failed", str(exc).splitlines()[0], seconds)
                 self.echo(f"{label:<28} FAILED ({seconds:.1f} s)")
                 self.echo(_indent(str(exc)))
+                self._echo_lines()
                 from mlci_local.workspace import exit_code_for
 
                 code = exit_code_for(exc)
@@ -115,6 +117,7 @@ class Pipeline:
             seconds = time.perf_counter() - started
             self._record(stage, outcome_status, detail, seconds)
             self.echo(f"{label:<28} {outcome_status}: {detail} ({seconds:.1f} s)")
+            self._echo_lines()
             if stage == "evaluate" and self.ctx.report and outcome_status == "ok":
                 from pytest_mlci.report.json_report import results_from_report
                 from pytest_mlci.report.text import gate_table
@@ -123,6 +126,11 @@ class Pipeline:
                     self.echo("      " + line)
         self._write_summary(code)
         return code
+
+    def _echo_lines(self) -> None:
+        for line in self.ctx.lines:
+            self.echo("      " + line)
+        self.ctx.lines = []
 
     def _record(self, stage: str, status: str, detail: str, seconds: float) -> None:
         self.ctx.outcomes.append(StageOutcome(stage, status, detail, round(seconds, 3)))
@@ -324,35 +332,18 @@ class Pipeline:
         return "up to date", f"v{version} already holds this artifact; no new version"
 
     def stage_stage(self) -> tuple[str, str]:
-        from dataclasses import asdict
+        from mlci_local.staging import describe, stage_version
 
-        from mlci_local.staging import compliance_problems, judge_load, validate_staging
-
-        digest = self._digest()
-        facts = {"model": self.config.model, "version": self.ctx.version, "digest": digest}
-        try:
-            result = validate_staging(self.config, "candidate")
-            if result.digest != digest:
-                raise CheckFailed(
-                    f"staging loaded artifact {result.digest[:12]}, expected {digest[:12]}"
-                )
-            problems = judge_load(result, self.config) + compliance_problems(
-                self.config, self.registry.by_version(result.version)
-            )
-        except MlciError as exc:
-            self.ledger.append("staging", {**facts, "passed": False, "error": str(exc)})
-            raise
-        self.ledger.append(
-            "staging", {**facts, "passed": not problems, "problems": problems, **asdict(result)}
+        # By the version this run registered, not by alias: other runners move `candidate`.
+        result = stage_version(
+            self.config,
+            self.registry,
+            self.ledger,
+            "candidate",
+            version=self.ctx.version,
+            expected_digest=self._digest(),
         )
-        if problems:
-            raise CheckFailed("staging did not pass:\n" + "\n".join(problems))
-        self.registry.set_alias("staging", result.version)
-        return "ok", (
-            f"v{result.version} loaded in a fresh process; {result.requests} requests "
-            f"p95 {result.p95_ms:.2f} ms, {result.throughput_rps:.0f}/s, "
-            f"{result.error_rate:.1%} errors; lineage and model card complete"
-        )
+        return "ok", describe(result)
 
     def stage_promote(self) -> tuple[str, str]:
         from mlci_local.promotion import approvals_for, latest_record, promote
@@ -362,27 +353,91 @@ class Pipeline:
             raise CheckFailed("nothing registered in this run to promote")
         policy = policy_for(self.config)
         digest = self._digest()
+        production = self.registry.by_alias("production")
+        if production is not None and production.version == self.ctx.version:
+            return "up to date", f"v{production.version} is already production"
+        canary_record = latest_record(self.ledger, "canary", self.config.model, digest)
+        canary_passed = canary_record is not None and bool(canary_record.data.get("passed"))
+        # The canary runs here when production exists to compare with and either the tier
+        # demands one or [tool.mlci.canary] in_run says so.
+        in_run = self.config.canary.in_run
+        canary_here = (policy.canary if in_run is None else in_run) and not canary_passed
         waiting = []
-        if policy.canary:
-            canary = latest_record(self.ledger, "canary", self.config.model, digest)
-            if canary is None or not canary.data.get("passed"):
-                waiting.append("a passing canary")
+        if policy.canary and not canary_passed and not (canary_here and production):
+            waiting.append("a passing canary")
         if policy.approvals:
             have = len(approvals_for(self.ledger, self.config, digest))
             if have < policy.approvals:
+                # Before the canary: a high-risk model meets users only once people approved it.
                 waiting.append(f"{policy.approvals - have} more approval(s)")
         if waiting:
             # A human or a canary decides next: production is untouched and nothing failed.
             return "held", (
                 f"tier {self.config.tier} waits for {' and '.join(waiting)} before "
                 f"v{self.ctx.version} can go to production (`mlci approve {self.config.model} "
-                f"{self.ctx.version}`, then `mlci promote {self.ctx.version}`)"
+                f"{self.ctx.version}`, then `mlci run` or `mlci promote {self.ctx.version}`)"
             )
+        if canary_here and production is not None:
+            return self._canary(production.version)
         move = promote(self.config, self.registry, self.ledger, self.ctx.version)
         if not move.changed:
             return "up to date", f"v{move.production} is already production"
-        was = f" (previous: v{move.replaced})" if move.replaced else " (first production model)"
-        return "ok", f"production -> v{move.production}{was}"
+        if move.replaced:
+            return "ok", f"production -> v{move.production} (previous: v{move.replaced})"
+        first = " (first production model"
+        if canary_here:
+            first += ", without a canary: there is no production model to compare it with"
+        return "ok", f"production -> v{move.production}{first})"
+
+    def _canary(self, control: str) -> tuple[str, str]:
+        """Stage 7's canary through the local router with synthetic traffic.
+
+        Pass promotes (ok); fail rolls back and fails the run (exit 1); inconclusive holds at
+        the step's weight (exit 0, like a hold for approvals: production is untouched,
+        nothing was found wrong, and a person decides next: `mlci approve` lets the next run
+        go on from the following step, `mlci canary --abort` rolls back).
+        """
+        from mlci_local.rollout.controller import abort_canary, in_flight
+        from mlci_local.rollout.traffic import run_local_canary
+
+        model, version = self.config.model, self.ctx.version
+        assert version is not None
+        lines: list[str] = []
+        stale = in_flight(self.ledger, model)
+        if stale is not None and stale.version != version:
+            abort_canary(self.config, self.registry, self.ledger, stale.version,
+                         reason=f"superseded by v{version}")  # fmt: skip
+            lines.append(
+                f"the unfinished canary of v{stale.version} (at {stale.weight:.0%}) was rolled "
+                f"back: v{version} supersedes it"
+            )
+        outcome = run_local_canary(self.config, self.registry, self.ledger, version)
+        if outcome.resumed_at:
+            lines.append(f"resumed at step {outcome.resumed_at + 1}, where the last canary stopped")
+        lines += [step.line() for step in outcome.steps]
+        self.ctx.lines = lines
+        requests = sum(step.canary_requests for step in outcome.steps)
+        last = outcome.steps[-1] if outcome.steps else None
+        if outcome.verdict == "pass":
+            steps = " → ".join(f"{s.weight:.0%}" for s in outcome.steps)
+            return "ok", (
+                f"canary {steps} passed on {requests:,} candidate requests; "
+                f"production -> v{version} (previous: v{control})"
+            )
+        # The criteria that did not pass, in the judge's words.
+        summary = last.summary.splitlines()[1:] if last else []
+        details = "\n".join(line.strip() for line in summary if ": pass:" not in line)
+        if outcome.verdict == "fail":
+            weight = f"{last.weight:.0%}" if last else "?"
+            raise CheckFailed(
+                f"canary of v{version} failed at {weight}: rolled back, all traffic to "
+                f"production v{control}\n{details}"
+            )
+        return "held", (
+            f"canary of v{version} held at {outcome.weight:.0%}: the judge cannot decide yet "
+            f"(`mlci approve {model} {version}` and `mlci run` go on from the next step; "
+            f"`mlci canary --abort` rolls back)"
+        )
 
     def _digest(self) -> str:
         if self.ctx.digest is None:

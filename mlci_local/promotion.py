@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlci_local.ledger import Ledger, LedgerRecord
-from mlci_local.locks import exclusive_lock
+from mlci_local.ledger import Ledger, LedgerBase, LedgerRecord
+from mlci_local.locks import model_lock
 from mlci_local.registry import Registry
 from mlci_local.tiers import policy_for
 from pytest_mlci.config import MlciConfig
@@ -42,13 +42,13 @@ class AliasMove:
     changed: bool
 
 
-def ledger_for(config: MlciConfig) -> Ledger:
-    """The embedded audit ledger of a project."""
+def ledger_for(config: MlciConfig) -> LedgerBase:
+    """The project's audit ledger: a file under ``.mlci/``, or PostgreSQL at team scale."""
+    if config.database:
+        from mlci_local.postgres import PostgresLedger
+
+        return PostgresLedger(config.database)
     return Ledger(config.state_dir / "ledger.jsonl")
-
-
-def lock_path(config: MlciConfig) -> Path:
-    return config.state_dir / "locks" / f"{config.model}.promotion.lock"
 
 
 def _fault(point: str) -> None:
@@ -57,13 +57,13 @@ def _fault(point: str) -> None:
         os._exit(97)
 
 
-def latest_record(ledger: Ledger, action: str, model: str, digest: str) -> LedgerRecord | None:
+def latest_record(ledger: LedgerBase, action: str, model: str, digest: str) -> LedgerRecord | None:
     """The newest ``action`` record for this model and artifact digest."""
     found = ledger.find(action, model=model, digest=digest)
     return found[-1] if found else None
 
 
-def require_records(ledger: Ledger, model: str, digest: str, actions: tuple[str, ...]) -> None:
+def require_records(ledger: LedgerBase, model: str, digest: str, actions: tuple[str, ...]) -> None:
     """Refuse unless each action's newest record for ``digest`` passed."""
     for action in actions:
         record = latest_record(ledger, action, model, digest)
@@ -80,7 +80,39 @@ def require_records(ledger: Ledger, model: str, digest: str, actions: tuple[str,
             )
 
 
-def approvals_for(ledger: Ledger, config: MlciConfig, digest: str) -> list[str]:
+def require_same_production(
+    ledger: LedgerBase,
+    model: str,
+    version: str,
+    digest: str,
+    current: RegisteredVersion | None,
+) -> None:
+    """Refuse when production moved after ``digest`` was evaluated against it.
+
+    The baseline gates compared the candidate with the production model of that moment. When
+    several runners race, another candidate may have been promoted since: this one was never
+    compared with it, so it must be evaluated again, not slipped in on a stale comparison.
+    An evaluation record without a baseline entry (written by hand or by an older mlci) is
+    not checked.
+    """
+    record = latest_record(ledger, "evaluation", model, digest)
+    if record is None or "baseline_version" not in record.data:
+        return
+    evaluated = record.data["baseline_version"]
+    now = current.version if current is not None else None
+    if evaluated is not None:
+        evaluated = str(evaluated)
+    if evaluated != now:
+        was = f"v{evaluated}" if evaluated else "no production model"
+        is_now = f"v{now}" if now else "no production model"
+        raise PromotionRefused(
+            f"{model}: production changed since v{version} was evaluated (it was compared "
+            f"with {was}; production is now {is_now}); run `mlci run` again to evaluate it "
+            "against the current production"
+        )
+
+
+def approvals_for(ledger: LedgerBase, config: MlciConfig, digest: str) -> list[str]:
     """Distinct approvers of ``digest`` who count under the tier's rules."""
     policy = policy_for(config)
     author = None
@@ -97,7 +129,7 @@ def approvals_for(ledger: Ledger, config: MlciConfig, digest: str) -> list[str]:
     return counted
 
 
-def require_approvals(ledger: Ledger, config: MlciConfig, version: str, digest: str) -> None:
+def require_approvals(ledger: LedgerBase, config: MlciConfig, version: str, digest: str) -> None:
     policy = policy_for(config)
     if policy.approvals == 0:
         return
@@ -114,7 +146,7 @@ def require_approvals(ledger: Ledger, config: MlciConfig, version: str, digest: 
 def promote(
     config: MlciConfig,
     registry: Registry,
-    ledger: Ledger,
+    ledger: LedgerBase,
     version: str,
     *,
     force: bool = False,
@@ -123,7 +155,7 @@ def promote(
     """Point ``production`` at ``version`` and ``previous`` at the version it replaces."""
     if force and not reason:
         raise ConfigError("--force needs --reason: an override must say why (it is audited)")
-    with exclusive_lock(lock_path(config)):
+    with model_lock(config, "promotion"):
         reconcile(config, registry, ledger)
         target = registry.by_version(version)
         digest = target.digest
@@ -135,6 +167,8 @@ def promote(
         current = registry.by_alias("production")
         if current is not None and current.version == target.version:
             return AliasMove(config.model, target.version, digest, None, changed=False)
+        if not force:
+            require_same_production(ledger, config.model, target.version, digest, current)
         verify_artifact(config, target)
         previous = registry.by_alias("previous")
         facts = {
@@ -159,7 +193,11 @@ def promote(
 
 
 def _finish_promote(
-    registry: Registry, ledger: Ledger, intent: LedgerRecord, facts: dict, reconciled: bool = False
+    registry: Registry,
+    ledger: LedgerBase,
+    intent: LedgerRecord,
+    facts: dict,
+    reconciled: bool = False,
 ) -> None:
     registry.mark_promoted()
     _read_back(registry, "production", facts["version"])
@@ -169,14 +207,14 @@ def _finish_promote(
 
 
 def rollback(
-    config: MlciConfig, registry: Registry, ledger: Ledger, *, reason: str | None = None
+    config: MlciConfig, registry: Registry, ledger: LedgerBase, *, reason: str | None = None
 ) -> AliasMove:
     """Point ``production`` back at ``previous``; ``previous`` is then cleared.
 
     Clearing it means a second rollback refuses instead of flipping back to the version that
     was just rolled away from.
     """
-    with exclusive_lock(lock_path(config)):
+    with model_lock(config, "promotion"):
         reconcile(config, registry, ledger)
         current = registry.by_alias("production")
         previous = registry.by_alias("previous")
@@ -206,7 +244,11 @@ def rollback(
 
 
 def _finish_rollback(
-    registry: Registry, ledger: Ledger, intent: LedgerRecord, facts: dict, reconciled: bool = False
+    registry: Registry,
+    ledger: LedgerBase,
+    intent: LedgerRecord,
+    facts: dict,
+    reconciled: bool = False,
 ) -> None:
     registry.delete_alias("previous")
     _read_back(registry, "production", facts["version"])
@@ -227,9 +269,9 @@ def verify_artifact(config: MlciConfig, version: RegisteredVersion) -> None:
         fetch_verified(version, Path(scratch), registry_uri=config.registry_uri)
 
 
-def unfinished(ledger: Ledger, model: str) -> list[LedgerRecord]:
+def unfinished(ledger: LedgerBase, model: str) -> list[LedgerRecord]:
     """Intent records with no completing record: a crash in the middle of an alias move."""
-    if not ledger.path.exists():
+    if not ledger.exists():
         return []
     records = list(ledger.records())
     completed = {r.data.get("intent") for r in records if r.action in COMPLETIONS}
@@ -240,7 +282,7 @@ def unfinished(ledger: Ledger, model: str) -> list[LedgerRecord]:
     ]
 
 
-def reconcile(config: MlciConfig, registry: Registry, ledger: Ledger) -> list[str]:
+def reconcile(config: MlciConfig, registry: Registry, ledger: LedgerBase) -> list[str]:
     """Finish or undo every interrupted alias move, judged by what the registry shows.
 
     If ``production`` already points at the intended version the move happened: the
@@ -273,9 +315,9 @@ def reconcile(config: MlciConfig, registry: Registry, ledger: Ledger) -> list[st
     return notes
 
 
-def expected_aliases(ledger: Ledger, model: str) -> dict[str, str | None] | None:
+def expected_aliases(ledger: LedgerBase, model: str) -> dict[str, str | None] | None:
     """``production`` and ``previous`` as the ledger's last completed move left them."""
-    if not ledger.path.exists():
+    if not ledger.exists():
         return None
     last = None
     for record in ledger.records():
@@ -288,7 +330,7 @@ def expected_aliases(ledger: Ledger, model: str) -> dict[str, str | None] | None
     return {"production": last.data["version"], "previous": None}
 
 
-def alias_drift(registry: Registry, ledger: Ledger, model: str) -> list[str]:
+def alias_drift(registry: Registry, ledger: LedgerBase, model: str) -> list[str]:
     """Differences between the registry's aliases and what the ledger says mlci set.
 
     A difference means someone moved an alias outside mlci (or a move was interrupted).

@@ -120,12 +120,12 @@ class Registry:
         ``attachments`` are small text files (name → content: lineage JSON, dvc.lock, the
         evaluation report) stored beside the model in the same run.
         """
-        from mlci_local.locks import exclusive_lock
+        from mlci_local.locks import model_lock
 
         key = idempotency_key(self.model, digest)
         # Serialised per model: two runners registering the same bytes at once must not both
         # find nothing and both create a version.
-        with exclusive_lock(self.config.state_dir / "locks" / f"{self.model}.register.lock"):
+        with model_lock(self.config, "register"):
             existing = self.find_by_key(key)
             if existing is not None:
                 return Registration(existing, created=False)

@@ -209,7 +209,9 @@ GITHUB_WORKFLOW = """\
 # Checks and tests run on every push and pull request; `mlci run` (train, evaluate, register,
 # stage, promote) runs on the main branch only, against the team's registry. Store its URI
 # (e.g. http://mlflow.internal:5000) as the repository secret MLCI_REGISTRY: pytest-mlci
-# reads the environment variable MLCI_REGISTRY in place of the `registry` config key.
+# reads the environment variable MLCI_REGISTRY in place of the `registry` config key. With
+# several runners, also store the PostgreSQL URL of the audit ledger and promotion lock as
+# MLCI_DATABASE (README, "Team setup"); left unset, they are files on the runner.
 name: mlci
 
 on:
@@ -265,6 +267,7 @@ jobs:
       cancel-in-progress: false
     env:
       MLCI_REGISTRY: ${{ secrets.MLCI_REGISTRY }}
+      MLCI_DATABASE: ${{ secrets.MLCI_DATABASE }}
     steps:
       - uses: actions/checkout@v4
       - uses: actions/setup-python@v5
@@ -272,7 +275,7 @@ jobs:
           python-version: "@@PYTHON@@"
       - name: Install
         run: |
-          python -m pip install pytest-mlci
+          python -m pip install 'pytest-mlci[team]'
           if [ -f requirements.txt ]; then python -m pip install -r requirements.txt; fi
       - name: mlci run
         run: mlci run
@@ -283,7 +286,8 @@ GITLAB_CI = """\
 # Checks and tests run for merge requests and branches; `mlci run` runs on main only.
 # Add the registry URI (e.g. http://mlflow.internal:5000) as a masked, protected CI/CD
 # variable named MLCI_REGISTRY (Settings > CI/CD > Variables): GitLab exports it to the job
-# and pytest-mlci reads it in place of the `registry` config key.
+# and pytest-mlci reads it in place of the `registry` config key. With several runners, add
+# the PostgreSQL URL of the audit ledger and promotion lock as MLCI_DATABASE the same way.
 stages:
   - check
   - test
@@ -330,6 +334,7 @@ mlci-run:
   # One promotion at a time: jobs in the same resource group never overlap.
   resource_group: mlci-production
   script:
+    - python -m pip install 'pytest-mlci[team]'
     - mlci run
 """
 

@@ -85,6 +85,62 @@ def compliance_problems(config: MlciConfig, version: Any) -> list[str]:
     return problems
 
 
+def stage_version(
+    config: MlciConfig,
+    registry: Any,
+    ledger: Any,
+    alias: str = "candidate",
+    *,
+    version: str | None = None,
+    expected_digest: str | None = None,
+) -> StagingResult:
+    """Stage 6 as one step: probe ``alias`` (or exactly ``version``) in a fresh process,
+    judge the load test and compliance, record the outcome in the ledger, and point
+    ``staging`` at a version that passed. :class:`CheckFailed` names every problem.
+
+    ``expected_digest`` (the artifact ``mlci run`` just built) must be what is loaded.
+    ``mlci run`` passes the version it registered: with many runners sharing one registry,
+    another runner may move ``candidate`` between this run's registration and its staging.
+    """
+    from dataclasses import asdict
+
+    from pytest_mlci.errors import MlciError
+
+    registered = registry.by_version(version) if version else registry.by_alias(alias)
+    if registered is None:
+        raise CheckFailed(f"{config.model}@{alias} does not exist; run `mlci run --until register`")
+    digest = expected_digest or registered.digest or ""
+    facts = {"model": config.model, "version": registered.version, "digest": digest}
+    try:
+        result = validate_staging(config, registered.version if version else alias)
+        if result.digest != digest:
+            raise CheckFailed(
+                f"staging loaded artifact {result.digest[:12]}, expected {digest[:12]}"
+            )
+        problems = judge_load(result, config) + compliance_problems(
+            config, registry.by_version(result.version)
+        )
+    except MlciError as exc:
+        ledger.append("staging", {**facts, "passed": False, "error": str(exc)})
+        raise
+    ledger.append(
+        "staging", {**facts, "passed": not problems, "problems": problems, **asdict(result)}
+    )
+    if problems:
+        raise CheckFailed("staging did not pass:\n" + "\n".join(problems))
+    registry.set_alias("staging", result.version)
+    return result
+
+
+def describe(result: StagingResult) -> str:
+    """The one-line summary ``mlci run`` and ``mlci stage`` print."""
+    return (
+        f"v{result.version} loaded in a fresh process; {result.requests} requests "
+        f"p95 {result.p95_ms:.2f} ms, {result.throughput_rps:.0f}/s, "
+        f"{result.error_rate:.1%} errors; lineage and model card complete"
+    )
+
+
 def validate_staging(config: MlciConfig, alias: str = "candidate") -> StagingResult:
     """Run the probe in a child interpreter; :class:`CheckFailed` with its words on failure."""
     command = [sys.executable, "-m", "mlci_local.staging", str(config.source), alias]
@@ -107,7 +163,8 @@ def validate_staging(config: MlciConfig, alias: str = "candidate") -> StagingRes
 
 
 def probe(config: MlciConfig, alias: str) -> StagingResult:
-    """Inside the child: fetch by alias, verify, load, predict, check outputs."""
+    """Inside the child: fetch by alias (or by version number), verify, load, predict, check
+    outputs."""
     import numpy as np
 
     from pytest_mlci import registry_read as rr
@@ -115,7 +172,10 @@ def probe(config: MlciConfig, alias: str) -> StagingResult:
     from pytest_mlci.model_io import load_model
 
     client = rr.open_client(config.registry_uri)
-    version = rr.version_by_alias(client, config.model, alias)
+    if alias.isdigit():
+        version = rr.RegisteredVersion.from_mlflow(client.get_model_version(config.model, alias))
+    else:
+        version = rr.version_by_alias(client, config.model, alias)
     if version is None:
         raise CheckFailed(f"{config.model}@{alias} does not exist in {config.registry_uri}")
     started = time.perf_counter()

@@ -28,6 +28,8 @@ TIERS = ("low", "medium", "high")
 BASELINE_POLICIES = ("fail", "allow-first")
 DEFAULT_REGISTRY = "sqlite:///.mlci/mlflow.db"
 REGISTRY_ENV = "MLCI_REGISTRY"  # overrides `registry`, e.g. from a CI secret
+DATABASE_ENV = "MLCI_DATABASE"  # overrides `database` (it carries credentials)
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
 STATE_DIR = ".mlci"
 
 
@@ -80,6 +82,9 @@ class DatasetConfig:
     drift_min_rows: int = 200
     drift_thresholds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     max_unseen_share: float = 0.01
+    # multivariate drift (opt-in): a classifier told to separate reference rows from current
+    # rows; its cross-validated ROC AUC at or above this fails (0.5 = indistinguishable)
+    drift_domain_auc: float | None = None
     stream: str = "auto"
     declared: frozenset[str] = frozenset()
 
@@ -166,6 +171,53 @@ class ApprovalSettings:
     required: int | None = None  # None: the tier's default (2 for high)
 
 
+DEFAULT_CANARY_STEPS = (0.05, 0.25, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class CanaryTraffic:
+    """The bounded synthetic traffic ``mlci run`` sends through the local router for its canary.
+
+    Rows are sampled from the evaluation dataset and sent one per request; their target
+    values go to ``/feedback`` as delayed labels, ``label_lag`` batches after the requests.
+    """
+
+    batch: int = 500  # requests between two looks of the judge
+    max_requests_per_step: int = 5000  # the bound on one step's traffic
+    rate: float = 0.0  # requests per second; 0: as fast as the router answers
+    concurrency: int = 4
+    label_fraction: float = 1.0  # share of requests whose label arrives
+    label_lag: int = 1  # labels arrive this many batches after their requests
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CanarySettings:
+    """``[tool.mlci.canary]``: traffic steps per tier, what each step needs, the judge's
+    thresholds, and whether ``mlci run`` runs the canary itself."""
+
+    steps: Mapping[str, tuple[float, ...]] = field(
+        default_factory=lambda: dict.fromkeys(TIERS, DEFAULT_CANARY_STEPS)
+    )
+    min_samples: int | tuple[int, ...] = 0  # candidate requests a step needs before it passes
+    min_seconds: float | tuple[float, ...] = 0.0  # how long a step lasts at least
+    in_run: bool | None = None  # None: only tiers whose policy needs a canary (high)
+    judge: Mapping[str, Any] = field(default_factory=dict)  # JudgeSettings fields
+    traffic: CanaryTraffic = field(default_factory=lambda: CanaryTraffic())
+
+    def steps_for(self, tier: str) -> tuple[float, ...]:
+        """The traffic shares of ``tier``'s canary, ending at 1.0."""
+        return tuple(self.steps.get(tier, DEFAULT_CANARY_STEPS))
+
+    def minimums(self, index: int) -> tuple[int, float]:
+        """(candidate requests, seconds) step ``index`` needs before it may pass."""
+        samples, seconds = self.min_samples, self.min_seconds
+        return (
+            samples if isinstance(samples, int) else samples[index],
+            seconds if isinstance(seconds, (int, float)) else seconds[index],
+        )
+
+
 @dataclass(frozen=True)
 class MlciConfig:
     """The validated configuration of one project."""
@@ -178,6 +230,8 @@ class MlciConfig:
     artifact: Path
     tier: str = "medium"
     registry: str = DEFAULT_REGISTRY
+    # Team scale: the audit ledger and promotion locks in PostgreSQL (None: local files).
+    database: str | None = None
     on_missing_baseline: str = "fail"
     tests: tuple[str, ...] = ()
     static: StaticSettings = field(default_factory=StaticSettings)
@@ -192,6 +246,7 @@ class MlciConfig:
     cost: CostSettings = field(default_factory=lambda: CostSettings())
     robustness: RobustnessSettings = field(default_factory=lambda: RobustnessSettings())
     approvals: ApprovalSettings = field(default_factory=lambda: ApprovalSettings())
+    canary: CanarySettings = field(default_factory=lambda: CanarySettings())
 
     @property
     def state_dir(self) -> Path:
@@ -229,6 +284,7 @@ _TOP_KEYS = {
     "artifact": str,
     "tier": str,
     "registry": str,
+    "database": str,
     "on_missing_baseline": str,
     "tests": list,
     "static": dict,
@@ -242,6 +298,7 @@ _TOP_KEYS = {
     "cost": dict,
     "robustness": dict,
     "approvals": dict,
+    "canary": dict,
 }
 _REQUIRED = ("model", "task", "target", "artifact")
 _STATIC_KEYS = {"paths": list, "select": list, "ignore": list, "per-file-ignores": dict}
@@ -268,6 +325,7 @@ _DATASET_KEYS = {
     "drift_min_rows": int,
     "drift_thresholds": dict,
     "max_unseen_share": float,
+    "drift_domain_auc": float,
     "stream": str,
 }
 _QUALITY_KEYS = frozenset(
@@ -286,6 +344,7 @@ _DATASET_RANGES = {
     "drift_alpha": (0.0, 0.5, False, "drift_alpha = 0.01"),
     "drift_min_rows": (2, None, True, "drift_min_rows = 200"),
     "max_unseen_share": (0.0, 1.0, True, "max_unseen_share = 0.01"),
+    "drift_domain_auc": (0.5, 1.0, False, "drift_domain_auc = 0.6 (0.5: indistinguishable)"),
 }
 STREAM_MODES = ("auto", "always", "never")
 
@@ -429,6 +488,137 @@ class _Reader:
         return tuple(values)
 
 
+_CANARY_KEYS = {
+    "steps": object,  # a list, or a table of lists per tier: checked below
+    "min_samples": object,  # a number, or a list with one per step
+    "min_seconds": object,
+    "in_run": bool,
+    "judge": dict,
+    "traffic": dict,
+}
+_CANARY_JUDGE_KEYS = {
+    "min_requests": int,
+    "min_labels": int,
+    "error_rate_margin": float,
+    "quality_margin": float,
+    "latency_effect": float,
+    "p95_limit_ms": float,
+    "alpha": float,
+    "quality": bool,
+}
+# key -> (lowest, highest, lowest allowed?, highest allowed?, example)
+_CANARY_RANGES = {
+    "judge.min_requests": (1, None, True, True, "min_requests = 200"),
+    "judge.min_labels": (1, None, True, True, "min_labels = 100"),
+    "judge.error_rate_margin": (0.0, 1.0, False, False, "error_rate_margin = 0.01"),
+    "judge.quality_margin": (0.0, 1.0, False, False, "quality_margin = 0.02"),
+    "judge.latency_effect": (0.0, 0.5, False, False, "latency_effect = 0.1"),
+    "judge.p95_limit_ms": (0.0, None, False, True, "p95_limit_ms = 50"),
+    "judge.alpha": (0.0, 0.5, False, False, "alpha = 0.05"),
+    "traffic.batch": (1, None, True, True, "batch = 500"),
+    "traffic.max_requests_per_step": (1, None, True, True, "max_requests_per_step = 5000"),
+    "traffic.rate": (0.0, None, True, True, "rate = 200 (0: as fast as the router answers)"),
+    "traffic.concurrency": (1, 64, True, True, "concurrency = 4"),
+    "traffic.label_fraction": (0.0, 1.0, True, True, "label_fraction = 0.6"),
+    "traffic.label_lag": (0, None, True, True, "label_lag = 1"),
+}
+_CANARY_TRAFFIC_KEYS = {
+    "batch": int,
+    "max_requests_per_step": int,
+    "rate": float,
+    "concurrency": int,
+    "label_fraction": float,
+    "label_lag": int,
+    "seed": int,
+}
+
+
+def _canary_steps(reader: _Reader, value: Any, key: str) -> tuple[float, ...]:
+    """One list of traffic shares: increasing, each in (0, 1], the last 1.0."""
+    example = "e.g. steps = [0.05, 0.25, 0.5, 1.0]"
+    if not isinstance(value, list) or not value:
+        raise reader.error(key, f"must be a non-empty list of traffic shares; {example}")
+    for share in value:
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+            raise reader.error(key, f"{share!r} is not a share of traffic in (0, 1]; {example}")
+    if any(value[i + 1] <= value[i] for i in range(len(value) - 1)):
+        raise reader.error(key, f"must increase step by step, got {value}; {example}")
+    if value[-1] != 1:
+        raise reader.error(
+            key, f"must end at 1.0 (all traffic) before promotion, got {value}; {example}"
+        )
+    return tuple(float(share) for share in value)
+
+
+def _parse_canary(reader: _Reader, table: Mapping[str, Any]) -> CanarySettings:
+    """``[canary]`` (keys and types of the nested tables checked here) -> CanarySettings."""
+    reader.check_keys(table, _CANARY_KEYS, "canary.")
+    judge = table.get("judge", {})
+    reader.check_keys(judge, _CANARY_JUDGE_KEYS, "canary.judge.")
+    traffic = table.get("traffic", {})
+    reader.check_keys(traffic, _CANARY_TRAFFIC_KEYS, "canary.traffic.")
+    for key, (low, high, low_ok, high_ok, example) in _CANARY_RANGES.items():
+        section, name = key.split(".")
+        value = {"judge": judge, "traffic": traffic}[section].get(name)
+        if value is None:
+            continue
+        if (value < low or (value == low and not low_ok)) or (
+            high is not None and (value > high or (value == high and not high_ok))
+        ):
+            bound = f"{'at least' if low_ok else 'above'} {low}"
+            if high is not None:
+                bound += f" and {'at most' if high_ok else 'below'} {high}"
+            raise reader.error(f"canary.{key}", f"must be {bound}, got {value!r}; e.g. {example}")
+    raw_steps = table.get("steps", list(DEFAULT_CANARY_STEPS))
+    if isinstance(raw_steps, dict):
+        unknown = sorted(set(raw_steps) - set(TIERS))
+        if unknown:
+            raise reader.error(
+                f"canary.steps.{unknown[0]}", f"is not a tier; use one of {list(TIERS)}"
+            )
+        steps = {
+            tier: _canary_steps(reader, raw_steps[tier], f"canary.steps.{tier}")
+            if tier in raw_steps
+            else DEFAULT_CANARY_STEPS
+            for tier in TIERS
+        }
+    else:
+        shared = _canary_steps(reader, raw_steps, "canary.steps")
+        steps = dict.fromkeys(TIERS, shared)
+    minimums: dict[str, Any] = {}
+    for key, kind in (("min_samples", int), ("min_seconds", float)):
+        value = table.get(key, 0)
+        example = f"e.g. {key} = 200 or {key} = [50, 200, 200, 500], one per step"
+        listed = value if isinstance(value, list) else [value]
+        for item in listed:
+            number = isinstance(item, (int, float)) and not isinstance(item, bool)
+            if not number or item < 0 or (kind is int and not isinstance(item, int)):
+                raise reader.error(
+                    f"canary.{key}", f"must be a non-negative number or a list; {example}"
+                )
+        if isinstance(value, list):
+            lengths = {len(s) for s in steps.values()}
+            if lengths != {len(value)}:
+                raise reader.error(
+                    f"canary.{key}",
+                    f"lists {len(value)} values but the steps have {sorted(lengths)}; give one "
+                    f"value per step, or a single number for every step",
+                )
+            minimums[key] = tuple(kind(v) for v in value)
+        else:
+            minimums[key] = kind(value)
+    return CanarySettings(
+        steps=steps,
+        min_samples=minimums["min_samples"],
+        min_seconds=minimums["min_seconds"],
+        in_run=table.get("in_run"),
+        judge={k: float(v) if _CANARY_JUDGE_KEYS[k] is float else v for k, v in judge.items()},
+        traffic=CanaryTraffic(
+            **{k: float(v) if _CANARY_TRAFFIC_KEYS[k] is float else v for k, v in traffic.items()}
+        ),
+    )
+
+
 def find_config_file(start: Path | None = None) -> Path | None:
     """The nearest ``mlci.toml``, or ``pyproject.toml`` with a ``[tool.mlci]`` table, upwards."""
     here = (start or Path.cwd()).resolve()
@@ -556,6 +746,16 @@ def parse_config(
         enabled="robustness" in table,
     )
 
+    canary = _parse_canary(reader, table.get("canary", {}))
+    database = os.environ.get(DATABASE_ENV) or table.get("database")
+    if database is not None and not database.startswith(DATABASE_SCHEMES):
+        where = f"${DATABASE_ENV}" if os.environ.get(DATABASE_ENV) else "database"
+        raise reader.error(
+            "database" if where == "database" else where,
+            "the ledger and lock database must be a PostgreSQL URL, e.g. "
+            "database = 'postgresql://mlci@db.internal:5432/mlci' (or set $MLCI_DATABASE)",
+        )
+
     return MlciConfig(
         root=root,
         source=source,
@@ -566,6 +766,7 @@ def parse_config(
         tier=table.get("tier", "medium"),
         # CI runners point at the team's server through a secret, not a committed file.
         registry=os.environ.get(REGISTRY_ENV) or table.get("registry", DEFAULT_REGISTRY),
+        database=database,
         on_missing_baseline=table.get("on_missing_baseline", "fail"),
         tests=reader.strings(table.get("tests", []), "tests"),
         static=static,
@@ -580,6 +781,7 @@ def parse_config(
         cost=CostSettings(**cost_table),
         robustness=robustness,
         approvals=approvals,
+        canary=canary,
     )
 
 

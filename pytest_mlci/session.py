@@ -7,6 +7,7 @@ this module's hooks exist.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ class MlciState:
     crashed: list[str] = field(default_factory=list)
     data_checks: list[Any] = field(default_factory=list)  # CheckRow of every data item run
     drift_samples: list[Any] = field(default_factory=list)  # (column, reference, current)
+    selected_gates: list[tuple[str, Any]] = field(default_factory=list)  # (nodeid, Gate)
+    checked: set[str] = field(default_factory=set)  # node ids of the gates run here
+    worker_items: list[dict[str, Any]] = field(default_factory=list)  # xdist controller
 
 
 STATE_KEY = pytest.StashKey[MlciState]()
@@ -50,12 +54,25 @@ class MlciRoot(MlciCollector):
         yield EvaluationStatusItem.from_parent(self, name="evaluation")
 
 
+def is_xdist_worker(config: pytest.Config) -> bool:
+    """True in a pytest-xdist worker process (the controller and serial runs are not)."""
+    return hasattr(config, "workerinput")
+
+
 class MlciPlugin:
-    """Adds the ``mlci::`` items, prints the gate table and writes the JSON report."""
+    """Adds the ``mlci::`` items, prints the gate table and writes the reports.
+
+    Under pytest-xdist every worker collects the same items and runs some of them; the
+    workers send what they found (:func:`export_state`) to the controller, which alone
+    prints the gate table and writes the reports, so they are the same as a serial run's.
+    """
 
     def __init__(self, config: pytest.Config, state: MlciState) -> None:
         self.config = config
         self.state = state
+        self.worker = is_xdist_worker(config)
+        self.order: dict[str, int] = {}  # node id -> collection index (xdist controller)
+        self.found: list[tuple[str, int, int, int, int]] = []  # data rows per item (worker)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(
@@ -65,19 +82,74 @@ class MlciPlugin:
         root = MlciRoot.from_parent(session, name="mlci", nodeid="mlci")
         items.extend(session.genitems(root))
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Plan the evaluation from the gates left after -m / -k (the same in every worker)."""
+        from pytest_mlci.gates import Reference
+        from pytest_mlci.items.gates import GateItem
+
+        gates = [item for item in session.items if isinstance(item, GateItem)]
+        self.state.selected_gates = [(item.nodeid, item.gate) for item in gates]
+        self.state.evaluation.planned = tuple(
+            dict.fromkeys(g.gate.metric for g in gates if g.gate.reference is not Reference.BEST)
+        )
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Any:
+        # A worker remembers which item found which data rows, so the controller can put
+        # them back in collection order.
+        checks, samples = len(self.state.data_checks), len(self.state.drift_samples)
+        try:
+            return (yield)
+        finally:
+            found = (len(self.state.data_checks), len(self.state.drift_samples))
+            if self.worker and found != (checks, samples):
+                self.found.append(
+                    (
+                        item.nodeid,
+                        checks,
+                        len(self.state.data_checks),
+                        samples,
+                        len(self.state.drift_samples),
+                    )
+                )
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from pytest_mlci.report.text import gate_table
 
+        if self.worker:
+            return
         results = self.state.evaluation.results
         if results:
             terminalreporter.section("mlci gates")
             for line in gate_table(results):
                 terminalreporter.write_line(line)
+            summary = _cache_summary(self.state.evaluation.log)
+            if summary:
+                terminalreporter.write_line(summary)
+
+    # ------------------------------------------------------------------ pytest-xdist
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self.order:
+            self.order = {nodeid: index for index, nodeid in enumerate(ids)}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        exported = getattr(node, "workeroutput", {}).get("mlci")
+        if exported:
+            absorb_state(self.state, json.loads(exported), self.order)
+
+    # ------------------------------------------------------------------ reports
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         targets = {
             kind: self.config.getoption(f"mlci_report_{kind}") for kind in ("json", "md", "html")
         }
+        if self.worker:
+            output = self.config.workeroutput  # type: ignore[attr-defined]
+            output["mlci"] = export_state(self.state, self.found, samples=bool(targets["html"]))
+            return
         if not any(targets.values()):
             return
         from pytest_mlci.report.json_report import build_report
@@ -96,3 +168,82 @@ class MlciPlugin:
             evaluation = self.state.evaluation if report.get("gates") else None
             html = render_html(report, evaluation, drift_samples=self.state.drift_samples)
             write_atomically(Path(targets["html"]), html)
+
+
+def _cache_summary(log: list[dict[str, Any]]) -> str:
+    """``evaluation: 2 estimates computed (1.3 s), 3 read from the cache``."""
+    computed = [entry for entry in log if entry["source"] == "computed"]
+    cached = [entry for entry in log if entry["source"] == "cache"]
+    if not computed and not cached:
+        return ""
+    seconds = sum(entry["seconds"] for entry in computed)
+    return (
+        f"evaluation: {len(computed)} estimate(s) computed ({seconds:.1f} s), "
+        f"{len(cached)} read from the cache"
+    )
+
+
+def export_state(
+    state: MlciState, found: list[tuple[str, int, int, int, int]], *, samples: bool
+) -> str:
+    """A worker's results as JSON text (execnet sends plain types; numpy scalars are not).
+
+    Drift samples (for the HTML report's histograms) are sent only when HTML is asked for.
+    """
+    items = []
+    for nodeid, first, last, first_sample, last_sample in found:
+        items.append(
+            {
+                "nodeid": nodeid,
+                "data_checks": [dataclasses.asdict(row) for row in state.data_checks[first:last]],
+                "drift_samples": [
+                    [column, reference.tolist(), current.tolist()]
+                    for column, reference, current in state.drift_samples[first_sample:last_sample]
+                ]
+                if samples
+                else [],
+            }
+        )
+    exported = {
+        "evaluation": state.evaluation.export(),
+        "crashed": list(state.crashed),
+        "items": items,
+    }
+    return json.dumps(exported, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def absorb_state(state: MlciState, exported: dict[str, Any], order: dict[str, int]) -> None:
+    """Merge one worker's :func:`export_state` into the controller's state.
+
+    Workers finish in any order, so gates, crashes and data rows are sorted back into
+    collection order: the reports then read as a serial run's.
+    """
+    from pytest_mlci.data.results import CheckRow
+
+    def position(nodeid: str) -> int:
+        return order.get(nodeid, len(order))
+
+    evaluation = state.evaluation
+    evaluation.absorb(exported["evaluation"])
+    evaluation.results.sort(key=lambda result: position(f"mlci::gate::{result.gate}"))
+    state.crashed = sorted({*state.crashed, *exported["crashed"]}, key=position)
+    merged = state.worker_items
+    merged.extend(exported["items"])
+    merged.sort(key=lambda entry: position(entry["nodeid"]))
+    state.data_checks = [CheckRow(**row) for entry in merged for row in entry["data_checks"]]
+    samples = [sample for entry in merged for sample in entry["drift_samples"]]
+    if samples:
+        import pandas as pd
+
+        state.drift_samples = [
+            (column, pd.Series(reference), pd.Series(current))
+            for column, reference, current in samples
+        ]

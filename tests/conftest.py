@@ -67,6 +67,7 @@ class TinyProject:
 
     root: Path
     gates: dict[str, str] = field(default_factory=lambda: {"roc_auc": ">= 0.7"})
+    model: str = "tiny"
     extra: str = 'on_missing_baseline = "allow-first"\n'
 
     def write_config(self) -> None:
@@ -75,7 +76,7 @@ class TinyProject:
             textwrap.dedent(
                 """\
                 [tool.mlci]
-                model = "tiny"
+                model = "{model}"
                 task = "binary_classification"
                 target = "label"
                 artifact = "models/model.skops"
@@ -93,7 +94,7 @@ class TinyProject:
                 [tool.mlci.gates]
                 {gates}
                 """
-            ).format(extra=self.extra, gates=gate_lines)
+            ).format(extra=self.extra, gates=gate_lines, model=self.model)
         )
 
     def set_gate(self, metric: str, expression: str) -> None:
@@ -179,3 +180,105 @@ def tiny_dir(tmp_path, tiny_assets) -> TinyProject:
     a test, which breaks SQLAlchemy's lazily imported parts.
     """
     return build_tiny_project(tmp_path, tiny_assets)
+
+
+# ---------------------------------------------------------------------------------------------
+# Team scale: the server stack (PostgreSQL, an S3 endpoint, `mlflow server`) and the backends.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamStack:
+    """Loopback addresses of a running server stack."""
+
+    mlflow: str  # the tracking and registry URI of `mlflow server`
+    postgres: str  # a superuser URL without a database name
+    s3: str  # the S3 endpoint holding the server's artifacts
+
+
+def load_stack_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / ".ci" / "stack.py"
+    spec = importlib.util.spec_from_file_location("mlci_ci_stack", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def stack_module():
+    """``.ci/stack.py``, for tests that start or stop a server of their own."""
+    return load_stack_module()
+
+
+@pytest.fixture(scope="session")
+def team_stack(tmp_path_factory):
+    """The stack `.ci/run` started (its addresses in the environment), or one started here.
+
+    Without PostgreSQL installed the server tests are skipped on a developer's machine; in CI
+    (``$CI`` set) that is a failure, because CI must run them.
+    """
+    import os
+    import shutil as _shutil
+
+    if all(os.environ.get(f"MLCI_TEST_{name}") for name in ("MLFLOW", "POSTGRES", "S3")):
+        yield TeamStack(
+            os.environ["MLCI_TEST_MLFLOW"], os.environ["MLCI_TEST_POSTGRES"],
+            os.environ["MLCI_TEST_S3"],
+        )  # fmt: skip
+        return
+    stack = load_stack_module()
+    try:
+        stack.pg_bin("initdb")
+        missing = None
+    except SystemExit as exc:
+        missing = str(exc)
+    if missing or not _shutil.which("runuser" if os.geteuid() == 0 else "true"):
+        message = f"the server stack cannot start here: {missing}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    state = tmp_path_factory.mktemp("stack")
+    env = stack.start(state)
+    try:
+        yield TeamStack(env["MLCI_TEST_MLFLOW"], env["MLCI_TEST_POSTGRES"], env["MLCI_TEST_S3"])
+    finally:
+        stack.stop(state)
+
+
+@pytest.fixture
+def fresh_database(team_stack):
+    """A new, empty PostgreSQL database for one test's ledger and locks; dropped after."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{team_stack.postgres}/postgres", autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield f"{team_stack.postgres}/{name}"
+    with psycopg.connect(f"{team_stack.postgres}/postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["embedded", "server"])
+def backend(request) -> str:
+    """Run a test against the embedded default and against the team's server stack."""
+    return request.param
+
+
+@pytest.fixture
+def backend_project(backend, request, tiny_dir) -> TinyProject:
+    """The tiny project configured for ``backend``: with ``server``, the registry is the
+    shared `mlflow server` (a model name of its own) and the ledger and locks live in a
+    fresh PostgreSQL database."""
+    import uuid
+
+    if backend == "server":
+        stack = request.getfixturevalue("team_stack")
+        database = request.getfixturevalue("fresh_database")
+        tiny_dir.model = f"tiny-{uuid.uuid4().hex[:8]}"
+        tiny_dir.extra += f'registry = "{stack.mlflow}"\ndatabase = "{database}"\n'
+        tiny_dir.write_config()
+    return tiny_dir

@@ -142,3 +142,120 @@ def test_main_returns_exit_codes_for_scripts(tiny_dir, monkeypatch, capsys):
     assert main(["no-such-command"]) == 2
     shutil.rmtree(tiny_dir.root / "data")
     assert main(["validate-data"]) == 1
+
+
+# --------------------------------------------------------------------------- rollouts
+
+
+@pytest.fixture
+def two_versions(tiny_dir, tiny_assets):
+    """Production v1 and a registered v2, both with passing evaluation and staging records."""
+    from mlci_local.promotion import ledger_for, promote
+    from mlci_local.registry import Registry
+    from pytest_mlci.config import load_config
+    from pytest_mlci.model_io import sha256_file
+
+    config = load_config(tiny_dir.root / "pyproject.toml")
+    registry, ledger = Registry(config), ledger_for(config)
+    for source in ("good.skops", "bad.skops"):
+        shutil.copy(tiny_assets / source, config.artifact)
+        digest = sha256_file(config.artifact)
+        registry.register(config.artifact, digest, tags={})
+        for action in ("evaluation", "staging"):
+            ledger.append(action, {"model": "tiny", "digest": digest, "passed": True})
+    promote(config, registry, ledger, "1")
+    return config, registry, ledger
+
+
+def test_a_controller_killed_mid_rollout_shows_in_status_and_abort_rolls_it_back(
+    invoke, two_versions
+):
+    from mlci_local.hookspec import plugin_manager
+
+    config, registry, ledger = two_versions
+    digest = registry.by_version("2").digest
+    hooks = plugin_manager()
+    for step, weight in enumerate((0.05, 0.25)):  # what a controller killed at 25 % leaves
+        hooks.hook.mlci_set_weights(config=config, candidate_version="2", weight=weight)
+        ledger.append("canary.step", {"model": "tiny", "version": "2", "digest": digest,
+                                      "step": step, "weight": weight})  # fmt: skip
+    shown = invoke("status")
+    assert "rollout: canary of v2 at 25% of traffic (step 2 of 4)" in shown.output
+    assert "UNFINISHED: the controller stopped here" in shown.output
+    status = json.loads(invoke("status", "--json").output)["rollout"]
+    assert (status["weight"], status["in_flight"]["step"]) == (0.25, 1)
+    aborted = invoke("canary", "--abort")
+    assert aborted.exit_code == 0
+    assert "canary of v2 aborted at 25%; local router: all traffic back to production v1" in (
+        aborted.output
+    )
+    assert "rollout: none (production serves all traffic)" in invoke("status").output
+
+
+def test_shadow_mode_starts_from_the_cli_and_status_compares_the_answers(invoke, two_versions):
+    import asyncio
+
+    from mlci_local.rollout.router import build_app
+    from tests.rollout.test_router import Constant, request
+
+    config = two_versions[0]
+    started = invoke("canary", "--shadow", "--version", "2")
+    assert started.exit_code == 0, started.output
+    assert "shadow: v2 now gets a copy of every request" in started.output
+    app = build_app(config, production_model=Constant(0.25), candidate_model=Constant(0.75))
+    body = {"dataframe_records": [{"x0": 0.5, "x1": 0.1, "x2": 0.0, "x3": 1.0, "group": "a"}]}
+    for _ in range(10):
+        reply = asyncio.run(request(app, "POST", "/invocations", json_body=body))
+        assert reply.json()["predictions"] == [0.25]  # production's answer, never the shadow's
+    assert app.state.router.shadows.drain()
+    shown = invoke("status").output
+    assert "rollout: shadow of v2: 10 of 10 requests compared; candidate errors 0" in shown
+    assert "label agreement 0.0%; score difference mean 0.5000, max 0.5000" in shown
+    ended = invoke("canary", "--abort")
+    assert "shadow of v2 ended" in ended.output and "10 of 10 requests compared" in ended.output
+    assert "rollout: none" in invoke("status").output
+
+
+def test_stage_without_a_candidate_says_what_to_run(invoke):
+    result = runner_invoke(invoke, "stage")
+    assert result.exit_code == 1
+    assert "tiny@candidate does not exist; run `mlci run --until register`" in result.output
+
+
+def test_stage_names_every_compliance_problem_and_records_the_failure(invoke, two_versions):
+    _, registry, ledger = two_versions
+    registry.set_alias("candidate", "2")
+    result = runner_invoke(invoke, "stage")
+    assert result.exit_code == 1, result.output
+    assert "staging did not pass:" in result.output
+    assert "lineage: no git commit recorded" in result.output
+    assert "model card: none attached to this version" in result.output
+    record = ledger.find("staging", version="2")[-1]
+    assert record.data["passed"] is False and record.data["requests"] > 0
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "fix"),
+    [
+        ("steps = [0.5, 0.25, 1.0]", "tool.mlci.canary.steps", "must increase step by step"),
+        ("steps = [0.05, 0.5]", "tool.mlci.canary.steps", "must end at 1.0"),
+        ("steps = { higher = [1.0] }", "tool.mlci.canary.steps.higher", "is not a tier"),
+        ("min_samples = [1, 2]", "tool.mlci.canary.min_samples", "one value per step"),
+        ("judge = { quality_margin = 2 }", "tool.mlci.canary.judge.quality_margin",
+         "e.g. quality_margin = 0.02"),
+        ("traffic = { bacth = 10 }", "tool.mlci.canary.traffic.bacth", "did you mean 'batch'"),
+    ],
+)  # fmt: skip
+def test_a_canary_config_mistake_exits_2_naming_file_key_and_fix(invoke, tiny_dir, table, key,
+                                                                 fix):  # fmt: skip
+    config = tiny_dir.root / "pyproject.toml"
+    config.write_text(config.read_text() + f"\n[tool.mlci.canary]\n{table}\n")
+    result = runner_invoke(invoke, "status")
+    assert result.exit_code == 2
+    assert "pyproject.toml" in result.output and key in result.output and fix in result.output
+    assert "Traceback" not in result.output
+
+
+def runner_invoke(invoke, *args):
+    """Like ``invoke`` but through the group's error handling (exit codes, no traceback)."""
+    return CliRunner().invoke(cli, list(args))

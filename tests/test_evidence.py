@@ -335,7 +335,7 @@ def test_the_ledger_slice_is_read_even_from_a_damaged_ledger(tmp_path):
     ledger_path = ledger.path
     with ledger_path.open("ab") as handle:
         handle.write(b'{"data":{"model":"m"}}\n{"torn')
-    assert [obj["data"] for _, obj in ledger_slice(ledger_path, "m")] == [
+    assert [obj["data"] for _, obj in ledger_slice(ledger.raw_lines(), "m")] == [
         {"model": "m", "version": "1"},
         {"model": "m"},
     ]

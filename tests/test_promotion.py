@@ -6,7 +6,6 @@ import shutil
 
 import pytest
 
-from mlci_local.ledger import verify
 from mlci_local.promotion import ledger_for, promote, rollback, unfinished
 from mlci_local.registry import Registry
 from pytest_mlci.config import load_config
@@ -15,8 +14,16 @@ from pytest_mlci.model_io import sha256_file
 
 
 @pytest.fixture
-def project(tiny_dir):
-    """The tiny project's loaded configuration (embedded sqlite registry under .mlci/)."""
+def project(backend_project):
+    """The tiny project's configuration: the embedded default (sqlite registry, ledger file)
+    and the team stack (`mlflow server` on PostgreSQL with S3 artifacts, ledger and locks
+    in PostgreSQL)."""
+    return load_config(backend_project.root / "pyproject.toml")
+
+
+@pytest.fixture
+def embedded(tiny_dir):
+    """The embedded default only: these tests edit the artifact store's files directly."""
     return load_config(tiny_dir.root / "pyproject.toml")
 
 
@@ -50,7 +57,7 @@ def test_promotion_keeps_the_replaced_version_as_previous(project, tiny_assets):
     assert (second.production, second.replaced) == (v2, v1)
     assert registry.by_alias("production").version == v2
     assert registry.by_alias("previous").version == v1
-    assert verify(ledger.path).ok
+    assert ledger.verify().ok
 
 
 def test_promoting_the_current_production_changes_nothing(project, tiny_assets):
@@ -104,16 +111,16 @@ def test_force_needs_a_reason_and_is_recorded(project, tiny_assets):
     assert record.data["force"] is True and record.data["reason"] == "hotfix INC-42"
 
 
-def test_a_modified_artifact_in_the_store_refuses_to_load(project, tiny_assets, tmp_path):
+def test_a_modified_artifact_in_the_store_refuses_to_load(embedded, tiny_assets, tmp_path):
     from pytest_mlci import registry_read as rr
     from pytest_mlci.errors import DataError
 
-    version = register(project, tiny_assets / "good.skops").version
+    version = register(embedded, tiny_assets / "good.skops").version
     stored = version.source.removeprefix("file://") + "/model.skops"
     with open(stored, "ab") as handle:
         handle.write(b"tampered")
     with pytest.raises(DataError, match="does not match the registered"):
-        rr.fetch_verified(version, tmp_path / "cache", registry_uri=project.registry_uri)
+        rr.fetch_verified(version, tmp_path / "cache", registry_uri=embedded.registry_uri)
 
 
 def test_an_interrupted_promotion_shows_as_unfinished(project, tiny_assets, monkeypatch):
@@ -131,17 +138,17 @@ def test_an_interrupted_promotion_shows_as_unfinished(project, tiny_assets, monk
     assert registry.by_alias("production") is None
 
 
-def test_an_extra_file_beside_the_artifact_refuses_to_load(project, tiny_assets, tmp_path):
+def test_an_extra_file_beside_the_artifact_refuses_to_load(embedded, tiny_assets, tmp_path):
     from pathlib import Path
 
     from pytest_mlci import registry_read as rr
     from pytest_mlci.errors import DataError
 
-    version = register(project, tiny_assets / "good.skops").version
+    version = register(embedded, tiny_assets / "good.skops").version
     stored = Path(version.source.removeprefix("file://"))
     (stored / "sitecustomize.py").write_text("print('surprise')\n")
     with pytest.raises(DataError, match=r"not in the registered manifest: sitecustomize\.py"):
-        rr.fetch_verified(version, tmp_path / "cache", registry_uri=project.registry_uri)
+        rr.fetch_verified(version, tmp_path / "cache", registry_uri=embedded.registry_uri)
 
 
 def test_concurrent_registrations_of_one_artifact_make_one_version(project, tiny_assets):

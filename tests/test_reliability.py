@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci_local.ledger import LedgerWriteError, verify
+from mlci_local.ledger import LedgerWriteError
 from mlci_local.promotion import (
     FAULT_ENV,
     alias_drift,
@@ -34,7 +34,14 @@ from pytest_mlci.model_io import sha256_file
 
 
 @pytest.fixture
-def project(tiny_dir):
+def project(backend_project):
+    """The embedded default and the team stack (see ``backend_project`` in conftest)."""
+    return load_config(backend_project.root / "pyproject.toml")
+
+
+@pytest.fixture
+def embedded(tiny_dir):
+    """The embedded default only: the test breaks a local file or the local disk."""
     return load_config(tiny_dir.root / "pyproject.toml")
 
 
@@ -57,7 +64,7 @@ def assert_invariants(config, *, production: str, previous: str | None) -> None:
     passed = {r.action for r in ledger.find(model=config.model, digest=digest)
               if r.data.get("passed")}  # fmt: skip
     assert {"evaluation", "staging"} <= passed
-    assert verify(ledger.path).ok
+    assert ledger.verify().ok
     assert unfinished(ledger, config.model) == []
     assert alias_drift(registry, ledger, config.model) == []
     keys = [v.tags.get("mlci.idempotency_key") for v in registry.versions()]
@@ -181,32 +188,32 @@ def test_a_clean_history_passes_the_audit(project, tiny_assets, monkeypatch):
     assert audit.exit_code == 0, audit.output
 
 
-def test_a_failing_fsync_refuses_the_promotion_and_moves_nothing(project, tiny_assets,
+def test_a_failing_fsync_refuses_the_promotion_and_moves_nothing(embedded, tiny_assets,
                                                                 monkeypatch):  # fmt: skip
-    registry, ledger = Registry(project), ledger_for(project)
-    v1 = register_passing(project, tiny_assets / "good.skops")
+    registry, ledger = Registry(embedded), ledger_for(embedded)
+    v1 = register_passing(embedded, tiny_assets / "good.skops")
 
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(LedgerWriteError):
-        promote(project, registry, ledger, v1)
+        promote(embedded, registry, ledger, v1)
     monkeypatch.undo()
     assert registry.by_alias("production") is None
-    assert verify(ledger.path).ok
+    assert ledger.verify().ok
 
 
-def test_rollback_to_a_corrupted_artifact_is_refused(project, tiny_assets):
-    registry, ledger = Registry(project), ledger_for(project)
-    v1 = register_passing(project, tiny_assets / "good.skops")
-    v2 = register_passing(project, tiny_assets / "bad.skops")
-    promote(project, registry, ledger, v1)
-    promote(project, registry, ledger, v2)
+def test_rollback_to_a_corrupted_artifact_is_refused(embedded, tiny_assets):
+    registry, ledger = Registry(embedded), ledger_for(embedded)
+    v1 = register_passing(embedded, tiny_assets / "good.skops")
+    v2 = register_passing(embedded, tiny_assets / "bad.skops")
+    promote(embedded, registry, ledger, v1)
+    promote(embedded, registry, ledger, v2)
     stored = Path(registry.by_version(v1).source.removeprefix("file://")) / "model.skops"
     stored.write_bytes(b"not the model any more")
     with pytest.raises(DataError, match="does not match the registered manifest"):
-        rollback(project, registry, ledger)
+        rollback(embedded, registry, ledger)
     assert registry.by_alias("production").version == v2
 
 
@@ -225,15 +232,15 @@ def test_an_unreachable_registry_fails_fast_and_writes_nothing(tiny_dir):
     assert not (tiny_dir.root / ".mlci" / "ledger.jsonl").exists()
 
 
-def test_a_deleted_artifact_file_is_refused_by_name(project, tiny_assets):
-    registry, ledger = Registry(project), ledger_for(project)
-    v1 = register_passing(project, tiny_assets / "good.skops")
-    v2 = register_passing(project, tiny_assets / "bad.skops")
-    promote(project, registry, ledger, v1)
+def test_a_deleted_artifact_file_is_refused_by_name(embedded, tiny_assets):
+    registry, ledger = Registry(embedded), ledger_for(embedded)
+    v1 = register_passing(embedded, tiny_assets / "good.skops")
+    v2 = register_passing(embedded, tiny_assets / "bad.skops")
+    promote(embedded, registry, ledger, v1)
     stored = Path(registry.by_version(v2).source.removeprefix("file://")) / "model.skops"
     stored.unlink()
     with pytest.raises(DataError, match=r"model\.skops: listed in the manifest but missing"):
-        promote(project, registry, ledger, v2)
+        promote(embedded, registry, ledger, v2)
     assert registry.by_alias("production").version == v1
 
 

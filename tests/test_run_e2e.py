@@ -80,7 +80,8 @@ def test_first_run_takes_the_model_from_commit_to_production(example):
         assert label in out
     assert "training               trained: dvc repro ran" in out
     assert "waived (first model)" in out
-    assert "production -> v1 (first production model)" in out
+    # The example opts into the in-run canary, which needs a production model to compare with.
+    assert "production -> v1 (first production model, without a canary" in out
     status = json.loads(mlci(example, "status", "--json").stdout)
     assert status["aliases"]["production"]["version"] == "1"
     assert status["aliases"]["staging"]["version"] == "1"
@@ -108,11 +109,20 @@ def test_a_failing_gate_stops_before_registration_and_keeps_production(example):
     assert status["aliases"]["production"]["version"] == "1"
 
 
-def test_a_new_good_model_is_promoted_and_can_be_rolled_back(example):
+def test_a_new_good_model_passes_a_canary_through_the_local_router_and_can_be_rolled_back(
+    example,
+):
     set_params(example, train={"degrade": 0.0, "seed": 7})
     done = mlci(example, "run")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "[7/7] promotion              ok: canary 25% → 50% → 100% passed on" in done.stdout
     assert "production -> v2 (previous: v1)" in done.stdout
+    for weight in (" 25%", " 50%", "100%"):
+        assert f"step {weight}: PASS         errors pass, latency pass, quality pass" in (
+            done.stdout
+        )
+    status = json.loads(mlci(example, "status", "--json").stdout)
+    assert status["rollout"]["mode"] == "none" and status["rollout"]["in_flight"] is None
     rolled = mlci(example, "rollback", "--yes", "--reason", "test")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert "production -> v1 (was v2)" in rolled.stdout

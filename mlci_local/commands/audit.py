@@ -18,7 +18,7 @@ def command() -> None:
 def verify_command(ctx: click.Context, workspace: Workspace) -> None:
     """Verify every record's hash and link, the registry checkpoints, and that the aliases
     are where the ledger says mlci put them; exit 1 on any problem."""
-    from mlci_local.ledger import Checkpoint, verify
+    from mlci_local.ledger import Checkpoint
     from mlci_local.promotion import TAG_CHECKPOINT, alias_drift, ledger_for
     from mlci_local.registry import Registry
 
@@ -30,7 +30,7 @@ def verify_command(ctx: click.Context, workspace: Workspace) -> None:
         tag = version.tags.get(TAG_CHECKPOINT)
         if tag:
             checkpoints.append(Checkpoint.from_tag(tag))
-    report = verify(ledger.path, checkpoints)
+    report = ledger.verify(checkpoints)
     click.echo(report.summary())
     drift = alias_drift(registry, ledger, config.model)
     for problem in drift:

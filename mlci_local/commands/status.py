@@ -13,7 +13,9 @@ from mlci_local.workspace import Workspace, pass_workspace
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @pass_workspace
 def command(workspace: Workspace, as_json: bool) -> None:
-    """Show which version each alias points at and any unfinished alias move."""
+    """Show which version each alias points at, any unfinished alias move, and where traffic
+    goes: a canary in flight (its weight and step, held or stopped) or a shadow with its
+    comparison so far."""
     from mlci_local.promotion import alias_drift, ledger_for, unfinished
     from mlci_local.registry import ALIASES, Registry
 
@@ -24,6 +26,7 @@ def command(workspace: Workspace, as_json: bool) -> None:
     ledger = ledger_for(config)
     pending = unfinished(ledger, config.model)
     drift = alias_drift(registry, ledger, config.model)
+    rollout = _rollout(config, ledger)
     if as_json:
         payload = {
             "model": config.model,
@@ -32,6 +35,7 @@ def command(workspace: Workspace, as_json: bool) -> None:
             "versions": [v.version for v in versions],
             "unfinished": [{"seq": r.seq, "action": r.action, **r.data} for r in pending],
             "alias_drift": drift,
+            "rollout": rollout,
         }
         click.echo(json.dumps(payload, indent=2))
         return
@@ -58,3 +62,52 @@ def command(workspace: Workspace, as_json: bool) -> None:
             "rollback reconciles it",
             fg="yellow",
         )
+    for line in _rollout_lines(config, rollout):
+        click.echo(line)
+
+
+def _rollout(config, ledger) -> dict:
+    """The rollout state file, the ledger's unfinished canary, and a shadow's summary."""
+    from dataclasses import asdict
+
+    from mlci_local.rollout.controller import in_flight
+    from mlci_local.rollout.shadow import shadow_summary
+    from mlci_local.rollout.state import read_state
+
+    state = read_state(config)
+    found = in_flight(ledger, config.model)
+    summary = shadow_summary(config, state)
+    return {
+        **asdict(state),
+        "steps": list(config.canary.steps_for(config.tier)),
+        "in_flight": asdict(found) if found else None,
+        "shadow": asdict(summary) if summary else None,
+    }
+
+
+def _rollout_lines(config, rollout: dict) -> list[str]:
+    from mlci_local.rollout.shadow import ShadowSummary
+
+    if rollout["shadow"]:
+        first, *rest = ShadowSummary(**rollout["shadow"]).lines()
+        return [f"rollout: {first}", *(f"  {line.strip()}" for line in rest)]
+    found = rollout["in_flight"]
+    if rollout["mode"] == "none" and not found:
+        return ["rollout: none (production serves all traffic)"]
+    version = found["version"] if found else rollout["candidate_version"]
+    weight = rollout["weight"]
+    steps = rollout["steps"]
+    where = f"step {found['step'] + 1} of {len(steps)}" if found else "no ledger record"
+    lines = [f"rollout: canary of v{version} at {weight:.0%} of traffic ({where})"]
+    if found and found["held"]:
+        lines.append(
+            f"  HELD by the judge: `mlci approve {config.model} {version}` then `mlci canary "
+            f"--version {version}` (or `mlci run`) goes on from the next step; "
+            "`mlci canary --abort` rolls back"
+        )
+    elif found:
+        lines.append(
+            f"  UNFINISHED: the controller stopped here; `mlci canary --version {version}` "
+            "(or `mlci run`) resumes at this step, `mlci canary --abort` rolls back"
+        )
+    return lines

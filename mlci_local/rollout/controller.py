@@ -8,23 +8,33 @@ A metrics source that raises, or a step that saw no traffic, is inconclusive —
 Passing the last step (100 %) records a passing canary and promotes the candidate through the
 same locked, journaled path as ``mlci promote``.
 
+A step passes only once it has also seen its minimum number of candidate requests and lasted
+its minimum time (``[tool.mlci.canary] min_samples``, ``min_seconds``); a step whose traffic
+ends before that is inconclusive. A fail may come at any moment: rolling back early is the
+point.
+
 Every step, judgement and outcome is a ledger record, so a controller killed mid-rollout
 leaves the weight it had set on record: ``mlci status`` shows it and the next ``mlci canary``
-resumes from that step.
+(or ``mlci run`` with the same candidate) resumes from that step; a run with a different
+candidate aborts it first. A held canary resumes at the step it held; if a human recorded
+``mlci approve`` for the version after the hold, the held step counts as passed and the
+canary goes on from the next one. ``mlci canary --abort`` rolls a held canary back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from mlci_local.ledger import Ledger
+from mlci_local.ledger import LedgerBase
 from mlci_local.registry import Registry
-from pytest_mlci.config import MlciConfig
+from pytest_mlci.config import DEFAULT_CANARY_STEPS, MlciConfig
 from pytest_mlci.errors import PromotionRefused
 
-DEFAULT_STEPS = (0.05, 0.25, 0.5, 1.0)
+DEFAULT_STEPS = DEFAULT_CANARY_STEPS
+ENDED = ("pass", "fail", "aborted")  # verdicts of a canary record that closes a rollout
 
 
 class TrafficSource(Protocol):
@@ -36,11 +46,39 @@ class TrafficSource(Protocol):
 
 @dataclass(frozen=True)
 class CanaryPolicy:
-    """Steps and the per-step traffic budget."""
+    """Steps, what each step needs before it may pass, and the per-step traffic budget.
+
+    ``min_samples`` and ``min_seconds`` are one number for every step or one per step.
+    """
 
     steps: tuple[float, ...] = DEFAULT_STEPS
     max_batches_per_step: int = 20
     judge: Any = None  # JudgeSettings; None: the judge's defaults
+    min_samples: int | tuple[int, ...] = 0
+    min_seconds: float | tuple[float, ...] = 0.0
+    clock: Callable[[], float] = time.monotonic
+
+    def minimums(self, index: int) -> tuple[int, float]:
+        """(candidate requests, seconds) step ``index`` needs before it may pass."""
+        samples, seconds = self.min_samples, self.min_seconds
+        return (
+            samples if isinstance(samples, int) else samples[index],
+            seconds if isinstance(seconds, (int, float)) else seconds[index],
+        )
+
+
+def policy_from_config(config: MlciConfig, **overrides: Any) -> CanaryPolicy:
+    """The configured canary of ``config``'s tier (``[tool.mlci.canary]``)."""
+    from mlci_local.rollout.judge import JudgeSettings
+
+    settings = config.canary
+    return CanaryPolicy(
+        steps=settings.steps_for(config.tier),
+        judge=JudgeSettings(**settings.judge),
+        min_samples=settings.min_samples,
+        min_seconds=settings.min_seconds,
+        **overrides,
+    )
 
 
 @dataclass(frozen=True)
@@ -51,6 +89,17 @@ class StepResult:
     verdict: str
     summary: str
     batches: int
+    canary_requests: int = 0  # requests the candidate answered during this step
+    criteria: tuple[tuple[str, str], ...] = ()  # (criterion, verdict) of the last judgement
+
+    def line(self) -> str:
+        """One line: the step's verdict, its criteria, how much traffic it took."""
+        shown = ", ".join(f"{name} {verdict}" for name, verdict in self.criteria)
+        looks = f"{self.batches} look{'s' if self.batches != 1 else ''}"
+        return (
+            f"step {self.weight:>4.0%}: {self.verdict.upper():<12} "
+            f"{shown + '; ' if shown else ''}{self.canary_requests:,} candidate requests, {looks}"
+        )
 
 
 @dataclass(frozen=True)
@@ -63,12 +112,12 @@ class CanaryOutcome:
     weight: float
     promoted: bool = False
     messages: tuple[str, ...] = field(default_factory=tuple)
+    resumed_at: int = 0  # the step index this run started from (0: a new canary)
+    control: str | None = None  # the production version the canary was judged against
 
 
 def _merge(first: Any, second: Any) -> Any:
     """Cumulative observations of one arm: the judge sees everything since the start."""
-    from dataclasses import replace
-
     if first is None:
         return second
     labels = None
@@ -86,7 +135,7 @@ def _merge(first: Any, second: Any) -> Any:
 def run_canary(
     config: MlciConfig,
     registry: Registry,
-    ledger: Ledger,
+    ledger: LedgerBase,
     version: str,
     source: TrafficSource,
     *,
@@ -110,44 +159,59 @@ def run_canary(
     target = registry.by_version(version)
     facts = {"model": config.model, "version": target.version, "digest": target.digest,
              "control": production.version}  # fmt: skip
-    start = _resume_step(ledger, config.model, target.version)
+    start = resume_step(ledger, config.model, target.version)
     control_seen = canary_seen = None
     results: list[StepResult] = []
+    last = len(policy.steps) - 1
     for index, weight in enumerate(policy.steps):
         if index < start:
             continue
         hooks.hook.mlci_set_weights(config=config, candidate_version=target.version, weight=weight)
         ledger.append("canary.step", {**facts, "step": index, "weight": weight})
-        verdict, summary, used = "inconclusive", "no traffic reached this step", 0
+        verdict, summary, used, seen_here = "inconclusive", "no traffic reached this step", 0, 0
+        criteria: tuple[tuple[str, str], ...] = ()
+        need_samples, need_seconds = policy.minimums(index)
+        began = policy.clock()
         try:
             for control, canary in source.batches(weight):
                 used += 1
+                seen_here += int(canary.requests)
                 control_seen = _merge(control_seen, control)
                 canary_seen = _merge(canary_seen, canary)
                 # Below 100 %, "no evidence of harm, estimate within the margin" advances;
                 # the last step must show non-inferiority before anything is promoted.
-                step_settings = replace(settings, interim=weight < 1.0)
+                step_settings = replace(settings, interim=index < last)
                 judgement = judge(control_seen, canary_seen, step_settings)
                 verdict, summary = judgement.verdict, judgement.summary()
+                criteria = tuple((c.name, c.verdict) for c in judgement.criteria)
+                short = _short_of(seen_here, need_samples, policy.clock() - began, need_seconds)
+                if verdict == "pass" and short:
+                    verdict = "inconclusive"  # the judge is satisfied, the step is not over yet
+                    summary = f"{summary}\n  step: {short}"
                 if verdict != "inconclusive" or used >= policy.max_batches_per_step:
                     break
         except Exception as exc:  # a broken metrics source decides nothing
-            verdict = "inconclusive"
+            verdict, criteria = "inconclusive", ()
             summary = f"the metrics source failed: {type(exc).__name__}: {exc}"
-        results.append(StepResult(weight, verdict, summary, used))
+        results.append(StepResult(weight, verdict, summary, used, seen_here, criteria))
         ledger.append("canary.judgement", {**facts, "step": index, "weight": weight,
                                            "verdict": verdict, "summary": summary})  # fmt: skip
         if verdict == "fail":
             message = hooks.hook.mlci_rollback(config=config, version=production.version)
-            ledger.append("canary", {**facts, "passed": False, "verdict": "fail",
+            ledger.append("canary", {**facts, "passed": False, "verdict": "fail", "step": index,
                                      "weight": weight, "summary": summary})  # fmt: skip
             return CanaryOutcome("fail", target.version, tuple(results), 0.0,
-                                 messages=(message or "",))  # fmt: skip
+                                 messages=(message or "",), resumed_at=start,
+                                 control=production.version)  # fmt: skip
         if verdict != "pass":
             ledger.append("canary", {**facts, "passed": False, "verdict": "inconclusive",
-                                     "weight": weight, "summary": summary})  # fmt: skip
-            return CanaryOutcome("inconclusive", target.version, tuple(results), weight)
-    ledger.append("canary", {**facts, "passed": True, "verdict": "pass", "weight": 1.0})
+                                     "step": index, "weight": weight,
+                                     "summary": summary})  # fmt: skip
+            return CanaryOutcome("inconclusive", target.version, tuple(results), weight,
+                                 resumed_at=start, control=production.version)  # fmt: skip
+    approved = start > last  # every step passed earlier; the held last one a human approved
+    ledger.append("canary", {**facts, "passed": True, "verdict": "pass", "weight": 1.0,
+                             "step": last, "approved_hold": approved})  # fmt: skip
     promoted = False
     messages: list[str] = []
     if promote_on_pass:
@@ -156,19 +220,83 @@ def run_canary(
         move = promote(config, registry, ledger, target.version)
         promoted = move.changed
         messages.append(hooks.hook.mlci_promote(config=config, version=target.version) or "")
-    return CanaryOutcome("pass", target.version, tuple(results), 1.0, promoted, tuple(messages))
+    return CanaryOutcome("pass", target.version, tuple(results), 1.0, promoted, tuple(messages),
+                         resumed_at=start, control=production.version)  # fmt: skip
 
 
-def _resume_step(ledger: Ledger, model: str, version: str) -> int:
-    """The step to continue from when a previous controller stopped mid-rollout."""
-    if not ledger.path.exists():
-        return 0
-    last_step = None
+def _short_of(samples: int, need_samples: int, seconds: float, need_seconds: float) -> str:
+    """Why a step whose judgement passed may not end yet ("" when it may)."""
+    missing = []
+    if samples < need_samples:
+        missing.append(f"{samples:,} of the {need_samples:,} candidate requests it needs")
+    if seconds < need_seconds:
+        missing.append(f"{seconds:.0f} of the {need_seconds:g} s it must last")
+    return "not over yet: " + " and ".join(missing) if missing else ""
+
+
+def abort_canary(
+    config: MlciConfig,
+    registry: Registry,
+    ledger: LedgerBase,
+    version: str,
+    *,
+    reason: str,
+    manager: Any = None,
+) -> str:
+    """Send all traffic back to production and close ``version``'s canary as aborted."""
+    from mlci_local.hookspec import plugin_manager
+
+    hooks = manager or plugin_manager()
+    production = registry.by_alias("production")
+    control = production.version if production is not None else None
+    message = hooks.hook.mlci_rollback(config=config, version=control) or ""
+    target = registry.by_version(version)
+    ledger.append("canary", {"model": config.model, "version": target.version,
+                             "digest": target.digest, "control": control, "passed": False,
+                             "verdict": "aborted", "weight": 0.0,
+                             "summary": reason})  # fmt: skip
+    return message
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A canary that has started and not ended (held, or its controller stopped)."""
+
+    version: str
+    step: int
+    weight: float
+    held: bool  # True: the judge held it; False: the controller stopped mid-step
+    approved: bool  # a human approved the version after the hold
+
+
+def in_flight(ledger: LedgerBase, model: str) -> InFlight | None:
+    """The model's unfinished canary according to the ledger, if any."""
+    if not ledger.exists():
+        return None
+    current: dict[str, Any] | None = None
     for record in ledger.records():
-        if record.data.get("model") != model or record.data.get("version") != version:
+        data = record.data
+        if data.get("model") != model:
             continue
-        if record.action == "canary":
-            last_step = None  # that canary ended; a new one starts from the first step
-        elif record.action == "canary.step":
-            last_step = int(record.data.get("step", 0))
-    return last_step or 0
+        version = str(data.get("version"))
+        if record.action == "canary.step":
+            current = {"version": version, "step": int(data.get("step", 0)),
+                       "weight": float(data.get("weight", 0.0)), "held": False,
+                       "approved": False}  # fmt: skip
+        elif record.action == "canary" and current and current["version"] == version:
+            if data.get("verdict") in ENDED:
+                current = None
+            else:
+                current.update(held=True, approved=False)
+        elif record.action == "approve" and current and current["version"] == version:
+            current["approved"] = current["held"]
+    return InFlight(**current) if current else None
+
+
+def resume_step(ledger: LedgerBase, model: str, version: str) -> int:
+    """The step to continue from: where a stopped controller was, the step after a held one
+    that a human approved, the held step otherwise, else 0 (a new canary)."""
+    found = in_flight(ledger, model)
+    if found is None or found.version != version:
+        return 0
+    return found.step + 1 if found.held and found.approved else found.step

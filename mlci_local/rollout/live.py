@@ -40,6 +40,10 @@ class LogSource:
             self.sleep(self.poll_seconds)
             yield self._poll()
 
+    def poll(self) -> tuple[Any, Any]:
+        """Everything logged since the last poll, as (control, canary) observations."""
+        return self._poll()
+
     def _poll(self) -> tuple[Any, Any]:
         from mlci_local.rollout.judge import ArmObservations
 

@@ -8,6 +8,7 @@ selects only static checks with ``-m`` never loads a model.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,11 @@ class Evaluation:
     candidate_path: Path | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     results: list[GateResult] = field(default_factory=list)
+    #: Metrics the selected gates will ask for: the first cache miss computes all of them
+    #: under the cache lock, so under pytest-xdist one worker loads and scores the model.
+    planned: tuple[str, ...] = ()
+    #: Where each metric estimate of this process came from (see :meth:`_note`).
+    log: list[dict[str, Any]] = field(default_factory=list)
 
     # ------------------------------------------------------------------ inputs
 
@@ -246,47 +252,113 @@ class Evaluation:
     def _from_disk_cache(self, name: str) -> tuple[Estimate, Estimate | None, float | None]:
         """Reuse an earlier run's estimate for the same model, data, baseline and settings.
 
+        A miss is computed under an exclusive lock on the inputs' key: concurrent processes
+        on the same inputs (pytest-xdist workers, parallel CI jobs on one checkout) wait for
+        the first one and then read what it wrote, so each estimate is computed once. The
+        first miss also computes the other planned metrics, so the model is scored once.
         Measured costs (latency, memory) are never cached: they describe this machine now.
         """
-        import json
-
         from pytest_mlci.evaluation.cost import COST_METRICS
+        from pytest_mlci.filelock import exclusive_lock
 
         if name in COST_METRICS:
             return self._estimate(name)
-        path = self.config.state_dir / "cache" / "evaluation" / f"{self._cache_key(name)}.json"
-        if path.is_file():
-            try:
-                stored = json.loads(path.read_text(encoding="utf-8"))
-                return (
-                    Estimate(**stored["candidate"]),
-                    Estimate(**stored["delta"]) if stored["delta"] else None,
-                    stored["baseline"],
-                )
-            except (ValueError, KeyError, TypeError):
-                pass  # a damaged cache entry is recomputed, never trusted
-        candidate, delta, base = self._estimate(name)
-        from dataclasses import asdict
+        stored = self._read_cached(name)
+        if stored is None:
+            lock = self._cache_dir / f"{self._inputs_key}.lock"
+            with exclusive_lock(lock, what="evaluation cache lock"):
+                stored = self._read_cached(name)
+                if stored is None:
+                    result = self._compute_and_store(name)
+                    self._compute_planned(exclude=name)
+                    return result
+        self._note(name, "cache", 0.0)
+        return stored
+
+    @property
+    def _cache_dir(self) -> Path:
+        return self.config.state_dir / "cache" / "evaluation"
+
+    def _read_cached(self, name: str) -> tuple[Estimate, Estimate | None, float | None] | None:
+        import json
+
+        path = self._cache_dir / f"{self._cache_key(name)}.json"
+        if not path.is_file():
+            return None
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            return (
+                Estimate(**stored["candidate"]),
+                Estimate(**stored["delta"]) if stored["delta"] else None,
+                stored["baseline"],
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # a damaged cache entry is recomputed, never trusted
+
+    def _compute_and_store(self, name: str) -> tuple[Estimate, Estimate | None, float | None]:
+        """Compute one estimate and write it to the cache (the caller holds the lock)."""
+        import json
+        import time
 
         from pytest_mlci.fileio import write_atomically
 
+        started = time.perf_counter()
+        candidate, delta, base = self._estimate(name)
+        self._note(name, "computed", time.perf_counter() - started)
         payload = {
-            "candidate": asdict(candidate),
-            "delta": asdict(delta) if delta else None,
+            "candidate": dataclasses.asdict(candidate),
+            "delta": dataclasses.asdict(delta) if delta else None,
             "baseline": base,
         }
-        write_atomically(path, json.dumps(payload))
+        write_atomically(self._cache_dir / f"{self._cache_key(name)}.json", json.dumps(payload))
         return candidate, delta, base
 
-    def _cache_key(self, name: str) -> str:
-        import json
+    def _compute_planned(self, *, exclude: str) -> None:
+        """Compute the planned metrics not cached yet (the caller holds the lock).
 
+        A metric that fails here is left alone: its own gate computes it again and reports
+        the error where it belongs.
+        """
+        from pytest_mlci.evaluation.cost import COST_METRICS
+
+        for other in self.planned:
+            key = f"metric:{other}"
+            if other == exclude or other in COST_METRICS or key in self._cache:
+                continue
+            try:
+                if self._read_cached(other) is None:
+                    self._cache[key] = self._compute_and_store(other)
+            except Exception:  # reported by the gate that owns the metric
+                continue
+
+    def _note(self, metric: str, source: str, seconds: float) -> None:
+        """Record where an estimate came from: ``computed`` here, or read from the ``cache``.
+
+        Under pytest-xdist each worker's log goes to the controller with its results, so the
+        JSON report shows which process computed what.
+        """
+        import os
+
+        entry: dict[str, Any] = {"metric": metric, "source": source, "seconds": round(seconds, 3)}
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker:
+            entry["worker"] = worker
+        self.log.append(entry)
+
+    @property
+    def _inputs_key(self) -> str:
+        """The digest of everything an estimate depends on except the metric's name."""
+        return self._memo("inputs_key", lambda: _digest(self._inputs()))
+
+    def _cache_key(self, name: str) -> str:
+        return _digest({**self._inputs(), "metric": name})
+
+    def _inputs(self) -> dict[str, Any]:
         from pytest_mlci import __version__
 
         baseline = self.baseline
-        parts = {
+        return {
             "version": __version__,
-            "metric": name,
             "task": self.config.task,
             "candidate": self.candidate_digest,
             "data": self.data_digest,
@@ -296,7 +368,6 @@ class Evaluation:
             ],
             "fairness": [self.config.fairness.min_group_size, self.config.eval_dataset.protected],
         }
-        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
     def _estimate(self, name: str) -> tuple[Estimate, Estimate | None, float | None]:
         from pytest_mlci.evaluation.cost import COST_METRICS
@@ -491,25 +562,21 @@ class Evaluation:
             parsed.append(gate)
         return parsed
 
-    def check_gate(self, gate: Gate) -> GateResult:
-        """Compute and judge one gate, record the result for the reports, and return it."""
+    def check_gate(self, gate: Gate, *, record: bool = True) -> GateResult:
+        """Compute and judge one gate, record the result for the reports, and return it.
+
+        ``record=False`` judges without adding to :attr:`results` (the evaluation status item
+        uses it to learn whether a gate that ran in another pytest-xdist worker crashed).
+        """
         if gate.reference is Reference.BEST:
-            return self._record(gate, *self._against_best(gate))
-        if gate.reference is Reference.BASELINE and self.baseline.status != PRESENT:
+            outcome, candidate, delta, base_value = self._against_best(gate)
+        elif gate.reference is Reference.BASELINE and self.baseline.status != PRESENT:
             verdict = WAIVED if self.baseline.status == WAIVED_FIRST else FAIL
             outcome = GateOutcome(verdict, self.baseline.reason)
-            return self._record(gate, outcome, self.estimate(gate.metric)[0], None, None)
-        candidate, delta, base_value = self.estimate(gate.metric)
-        return self._record(gate, gate.check(candidate, delta), candidate, delta, base_value)
-
-    def _record(
-        self,
-        gate: Gate,
-        outcome: GateOutcome,
-        candidate: Estimate,
-        delta: Estimate | None,
-        base_value: float | None,
-    ) -> GateResult:
+            candidate, delta, base_value = self.estimate(gate.metric)[0], None, None
+        else:
+            candidate, delta, base_value = self.estimate(gate.metric)
+            outcome = gate.check(candidate, delta)
         result = GateResult(
             gate=gate.text,
             metric=gate.metric,
@@ -519,8 +586,41 @@ class Evaluation:
             baseline=base_value,
             delta=delta,
         )
-        self.results.append(result)
+        if record:
+            self.results.append(result)
         return result
+
+    # ------------------------------------------------------------------ pytest-xdist
+
+    def export(self) -> dict[str, Any]:
+        """What a pytest-xdist worker sends its controller: results, costs, the cache log."""
+        return {
+            "results": [dataclasses.asdict(r) for r in self.results],
+            "cost": self.measured_cost,
+            "log": list(self.log),
+        }
+
+    def absorb(self, exported: dict[str, Any]) -> None:
+        """Add a worker's :meth:`export` to this (the controller's) evaluation."""
+        for row in exported.get("results", []):
+            self.results.append(
+                GateResult(
+                    **{
+                        **row,
+                        "candidate": Estimate(**row["candidate"]) if row["candidate"] else None,
+                        "delta": Estimate(**row["delta"]) if row["delta"] else None,
+                    }
+                )
+            )
+        if exported.get("cost") and "cost:candidate" not in self._cache:
+            self._cache["cost:candidate"] = exported["cost"]
+        self.log.extend(exported.get("log", []))
+
+
+def _digest(parts: dict[str, Any]) -> str:
+    import json
+
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _point(name: str, evaluation: Evaluation, preds: Predictions, mask: Any) -> float:

@@ -42,6 +42,7 @@ class GateItem(MlciItem):
 
     def runtest(self) -> None:
         state = _state(self)
+        state.checked.add(self.nodeid)
         try:
             result = state.evaluation.check_gate(self.gate)
         except MlciError:
@@ -59,7 +60,12 @@ class GateItem(MlciItem):
 
 
 class EvaluationStatusItem(MlciItem):
-    """``mlci::evaluation``: fails when no gate exists or any gate crashed."""
+    """``mlci::evaluation``: fails when no gate exists or any selected gate crashed.
+
+    Under pytest-xdist the gates may run in other workers, so a selected gate that did not
+    run in this process is judged here too (without recording it). Its estimates come from
+    the shared evaluation cache, so this repeats no computation of a cacheable metric.
+    """
 
     markers = ("mlci_gate",)
 
@@ -70,7 +76,15 @@ class EvaluationStatusItem(MlciItem):
                 f"{state.config.source.name}: no gates in [tool.mlci.gates]; an evaluation "
                 "without gates cannot pass (add e.g. roc_auc = '>= 0.8')"
             )
-        if state.crashed:
-            raise CheckFailed(
-                "the evaluation crashed in: " + ", ".join(state.crashed) + "; no verdict"
-            )
+        crashed = list(state.crashed)
+        for nodeid, gate in state.selected_gates:
+            if nodeid in state.checked:
+                continue
+            try:
+                state.evaluation.check_gate(gate, record=False)
+            except Exception:
+                crashed.append(nodeid)
+        if crashed:
+            order = {nodeid: index for index, (nodeid, _) in enumerate(state.selected_gates)}
+            crashed.sort(key=lambda nodeid: order.get(nodeid, len(order)))
+            raise CheckFailed("the evaluation crashed in: " + ", ".join(crashed) + "; no verdict")

@@ -26,6 +26,9 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
         "gates": [_result(r) for r in results],
         "crashed": list(state.crashed),
         "data_checks": [row.as_json() for row in getattr(state, "data_checks", [])],
+        # Where each estimate came from: "computed" (with seconds) or read from the "cache";
+        # under pytest-xdist each entry names the worker.
+        "evaluation_log": list(getattr(evaluation, "log", [])),
     }
     if results:
         report["candidate"] = {

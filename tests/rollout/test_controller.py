@@ -117,3 +117,52 @@ def test_a_controller_killed_mid_rollout_resumes_at_its_recorded_step(canary_pro
     outcome = run_canary(config, registry, ledger, version, source, policy=POLICY)
     assert source.weights[0] == 0.25
     assert outcome.verdict == "pass"
+
+
+def test_a_held_canary_resumes_at_the_step_it_held(canary_project):
+    config, registry, ledger, version = canary_project
+    held = run_canary(config, registry, ledger, version, Scripted(broken=True), policy=POLICY)
+    assert held.verdict == "inconclusive" and held.weight == 0.05
+    source = Scripted()
+    outcome = run_canary(config, registry, ledger, version, source, policy=POLICY)
+    assert source.weights[0] == 0.05 and outcome.verdict == "pass"
+
+
+def test_an_approval_after_a_hold_lets_the_canary_go_on_from_the_next_step(canary_project):
+    config, registry, ledger, version = canary_project
+    digest = registry.by_version(version).digest
+    run_canary(config, registry, ledger, version, Scripted(broken=True), policy=POLICY)
+    ledger.append("approve", {"model": config.model, "version": version, "digest": digest,
+                              "approver": "lead@example.com"})  # fmt: skip
+    source = Scripted()
+    outcome = run_canary(config, registry, ledger, version, source, policy=POLICY)
+    assert source.weights[0] == 0.25
+    assert outcome.resumed_at == 1 and outcome.verdict == "pass"
+
+
+def test_a_step_may_not_pass_before_its_minimum_sample_and_time(canary_project):
+    from dataclasses import replace
+
+    config, registry, ledger, version = canary_project
+    ticks = iter(range(1000))
+    policy = replace(POLICY, min_samples=10**9, clock=lambda: float(next(ticks)))
+    outcome = run_canary(config, registry, ledger, version, Scripted(), policy=policy)
+    assert outcome.verdict == "inconclusive"
+    assert outcome.steps[0].batches == POLICY.max_batches_per_step  # kept collecting
+    assert "candidate requests it needs" in outcome.steps[0].summary
+    slow = replace(POLICY, min_seconds=5.0, clock=lambda: float(next(ticks)))
+    outcome = run_canary(config, registry, ledger, version, Scripted(), policy=slow)
+    assert outcome.verdict == "pass"
+    assert all(step.batches >= 5 for step in outcome.steps)  # each step lasted 5 ticks
+
+
+def test_abort_returns_all_traffic_to_production_and_closes_the_canary(canary_project):
+    from mlci_local.rollout.controller import abort_canary, in_flight
+
+    config, registry, ledger, version = canary_project
+    run_canary(config, registry, ledger, version, Scripted(broken=True), policy=POLICY)
+    assert in_flight(ledger, config.model).held
+    abort_canary(config, registry, ledger, version, reason="test")
+    assert in_flight(ledger, config.model) is None
+    assert read_state(config).weight == 0.0
+    assert ledger.find("canary", version=version)[-1].data["verdict"] == "aborted"

@@ -1,0 +1,236 @@
+"""Team scale: the audit ledger and the promotion locks in PostgreSQL.
+
+When many CI runners share one ``mlflow server``, a ledger file and ``flock`` on one runner's
+disk protect nothing: the runners are different machines. With ``database`` configured
+(``[tool.mlci] database`` or ``$MLCI_DATABASE``, a ``postgresql://`` URL), both move into
+PostgreSQL, in a schema of their own (``mlci``):
+
+* **the ledger** is the table ``mlci.ledger``: one row per record, holding the record's
+  canonical JSON line exactly as the file ledger would write it, so the hash chain, its
+  verification and the evidence package are the same code for both. An append takes a
+  transaction-scoped advisory lock, reads the head and inserts the next record in one
+  transaction: the chain cannot fork (``seq`` is the primary key as well) and a record is
+  durable when the commit returns. A trigger refuses ``UPDATE``, ``DELETE`` and ``TRUNCATE``,
+  so rewriting history takes a deliberate act by a database owner, which the chain and the
+  registry checkpoints then expose.
+* **the locks** are session-level advisory locks keyed by name (``mlci:<model>:promote``).
+  PostgreSQL releases them when the holder's connection ends, so a runner that dies never
+  leaves a stale lock; a bounded ``lock_timeout`` turns a long wait into a clear error.
+
+psycopg (3) is imported only here, and only when a database is configured.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mlci_local.ledger import (
+    GENESIS,
+    LedgerBase,
+    LedgerCorruptError,
+    LedgerRecord,
+    LedgerWriteError,
+    checked_data,
+    current_actor,
+    make_record,
+)
+from pytest_mlci.errors import RegistryError
+
+SCHEMA = "mlci"
+CONNECT_TIMEOUT_S = 10
+_SETUP_KEY = "mlci:schema"
+_LEDGER_KEY = "mlci:ledger"
+_ready: set[str] = set()  # DSNs whose schema this process has already checked
+
+_SETUP_SQL = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+CREATE TABLE IF NOT EXISTS {SCHEMA}.ledger (
+    seq bigint PRIMARY KEY CHECK (seq >= 0),
+    hash text NOT NULL UNIQUE,
+    line text NOT NULL,
+    written_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE OR REPLACE FUNCTION {SCHEMA}.ledger_is_append_only() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'mlci.ledger is append-only: % is not allowed', TG_OP;
+END $$;
+CREATE OR REPLACE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON {SCHEMA}.ledger
+    FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.ledger_is_append_only();
+CREATE OR REPLACE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON {SCHEMA}.ledger
+    FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.ledger_is_append_only();
+"""
+
+
+def redact(dsn: str) -> str:
+    """The URL without its password, for messages and reports."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
+
+
+def connect(dsn: str, *, autocommit: bool = True) -> Any:
+    """A connection, or a :class:`RegistryError` naming the database and what to check."""
+    import psycopg
+
+    try:
+        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RegistryError(
+            f"database {redact(dsn)}: cannot connect ({reason}); check that PostgreSQL is "
+            "running and that `database` / $MLCI_DATABASE is right"
+        ) from None
+
+
+def ensure_schema(conn: Any, dsn: str) -> None:
+    """Create the schema, table and triggers once; concurrent runners take turns."""
+    if dsn in _ready:
+        return
+    present = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.ledger",)).fetchone()[
+        0
+    ]
+    if not present:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_SETUP_KEY,))
+            conn.execute(_SETUP_SQL)
+    _ready.add(dsn)
+
+
+class PostgresLedger(LedgerBase):
+    """The audit ledger as rows of ``mlci.ledger``; same records, same chain as the file."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.location = f"{redact(dsn)}#{SCHEMA}.ledger"
+        self._conn: Any = None
+
+    def __repr__(self) -> str:
+        return f"PostgresLedger({self.location!r})"
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            conn = connect(self.dsn)
+            try:
+                ensure_schema(conn, self.dsn)
+            except Exception as exc:
+                conn.close()
+                raise RegistryError(
+                    f"database {redact(self.dsn)}: cannot set up schema {SCHEMA}: {exc}"
+                ) from None
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(
+        self, action: str, data: dict[str, Any] | None = None, *, actor: str | None = None
+    ) -> LedgerRecord:
+        """Write one record; it is durable (committed) when this returns."""
+        import psycopg
+
+        data = checked_data(action, data)
+        who = actor if actor is not None else current_actor(Path.cwd())
+        conn = self.conn
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_LEDGER_KEY,)
+                )
+                row = conn.execute(
+                    f"SELECT seq, line FROM {SCHEMA}.ledger ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+                last = None if row is None else self._parse(row[0], row[1], LedgerWriteError)
+                record = make_record(
+                    seq=0 if last is None else last.seq + 1,
+                    prev=GENESIS if last is None else last.hash,
+                    action=action,
+                    actor=who,
+                    data=data,
+                )
+                conn.execute(
+                    f"INSERT INTO {SCHEMA}.ledger (seq, hash, line) VALUES (%s, %s, %s)",
+                    (record.seq, record.hash, record.to_json()),
+                )
+        except psycopg.Error as exc:
+            self.close()
+            raise LedgerWriteError(
+                f"{self.location}: audit record {action!r} was not written ({exc}); "
+                "the action must not be reported done"
+            ) from None
+        return record
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _rows(self, query: str) -> Iterator[tuple[int, str]]:
+        import psycopg
+
+        try:
+            rows = self.conn.execute(query).fetchall()
+        except psycopg.Error as exc:
+            self.close()
+            raise RegistryError(f"{self.location}: cannot read the ledger: {exc}") from None
+        yield from rows
+
+    def _parse(self, seq: int, line: str, error: type = LedgerCorruptError) -> LedgerRecord:
+        try:
+            return LedgerRecord.from_json(line)
+        except ValueError as exc:
+            raise error(
+                f"{self.location}: row seq {seq} is not a ledger record ({exc}); "
+                "run `mlci audit verify` to see what is wrong with the ledger"
+            ) from None
+
+    def raw_lines(self) -> Iterator[bytes]:
+        for _, line in self._rows(f"SELECT seq, line FROM {SCHEMA}.ledger ORDER BY seq"):
+            yield line.encode("utf-8") + b"\n"
+
+    def records(self) -> Iterator[LedgerRecord]:
+        for seq, line in self._rows(f"SELECT seq, line FROM {SCHEMA}.ledger ORDER BY seq"):
+            yield self._parse(seq, line)
+
+    def head(self) -> LedgerRecord | None:
+        for seq, line in self._rows(
+            f"SELECT seq, line FROM {SCHEMA}.ledger ORDER BY seq DESC LIMIT 1"
+        ):
+            return self._parse(seq, line)
+        return None
+
+    def exists(self) -> bool:
+        return any(True for _ in self._rows(f"SELECT seq, '' FROM {SCHEMA}.ledger LIMIT 1"))
+
+
+@contextmanager
+def advisory_lock(dsn: str, name: str, *, timeout: float = 60.0) -> Iterator[None]:
+    """Hold the session-level advisory lock ``name`` for the ``with`` block.
+
+    The lock lives as long as this connection: if the process dies, PostgreSQL drops the
+    connection and the lock with it. Waiting longer than ``timeout`` is a clear error.
+    """
+    import psycopg
+
+    conn = connect(dsn)
+    try:
+        conn.execute(f"SET lock_timeout = '{int(timeout * 1000)}ms'")
+        try:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (name,))
+        except psycopg.errors.LockNotAvailable:
+            raise RegistryError(
+                f"database {redact(dsn)}: another mlci process holds the lock {name!r} for "
+                f"over {timeout:.0f} s; retry when it has finished"
+            ) from None
+        except psycopg.Error as exc:
+            raise RegistryError(
+                f"database {redact(dsn)}: cannot take lock {name!r}: {exc}"
+            ) from None
+        yield
+    finally:
+        conn.close()  # ends the session, which releases its advisory locks
