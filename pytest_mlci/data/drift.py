@@ -16,7 +16,8 @@ than ``drift_min_rows`` rows on either side. A NaN statistic fails.
 
 Rows per column: the test row (``ks`` or ``chi2``), ``psi``, ``wasserstein`` (numeric) or
 ``unseen`` (categorical). Each effect row has its own verdict; the test row carries the
-column's overall verdict.
+column's overall verdict. With ``drift_domain_auc`` set, one more row (column
+``*multivariate*``) judges all columns together (:mod:`pytest_mlci.data.multivariate`).
 """
 
 from __future__ import annotations
@@ -77,47 +78,117 @@ def sorted_finite(values: Any) -> Any:
     """Non-null values as a sorted float64 array (nulls are the quality check's business)."""
     import numpy as np
 
-    array = np.asarray(values, dtype="float64")
-    array = array[~np.isnan(array)]
-    array.sort(kind="quicksort")
-    return array
+    array = np.sort(np.asarray(values, dtype="float64"))
+    # NaN sorts last, so the finite values are a prefix: a view, no masked copy.
+    return array[: np.searchsorted(array, np.nan, side="left")]
+
+
+GRID_POINTS = 16_384  # reference quantiles the exact KS/Wasserstein pass is organised by
 
 
 def ks_and_wasserstein(a: Any, b: Any) -> tuple[float, float]:
     """Exact KS statistic D and Wasserstein-1 distance of two *sorted* samples.
 
-    One merge of the sorted samples gives both ECDFs on the pooled points; D is their largest
-    gap evaluated where the pooled value changes (so ties count as scipy counts them) and W1
-    is the area between them. The gaps are kept as integers (``c1 * n2 - c2 * n1``) and divided
-    once, so D matches scipy's ``c1/n1 - c2/n2`` to within one rounding, not n of them.
+    Both ECDFs are step functions; D is the largest gap between them, evaluated where the
+    pooled value changes (so ties count as scipy's ``side='right'`` ECDFs count them), and W1
+    the area between them. Gaps are kept scaled by ``n1 * n2`` (``c1 * n2 - c2 * n1``, whole
+    numbers, exact in float64 below 2**53) and divided once, so D equals scipy's to rounding.
+
+    Why not merge everything: a full merge of two million values is most of a drift check's
+    time. Instead the line is cut at ``GRID_POINTS`` reference quantiles. Two binary searches
+    per cut give the exact gap at every cut, and with the counts of each sample inside an
+    interval, the most the gap can rise or fall within it. An interval is merged value by value
+    only when it could hold a gap larger than the largest seen at a cut, or when the gap may
+    change sign inside it. Everywhere else the gap keeps its sign, so the interval's area is a
+    closed form of its counts and value sums: ``base * width + n2 * sum(hi - a) - n1 *
+    sum(hi - b)``. Near a maximum and near zero the gap is what a random walk does, so a few
+    percent of the values are merged (measured: 6 % without drift, under 1 % with it).
     """
     import numpy as np
 
     n1, n2 = len(a), len(b)
-    total = n1 + n2
-    # Where each b lands among the a's (after equal a's) is its rank in the merged order, so
-    # the merge needs one binary search instead of a sort.
-    b_at = np.searchsorted(a, b, side="right") + np.arange(n2)
-    is_a = np.ones(total, dtype=bool)
-    is_a[b_at] = False
-    values = np.empty(total, dtype="float64")
-    values[is_a] = a
-    values[b_at] = b
-    del b_at
-    gaps = np.cumsum(is_a, dtype=np.int64)
-    del is_a
-    gaps *= total  # c1 * (n1 + n2) - k * n1 == c1 * n2 - c2 * n1, with c2 = k - c1
-    gaps -= np.arange(1, total + 1, dtype=np.int64) * n1
+    step = max(1, n1 // GRID_POINTS)
+    cuts = np.unique(a[step - 1 :: step])
+    # Interval k is (cuts[k-1], cuts[k]] for k = 0 .. len(cuts), the outer two unbounded.
+    count_a = np.concatenate([[0], np.searchsorted(a, cuts, side="right"), [n1]])
+    count_b = np.concatenate([[0], np.searchsorted(b, cuts, side="right"), [n2]])
+    in_a, in_b = np.diff(count_a), np.diff(count_b)
+    gap_at = count_a * float(n2) - count_b * float(n1)  # the scaled gap at each cut
+    start, end = gap_at[:-1], gap_at[1:]
+    highest, lowest = start + in_a * float(n2), start - in_b * float(n1)
+    largest = float(np.abs(gap_at).max())
+    merge = ((lowest < 0) & (highest > 0)) | (np.maximum(highest, -lowest) > largest)
+    # An interval whose values all sit on its right cut (discrete data: one integer each) has
+    # a constant gap inside and its exact value at the cut: nothing to merge, whatever the sign.
+    point = np.zeros(len(merge), dtype=bool)
+    point[:-1] = ((in_a[:-1] == 0) | (a[np.minimum(count_a[:-2], n1 - 1)] == cuts)) & (
+        (in_b[:-1] == 0) | (b[np.minimum(count_b[:-2], n2 - 1)] == cuts)
+    )
+    merge &= ~point
+    merge[-1] = True  # unbounded: its extent comes from the values themselves
+    merge[0] |= not point[0]  # so is the first, unless it is a point (its gap is 0 before it)
+
+    closed = np.flatnonzero(~merge)
+    closed = closed[closed > 0]  # a first interval that is a point adds no area
+    low, high = cuts[closed - 1], cuts[closed]
+    sums_a = _interval_sums(a, count_a, in_a)[closed]
+    sums_b = _interval_sums(b, count_b, in_b)[closed]
+    inside = n2 * (in_a[closed] * high - sums_a) - n1 * (in_b[closed] * high - sums_b)
+    area = float(np.abs(start[closed] * (high - low) + np.where(point[closed], 0.0, inside)).sum())
+
+    chosen = np.flatnonzero(merge)
+    part_a = a[_ranges(count_a[chosen], in_a[chosen])]
+    part_b = b[_ranges(count_b[chosen], in_b[chosen])]
+    pooled = np.concatenate([part_a, part_b])
+    # Both halves are sorted, so the stable sort is one linear merge (timsort finds the two
+    # runs) and it puts every a before the b values equal to it.
+    order = np.argsort(pooled, kind="stable")
+    values = pooled[order]
+    gaps = (order < len(part_a)).astype("float64")  # each a raises the gap by n2, b lowers by n1
+    gaps *= n1 + n2
+    gaps -= n1
+    np.cumsum(gaps, out=gaps)
+    sizes = in_a[chosen] + in_b[chosen]
+    rise = in_a[chosen] * float(n2) - in_b[chosen] * float(n1)
+    gaps += np.repeat(start[chosen] - (np.cumsum(rise) - rise), sizes)  # restart per interval
     np.abs(gaps, out=gaps)
     steps = np.diff(values)
-    del values
+    if len(gaps):
+        largest = max(largest, float(gaps[np.append(steps != 0, True)].max()))
+    firsts = (np.cumsum(sizes) - sizes)[sizes > 0]
+    within = np.ones(len(steps), dtype=bool)
+    within[firsts[firsts > 0] - 1] = False  # no area across to the next merged interval
+    area += float(np.dot(gaps[:-1][within], steps[within]))
+    # ... but from each merged interval's cut to its first value, and last value to next cut
+    filled = chosen[sizes > 0]
+    first_value = values[firsts]
+    last_value = values[firsts + sizes[sizes > 0] - 1]
+    bounded = np.concatenate([[np.nan], cuts, [np.nan]])
+    left = np.where(filled == 0, first_value, bounded[filled])
+    right = np.where(filled == len(cuts), last_value, bounded[filled + 1])
+    area += float(np.dot(np.abs(start[filled]), first_value - left))
+    area += float(np.dot(np.abs(end[filled]), right - last_value))
     scale = float(n1) * float(n2)
-    if steps.all():  # no ties: every pooled point is where the ECDFs step
-        d = float(gaps.max()) / scale
-    else:
-        d = float(gaps[np.append(steps != 0, True)].max()) / scale
-    w1 = float(np.dot(gaps[:-1].astype("float64"), steps)) / scale
-    return d, w1
+    return largest / scale, area / scale
+
+
+def _interval_sums(values: Any, bounds: Any, counts: Any) -> Any:
+    """Sum of a sorted sample's values in each interval (``bounds`` are cumulative counts)."""
+    import numpy as np
+
+    sums = np.zeros(len(counts))
+    filled = counts > 0
+    # reduceat sums from each start to the next given start; empty intervals are left out
+    sums[filled] = np.add.reduceat(values, bounds[:-1][filled])
+    return sums
+
+
+def _ranges(starts: Any, lengths: Any) -> Any:
+    """The indices ``starts[i] .. starts[i] + lengths[i] - 1`` for every i, concatenated."""
+    import numpy as np
+
+    offsets = np.cumsum(lengths) - lengths
+    return np.arange(int(lengths.sum())) + np.repeat(starts - offsets, lengths)
 
 
 def ks_p_value(d: float, n1: int, n2: int, a: Any = None, b: Any = None) -> float:
@@ -136,7 +207,27 @@ def psi_edges(reference_sorted: Any, bins: int = PSI_BINS) -> Any:
 
     if len(reference_sorted) == 0:
         return np.array([])
-    return np.unique(np.quantile(reference_sorted, np.arange(1, bins) / bins))
+    return np.unique(sorted_quantiles(reference_sorted, np.arange(1, bins) / bins))
+
+
+def sorted_quantiles(sorted_values: Any, q: Any) -> Any:
+    """``np.quantile(sorted_values, q)`` (linear method) read off an already sorted array.
+
+    ``np.quantile`` partitions the whole column to find each quantile; the array is sorted
+    already, so two neighbours per quantile suffice. The interpolation is numpy's own
+    (``a + (b - a) * t``, from the upper neighbour when ``t >= 0.5``), so the edges agree.
+    """
+    import numpy as np
+
+    n = len(sorted_values)
+    position = np.asarray(q, dtype="float64") * (n - 1)
+    low = np.floor(position).astype(np.intp)
+    high = np.minimum(low + 1, n - 1)
+    t = position - low
+    a, b = sorted_values[low], sorted_values[high]
+    diff = b - a
+    result = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    return np.where(a == b, a, result)
 
 
 def binned(sorted_values: Any, edges: Any) -> Any:
@@ -356,6 +447,10 @@ def check_drift(
     with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy sorts release the GIL
         for column_rows in pool.map(one, columns):
             rows.extend(column_rows)
+    if dataset.drift_domain_auc is not None:
+        from pytest_mlci.data.multivariate import domain_rows
+
+        rows.extend(domain_rows(reference, current, columns, dataset))
     if not rows:
         rows.append(no_columns_row("drift"))
     return rows

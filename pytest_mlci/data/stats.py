@@ -32,6 +32,16 @@ Approximation error (what a streamed number may differ from the exact, in-memory
     the outermost bins closed at the observed minimum and maximum.
     p-values: the asymptotic KS distribution (as scipy's ks_2samp uses above 10,000 rows) at the
     streamed D, and the exact chi-square of the exact categorical counts.
+
+Schema and quality, streamed
+    The schema is validated one record batch at a time (as a pandas frame whose index is the
+    batch's row offset, so failing row numbers are the file's), and failures are merged by
+    column and check. Checks that need the whole column at once (``unique=True``) are therefore
+    judged per batch. Quality merges a :class:`~pytest_mlci.data.quality.QualityTally` over the
+    batches, so nulls, constants and label balance are exact. Duplicate rows are counted from
+    64-bit row hashes; above ``MAX_HASHED_ROWS`` rows only a hash sample is kept (a duplicate and
+    its original share a hash, so they are sampled together) and the rate is estimated from it.
+    Memory holds one batch plus the kept hashes (8 bytes a row).
 """
 
 from __future__ import annotations
@@ -48,7 +58,8 @@ from pytest_mlci.data.results import FAIL, CheckRow, no_columns_row
 
 FINE_BINS = 2000
 SAMPLE_ROWS = 200_000
-BATCH_ROWS = 256 * 1024
+BATCH_ROWS = 64 * 1024  # rows per record batch: a 20-column batch is about 10 MB
+MAX_HASHED_ROWS = 32_000_000  # row hashes kept for duplicates: 256 MB at most
 
 
 @dataclass
@@ -73,21 +84,31 @@ class NumericSketch:
             self.sums = np.zeros(len(self.edges) + 1, dtype=np.float64)
 
     def add(self, values: Any) -> None:
-        """Count a batch of values (NaN and nulls are skipped)."""
+        """Count a batch of values (NaN and nulls are skipped).
+
+        Why sort the batch: placing each value among ~2,000 edges by binary search costs a
+        branch-mispredicting search per value; sorting the batch (vectorised in numpy) and
+        searching the edges in it costs a search per *edge*, and each bin is then a contiguous
+        run whose count and sum come from its boundaries.
+        """
         import numpy as np
 
-        values = values[~np.isnan(values)]
+        values = np.sort(values)
+        values = values[: np.searchsorted(values, np.nan, side="left")]  # NaN sorts last
         if len(values) == 0:
             return
-        # bins are (-inf, e1], (e1, e2], ..., (ek, inf): the index of the first edge >= x
-        bins = np.searchsorted(self.edges, values, side="left")
-        self.counts += np.bincount(bins, minlength=len(self.counts))
-        self.sums += np.bincount(bins, weights=values, minlength=len(self.counts))
+        # bins are (-inf, e1], (e1, e2], ..., (ek, inf): bin i ends after the values <= e_i
+        bounds = np.concatenate([[0], np.searchsorted(values, self.edges, side="right"),
+                                 [len(values)]])  # fmt: skip
+        counts = np.diff(bounds)
+        self.counts += counts
+        filled = np.flatnonzero(counts)
+        self.sums[filled] += np.add.reduceat(values, bounds[filled])
         self.n += len(values)
         self.total += float(values.sum())
         self.total_sq += float(np.dot(values, values))
-        self.low = min(self.low, float(values.min()))
-        self.high = max(self.high, float(values.max()))
+        self.low = min(self.low, float(values[0]))
+        self.high = max(self.high, float(values[-1]))
 
     def merge(self, other: NumericSketch) -> NumericSketch:
         """Combine two sketches over the same edges (another batch, file or worker)."""
@@ -121,15 +142,43 @@ class CategoricalSketch:
 
 
 def parquet_source(path: Path) -> Any:
-    """A pyarrow dataset over a parquet file or a directory of parquet files."""
+    """A pyarrow dataset over a parquet file or a directory of parquet files (for metadata)."""
     import pyarrow.dataset as ds
 
     return ds.dataset(str(path), format="parquet")
 
 
+def parquet_files(path: Path) -> list[Path]:
+    """The parquet files of ``path`` in name order, skipping hidden and ``_`` files as pyarrow
+    datasets do (``_SUCCESS``, ``.crc`` and ``_metadata`` files are not data)."""
+    if not path.is_dir():
+        return [path]
+    return sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+    )
+
+
 def iter_column_batches(path: Path, columns: Sequence[str]) -> Iterator[Any]:
-    """Record batches of ``columns`` only, ``BATCH_ROWS`` rows at a time."""
-    yield from parquet_source(path).to_batches(columns=list(columns), batch_size=BATCH_ROWS)
+    """Record batches of ``columns`` only, ``BATCH_ROWS`` rows at a time, one file at a time.
+
+    Why file by file and not a pyarrow dataset scan: the dataset scanner pre-buffers column
+    chunks and reads ahead across files, and its resident memory grew by hundreds of megabytes
+    over a 20-million-row directory; a plain reader per file with a 1 MiB buffered stream holds
+    one batch and one buffer, flat however many files there are.
+    """
+    import pyarrow.parquet as pq
+
+    for file in parquet_files(path):
+        reader = pq.ParquetFile(file, buffer_size=1 << 20, pre_buffer=False)
+        try:
+            yield from reader.iter_batches(
+                batch_size=BATCH_ROWS, columns=list(columns), use_threads=False
+            )
+        finally:
+            reader.close()
 
 
 def numeric_values(array: Any) -> Any:
@@ -260,11 +309,117 @@ def streamed_drift(reference: Path, current: Path, dataset: DatasetConfig) -> li
             rows += categorical_rows(
                 column, ref_categories[column].counts, cur_categories[column].counts, limits
             )
+    if dataset.drift_domain_auc is not None:
+        from pytest_mlci.data.multivariate import DOMAIN_SAMPLE, domain_rows
+
+        samples = [strided_sample(path, columns, DOMAIN_SAMPLE) for path in (reference, current)]
+        rows += domain_rows(*samples, columns, dataset)
     if not rows:
         rows.append(no_columns_row("drift"))
     return rows
 
 
+def strided_sample(path: Path, columns: Sequence[str], wanted: int) -> Any:
+    """About ``wanted`` evenly strided rows of ``columns`` as a DataFrame, one batch at a time.
+
+    Evenly strided rather than random: it needs no second pass and no row count per file, and
+    a parquet export's row order carries no information the multivariate check relies on.
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    stride = max(1, parquet_rows(path) // wanted)
+    parts, offset = [], 0
+    for batch in iter_column_batches(path, columns):
+        start = (-offset) % stride  # keep the stride continuous across batch boundaries
+        parts.append(batch.take(pa.array(range(start, batch.num_rows, stride))))
+        offset += batch.num_rows
+    if not parts:
+        return pd.DataFrame(columns=list(columns))
+    return pa.Table.from_batches(parts).to_pandas()
+
+
 def parquet_rows(path: Path) -> int:
     """Row count from parquet metadata alone (no data read)."""
     return int(parquet_source(path).count_rows())
+
+
+# ------------------------------------------------------------- schema and quality, streamed
+
+
+def iter_frames(path: Path, columns: Sequence[str] | None = None) -> Iterator[tuple[int, Any]]:
+    """(first row number, pandas frame) per record batch; the frame's index is the file's rows."""
+    import pandas as pd
+
+    names = list(columns) if columns is not None else list(parquet_source(path).schema.names)
+    offset = 0
+    for batch in iter_column_batches(path, names):
+        frame = batch.to_pandas()
+        frame.index = pd.RangeIndex(offset, offset + len(frame))
+        yield offset, frame
+        offset += len(frame)
+
+
+def streamed_schema(path: Path, schema: Any) -> tuple[int, list[Any]]:
+    """(rows, failures) of validating every batch of ``path``, merged by column and check."""
+    from pytest_mlci.data.schema import MAX_ROWS_SHOWN, SchemaFailure, validate_frame
+
+    merged: dict[tuple[str, str], SchemaFailure] = {}
+    rows = 0
+    for _, frame in iter_frames(path):
+        rows += len(frame)
+        for failure in validate_frame(schema, frame):
+            key = (failure.column, failure.check)
+            known = merged.get(key)
+            if known is None:
+                merged[key] = failure
+            elif failure.rows:  # row-level: add up; a frame-level failure repeats per batch
+                merged[key] = SchemaFailure(
+                    failure.column,
+                    failure.check,
+                    (*known.rows, *failure.rows)[:MAX_ROWS_SHOWN],
+                    known.count + failure.count,
+                )
+    return rows, list(merged.values())
+
+
+def streamed_quality(path: Path, dataset: DatasetConfig, *, classification: bool) -> list[CheckRow]:
+    """Quality rows of ``path`` read batch by batch (see the module docstring for duplicates)."""
+    import numpy as np
+    import pandas as pd
+
+    from pytest_mlci.data.quality import QualityTally, duplicate_row, quality_rows
+
+    total = parquet_rows(path)
+    share = min(1.0, MAX_HASHED_ROWS / total) if total else 1.0
+    # Keep the hashes below share * 2**64: a uniform hash makes that a random share of rows.
+    cutoff = np.uint64(min(2**64 - 1, int(share * 2**64)))
+    tally = QualityTally(target=dataset.target if classification else None)
+    # One preallocated buffer (not a list joined at the end, which would need twice the memory)
+    capacity = total if share >= 1.0 else int(share * total * 1.01) + 4096
+    buffer = np.empty(capacity, dtype=np.uint64)
+    kept = 0
+    for _, frame in iter_frames(path):
+        tally.add(frame)
+        hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        if share < 1.0:
+            hashes = hashes[hashes <= cutoff]
+        if kept + len(hashes) > len(buffer):  # the sample came out larger than expected
+            buffer = np.concatenate([buffer[:kept], np.empty(len(hashes) + 4096, np.uint64)])
+        buffer[kept : kept + len(hashes)] = hashes
+        kept += len(hashes)
+        del frame, hashes
+    hashes = buffer[:kept]
+    hashes.sort()
+    repeats = int(np.count_nonzero(hashes[1:] == hashes[:-1]))
+    sampled = len(hashes)
+    del hashes
+    if share >= 1.0:
+        count = repeats
+        note = "streamed: counted from 64-bit row hashes"
+    else:
+        count = round(repeats / sampled * tally.rows) if sampled else 0
+        note = (f"streamed: estimated from the 64-bit row hashes of a {sampled:,}-row hash "
+                "sample (a row and its duplicate are sampled together)")  # fmt: skip
+    duplicates = duplicate_row(count, tally.rows, dataset.max_duplicate_rate, note)
+    return quality_rows(tally, duplicates, dataset)

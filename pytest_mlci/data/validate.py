@@ -126,15 +126,32 @@ class DatasetChecks:
         return getattr(self, check)()
 
     def schema(self) -> list[CheckRow]:
-        """One failing row per failed schema check; one passing row when all hold."""
-        frame = self.frame()
-        if not self.dataset.schema:
-            return [CheckRow("schema", "<frame>", "schema", len(frame), None, None, None, PASS)]
-        schema = load_schema(self.dataset.schema, root=self.root, dataset=self.dataset.name)
-        failures = validate_frame(schema, frame)
+        """One failing row per failed schema check; one passing row when all hold.
+
+        Streamed, the schema is checked one record batch at a time, never the whole frame.
+        """
+        path = self.dataset.path
+        if self.streamed:
+            from pytest_mlci.data.stats import parquet_rows, streamed_schema
+
+            self._require(path)
+            if not self.dataset.schema:
+                rows = self._guard(lambda: parquet_rows(path), path)
+                return [CheckRow("schema", "<frame>", "schema", rows, None, None, None, PASS)]
+            schema = load_schema(self.dataset.schema, root=self.root, dataset=self.dataset.name)
+            rows, failures = self._guard(lambda: streamed_schema(path, schema), path)
+            note = "; streamed: checked per batch"
+        else:
+            frame = self.frame()
+            rows = len(frame)
+            if not self.dataset.schema:
+                return [CheckRow("schema", "<frame>", "schema", rows, None, None, None, PASS)]
+            schema = load_schema(self.dataset.schema, root=self.root, dataset=self.dataset.name)
+            failures = validate_frame(schema, frame)
+            note = ""
         if not failures:
-            return [CheckRow("schema", "<frame>", "schema", len(frame), None, None, None, PASS,
-                             f"{len(frame):,} rows")]  # fmt: skip
+            return [CheckRow("schema", "<frame>", "schema", rows, None, None, None, PASS,
+                             f"{rows:,} rows{note}")]  # fmt: skip
         return [
             CheckRow("schema", f.column, f.check, f.count, None, None, None, FAIL,
                      f.describe())
@@ -164,6 +181,16 @@ class DatasetChecks:
         )
 
     def quality(self) -> list[CheckRow]:
+        """Nulls, duplicates, constants, label balance; streamed, merged over record batches."""
+        if self.streamed:
+            from pytest_mlci.data.stats import streamed_quality
+
+            path = self.dataset.path
+            self._require(path)
+            return self._guard(
+                lambda: streamed_quality(path, self.dataset, classification=self.classification),
+                path,
+            )
         return check_quality(self.frame(), self.dataset, classification=self.classification)
 
     def freshness(self, *, now: float | None = None) -> list[CheckRow]:
@@ -192,8 +219,7 @@ class DatasetChecks:
             from pytest_mlci.data.stats import streamed_drift
 
             for path in (dataset.reference, dataset.path):
-                if not path.exists():
-                    raise DataError(f"{path}: file not found; run `dvc repro` or fix the path")
+                self._require(path)
             return self._guard(lambda: streamed_drift(dataset.reference, dataset.path, dataset),
                                dataset.path)  # fmt: skip
         return check_drift(
@@ -211,6 +237,11 @@ class DatasetChecks:
             return None  # frames given in memory: nothing on disk to key a cache by
         directory = self.root / STATE_DIR / "cache" / "reference"
         return ReferenceCache(directory, digest_path(reference))
+
+    @staticmethod
+    def _require(path: Path) -> None:
+        if not path.exists():
+            raise DataError(f"{path}: file not found; run `dvc repro` or fix the path")
 
     @staticmethod
     def _guard(call: Any, path: Path) -> Any:

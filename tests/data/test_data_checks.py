@@ -198,3 +198,24 @@ def test_the_reference_cache_gives_identical_rows_and_follows_the_reference(tmp_
     changed = reference.assign(x=reference["x"] + 3)
     other = ReferenceCache(tmp_path / "cache", "digest-2")  # a changed file, another digest
     assert check_drift(changed, current, dataset, cache=other) != exact
+
+
+@pytest.mark.parametrize("grid", [1, 7, 64, 4096])
+@pytest.mark.parametrize("kind", ["continuous", "rounded", "counts", "shifted"])
+def test_ks_and_wasserstein_equal_scipy_however_the_line_is_cut(monkeypatch, grid, kind):
+    """Intervals in closed form and merged ones, ties across cuts, unequal sizes, tiny samples."""
+    from pytest_mlci.data import drift
+
+    monkeypatch.setattr(drift, "GRID_POINTS", grid)
+    rng = np.random.default_rng(grid)
+    for n1, n2 in [(1, 1), (3, 50), (2000, 700), (9000, 12000)]:
+        draw = {
+            "continuous": lambda n: rng.normal(size=n),
+            "rounded": lambda n: np.round(rng.normal(size=n), 1),
+            "counts": lambda n: rng.poisson(3, n).astype(float),
+            "shifted": lambda n: rng.lognormal(0, 1, n),
+        }[kind]
+        a, b = draw(n1), draw(n2) + (0.3 if kind == "shifted" else 0.0)
+        d, w1 = ks_and_wasserstein(np.sort(a), np.sort(b))
+        assert abs(d - stats.ks_2samp(a, b).statistic) <= 1e-12
+        assert w1 == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9, abs=1e-15)
