@@ -290,13 +290,7 @@ class Ledger(LedgerBase):
         try:
             size = os.fstat(fd).st_size
             last = _read_last_record(fd, size, self.path)
-            record = make_record(
-                seq=0 if last is None else last.seq + 1,
-                prev=GENESIS if last is None else last.hash,
-                action=action,
-                actor=actor,
-                data=data,
-            )
+            record = next_record(last, action=action, actor=actor, data=data)
             line = (record.to_json() + "\n").encode("utf-8")
             try:
                 # One write on an O_APPEND descriptor: the line lands whole at the end, or
@@ -725,6 +719,19 @@ def _has_non_str_key(value: Any) -> bool:
 
 def _utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def next_record(
+    last: LedgerRecord | None, *, action: str, actor: str, data: dict[str, Any]
+) -> LedgerRecord:
+    """The record that follows ``last`` (the first one if None) in the chain."""
+    return make_record(
+        seq=0 if last is None else last.seq + 1,
+        prev=GENESIS if last is None else last.hash,
+        action=action,
+        actor=actor,
+        data=data,
+    )
 
 
 def make_record(

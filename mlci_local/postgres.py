@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from mlci_local.ledger import (
-    GENESIS,
     LedgerBase,
     LedgerCorruptError,
     LedgerRecord,
     LedgerWriteError,
     checked_data,
     current_actor,
-    make_record,
+    next_record,
 )
 from pytest_mlci.errors import RegistryError
 
@@ -149,13 +148,7 @@ class PostgresLedger(LedgerBase):
                     f"SELECT seq, line FROM {SCHEMA}.ledger ORDER BY seq DESC LIMIT 1"
                 ).fetchone()
                 last = None if row is None else self._parse(row[0], row[1], LedgerWriteError)
-                record = make_record(
-                    seq=0 if last is None else last.seq + 1,
-                    prev=GENESIS if last is None else last.hash,
-                    action=action,
-                    actor=who,
-                    data=data,
-                )
+                record = next_record(last, action=action, actor=who, data=data)
                 conn.execute(
                     f"INSERT INTO {SCHEMA}.ledger (seq, hash, line) VALUES (%s, %s, %s)",
                     (record.seq, record.hash, record.to_json()),
