@@ -260,7 +260,24 @@ class Registry:
         location = None
         if rr.sqlite_path(self.uri) is not None:
             location = (self.config.state_dir / "artifacts").resolve().as_uri()
-        return self.call("create experiment", client.create_experiment, EXPERIMENT, location)
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return client.create_experiment(EXPERIMENT, location)
+        except MlflowException as exc:
+            # Another runner (other models share the experiment, so no lock of ours covers
+            # this) created it between our read and our create: use theirs.
+            if "RESOURCE_ALREADY_EXISTS" not in str(getattr(exc, "error_code", "")):
+                raise RegistryError(
+                    f"registry {self.uri}: create experiment failed: {exc.message}"
+                ) from None
+        experiment = self.call("read experiment", client.get_experiment_by_name, EXPERIMENT)
+        if experiment is None:
+            raise RegistryError(
+                f"registry {self.uri}: experiment '{EXPERIMENT}' exists but cannot be read"
+                " (deleted meanwhile?); restore it with `mlflow experiments restore` or retry"
+            )
+        return experiment.experiment_id
 
     @staticmethod
     def _check_alias(alias: str) -> None:

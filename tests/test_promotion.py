@@ -47,6 +47,30 @@ def test_registering_the_same_artifact_twice_makes_one_version(project, tiny_ass
     assert len(Registry(project).versions()) == 1
 
 
+def test_a_runner_that_loses_the_race_to_create_the_experiment_uses_the_winners(
+    project, tiny_assets
+):
+    """Models share one MLflow experiment, so no per-model lock covers its creation: a runner
+    whose read saw no experiment but whose create finds one (CI caught it between two xdist
+    workers on the shared server) registers into the existing experiment."""
+    winner = Registry(project).client
+    if winner.get_experiment_by_name("mlci") is None:
+        winner.create_experiment("mlci", (project.state_dir / "artifacts").resolve().as_uri())
+    loser = Registry(project)
+    real_read = loser.client.get_experiment_by_name
+    reads = []
+
+    def read_before_the_winner_created_it(name):
+        reads.append(name)
+        return None if len(reads) == 1 else real_read(name)
+
+    loser.client.get_experiment_by_name = read_before_the_winner_created_it
+    digest = sha256_file(tiny_assets / "good.skops")
+    registration = loser.register(tiny_assets / "good.skops", digest, tags={"mlci.tier": "medium"})
+    assert registration.created and len(reads) == 2
+    assert [v.version for v in Registry(project).versions()] == [registration.version.version]
+
+
 def test_promotion_keeps_the_replaced_version_as_previous(project, tiny_assets):
     registry, ledger = Registry(project), ledger_for(project)
     v1 = register(project, tiny_assets / "good.skops").version.version
