@@ -72,7 +72,8 @@ class DataCheckItem(MlciItem):
         if hasattr(state, "data_checks"):
             state.data_checks.extend(rows)
         if self.name == "drift":
-            _keep_drift_samples(state, self.parent.checks, rows)
+            wanted = bool(self.config.getoption("mlci_report_html", default=None))
+            _keep_drift_samples(state, self.parent.checks, rows, html=wanted)
         verdict = overall(rows)
         if verdict == FAIL:
             raise CheckFailed(_explain(self.dataset.name, self.name, failing(rows), "FAILED"))
@@ -89,25 +90,42 @@ MAX_PLOTTED_COLUMNS = 12
 MAX_PLOTTED_VALUES = 50_000
 
 
-def _keep_drift_samples(state: Any, checks: Any, rows: list[Any]) -> None:
+def _keep_drift_samples(state: Any, checks: Any, rows: list[Any], *, html: bool) -> None:
     """Keep a sample of reference and current values of each drifted column for the HTML
-    report's overlaid histograms (streamed datasets are not loaded again for a picture)."""
-    if checks.streamed or not hasattr(state, "drift_samples"):
+    report's overlaid histograms.
+
+    In memory the frames are at hand, so the sample is free. A streamed dataset is larger
+    than memory: its drifted columns are read once more, only when an HTML report is asked
+    for, as an evenly strided sample of ``MAX_PLOTTED_VALUES`` rows (bounded memory)."""
+    if not hasattr(state, "drift_samples"):
         return
     drifted = sorted({row.column for row in rows if row.verdict != "pass"} - {"<frame>"})
-    for column in drifted[:MAX_PLOTTED_COLUMNS]:
-        try:
-            reference = checks.frame("reference")[column]
-            current = checks.frame("current")[column]
-        except Exception:  # a picture must never turn a verdict into a crash
+    drifted = drifted[:MAX_PLOTTED_COLUMNS]
+    if not drifted:
+        return
+    try:  # a picture must never turn a verdict into a crash
+        if checks.streamed:
+            if not html:
+                return
+            from pytest_mlci.data.stats import column_kinds, strided_sample
+
+            dataset = checks.dataset
+            present = set(column_kinds(dataset.reference)) & set(column_kinds(dataset.path))
+            drifted = [column for column in drifted if column in present]
+            reference = strided_sample(dataset.reference, drifted, MAX_PLOTTED_VALUES)
+            current = strided_sample(dataset.path, drifted, MAX_PLOTTED_VALUES)
+        else:
+            reference, current = checks.frame("reference"), checks.frame("current")
+    except Exception:
+        return
+    for column in drifted:
+        if column not in reference.columns or column not in current.columns:
             continue
-        state.drift_samples.append(
-            (
-                column,
-                reference.sample(min(len(reference), MAX_PLOTTED_VALUES), random_state=0),
-                current.sample(min(len(current), MAX_PLOTTED_VALUES), random_state=0),
-            )
-        )
+        state.drift_samples.append((column, _at_most(reference[column]), _at_most(current[column])))
+
+
+def _at_most(values: Any) -> Any:
+    return values.sample(min(len(values), MAX_PLOTTED_VALUES), random_state=0)
 
 
 def _explain(dataset: str, check: str, rows: list[Any], headline: str) -> str:

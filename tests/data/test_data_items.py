@@ -188,3 +188,34 @@ def test_the_html_report_overlays_each_drifted_columns_distributions(pytester, t
     html = (pytester.path / "report.html").read_text()
     assert '<h2>Drift: x0</h2><img alt="Drift: x0"' in html
     assert "Drift: x1" not in html  # only drifted columns are drawn
+
+
+def test_a_streamed_dataset_draws_its_drifted_columns_from_a_bounded_sample(
+    pytester, tiny_project, monkeypatch
+):
+    """Larger-than-memory data is not loaded for a picture: the drifted columns are read
+    once more as a strided sample, and only when an HTML report is asked for."""
+    from pytest_mlci.data import stats
+
+    sampled = []
+    real_sample = stats.strided_sample
+
+    def counting_sample(path, columns, wanted):
+        sampled.append((Path(path).name, list(columns), wanted))
+        return real_sample(path, columns, wanted)
+
+    monkeypatch.setattr(stats, "strided_sample", counting_sample)
+    write_reference(pytester.path, shift=1.0)
+    declare(pytester.path, 'reference = "data/reference.parquet"\nstream = "always"\n')
+
+    run(pytester).assert_outcomes(passed=3, failed=1)
+    assert sampled == []  # no HTML report, no second read
+
+    run(pytester, "--mlci-report-html=report.html").assert_outcomes(passed=3, failed=1)
+    html = (pytester.path / "report.html").read_text()
+    assert '<h2>Drift: x0</h2><img alt="Drift: x0"' in html
+    assert "Drift: x1" not in html
+    assert sorted(sampled) == [
+        ("reference.parquet", ["x0"], 50_000),
+        ("test.parquet", ["x0"], 50_000),
+    ]
