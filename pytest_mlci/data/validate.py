@@ -17,38 +17,9 @@ from pytest_mlci.data.freshness import check_freshness, newest_file_time, newest
 from pytest_mlci.data.loading import read_table
 from pytest_mlci.data.quality import check_quality
 from pytest_mlci.data.results import FAIL, PASS, CheckRow
-from pytest_mlci.data.schema import MAX_FAILURES_SHOWN, load_schema, validate_frame
+from pytest_mlci.data.schema import load_schema, validate_frame
 from pytest_mlci.data.volume import check_volume
 from pytest_mlci.errors import DataError
-
-
-@dataclass(frozen=True)
-class SchemaReport:
-    """How many rows were checked and one line per failed check (empty when valid)."""
-
-    rows: int
-    failures: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-
-def check_schema(dataset: DatasetConfig, *, root: Path) -> SchemaReport:
-    """Validate the dataset against its schema.
-
-    Unreadable files raise :class:`~pytest_mlci.errors.DataError` (a named failure).
-    """
-    frame = read_table(dataset.path)
-    if not dataset.schema:
-        return SchemaReport(len(frame), ())
-    schema = load_schema(dataset.schema, root=root, dataset=dataset.name)
-    failures = validate_frame(schema, frame)
-    lines = [f"{dataset.path}: {failure.describe()}" for failure in failures[:MAX_FAILURES_SHOWN]]
-    if len(failures) > MAX_FAILURES_SHOWN:
-        lines.append(f"... and {len(failures) - MAX_FAILURES_SHOWN} more failed checks")
-    return SchemaReport(len(frame), tuple(lines))
-
 
 # --------------------------------------------------------------------- all the checks
 
@@ -74,6 +45,27 @@ def checks_for(dataset: DatasetConfig) -> tuple[str, ...]:
         "drift": dataset.reference is not None,
     }
     return tuple(check for check in CHECKS if wanted[check])
+
+
+def streams(paths: list[Path], mode: str) -> bool:
+    """Whether files are read batch by batch (``mode`` is a dataset's ``stream`` setting):
+    always when asked, never for CSV, and on ``auto`` once any parquet input is larger than
+    :data:`STREAM_ABOVE_BYTES` on disk."""
+    if mode == "never" or not all(_is_parquet(p) for p in paths):
+        return False
+    return mode == "always" or any(_disk_size(p) > STREAM_ABOVE_BYTES for p in paths)
+
+
+def guard_parquet(call: Any, path: Path) -> Any:
+    """pyarrow errors on a broken file become a named DataError, like read_table's."""
+    try:
+        return call()
+    except (DataError, MemoryError):
+        raise
+    except Exception as exc:
+        if "pyarrow" not in type(exc).__module__ and not isinstance(exc, OSError):
+            raise
+        raise DataError(f"{path}: cannot be read as parquet ({exc})") from None
 
 
 def _disk_size(path: Path) -> int:
@@ -104,11 +96,9 @@ class DatasetChecks:
     @property
     def streamed(self) -> bool:
         """Whether drift and volume stream parquet batches instead of loading frames."""
-        mode, dataset = self.dataset.stream, self.dataset
+        dataset = self.dataset
         paths = [dataset.path, *([dataset.reference] if dataset.reference else [])]
-        if mode == "never" or not all(_is_parquet(p) for p in paths):
-            return False
-        return mode == "always" or any(_disk_size(p) > STREAM_ABOVE_BYTES for p in paths)
+        return streams(paths, dataset.stream)
 
     def frame(self, which: str = "current") -> Any:
         """The current (or reference) data as a DataFrame, loaded once."""
@@ -245,15 +235,7 @@ class DatasetChecks:
 
     @staticmethod
     def _guard(call: Any, path: Path) -> Any:
-        """pyarrow errors on a broken file become a named DataError, like read_table's."""
-        try:
-            return call()
-        except (DataError, MemoryError):
-            raise
-        except Exception as exc:
-            if "pyarrow" not in type(exc).__module__ and not isinstance(exc, OSError):
-                raise
-            raise DataError(f"{path}: cannot be read as parquet ({exc})") from None
+        return guard_parquet(call, path)
 
 
 @dataclass(frozen=True)

@@ -35,17 +35,27 @@ def matching_datasets(path: Path, config: MlciConfig) -> list[DatasetConfig]:
 
 
 def check_file(path: Path, dataset: DatasetConfig, root: Path) -> list[str]:
-    """``path: problem`` lines for one staged file (empty when it fits the schema)."""
+    """``path: problem`` lines for one staged file (empty when it fits the schema).
+
+    A parquet file the dataset would stream (``stream = "always"``, or larger than the
+    streaming threshold) is validated batch by batch, so a commit of a file bigger than
+    memory does not load it whole.
+    """
     from pytest_mlci.data.loading import read_table
     from pytest_mlci.data.schema import MAX_FAILURES_SHOWN, load_schema, validate_frame
+    from pytest_mlci.data.validate import guard_parquet, streams
 
     try:
-        frame = read_table(path)
         schema = load_schema(dataset.schema or "", root=root, dataset=dataset.name)
+        if streams([path], dataset.stream):
+            from pytest_mlci.data.stats import streamed_schema
+
+            _, failures = guard_parquet(lambda: streamed_schema(path, schema), path)
+        else:
+            failures = validate_frame(schema, read_table(path))
     except DataError as exc:  # a ConfigError (broken schema reference) goes to main: exit 2
         message = str(exc)
         return [message if message.startswith(str(path)) else f"{path}: {message}"]
-    failures = validate_frame(schema, frame)
     lines = [f"{path}: [{dataset.name}] {f.describe()}" for f in failures[:MAX_FAILURES_SHOWN]]
     if len(failures) > MAX_FAILURES_SHOWN:
         lines.append(f"{path}: ... and {len(failures) - MAX_FAILURES_SHOWN} more failed checks")

@@ -155,6 +155,33 @@ def test_the_hook_checks_only_staged_files_of_declared_datasets(tiny_dir, monkey
     assert check_data_schema(["other.parquet"]) == 0
 
 
+def test_the_hook_validates_a_streamed_file_batch_by_batch(tiny_dir, monkeypatch, capsys):
+    """A staged parquet file of a streamed dataset is never loaded whole: a bad value deep in
+    the file is found in its batch and reported with its row number in the file."""
+    from pytest_mlci.data import loading, stats
+
+    monkeypatch.chdir(tiny_dir.root)
+    monkeypatch.setattr(stats, "BATCH_ROWS", 500)
+    declare(tiny_dir.root, 'stream = "always"\n')
+
+    def never(path, *args, **kwargs):
+        raise AssertionError(f"{path} was loaded whole")
+
+    monkeypatch.setattr(loading, "read_table", never)
+    assert check_data_schema(["data/test.parquet"]) == 0
+    data = tiny_dir.root / "data" / "test.parquet"
+    frame = pd.read_parquet(data)
+    frame.loc[1733, "group"] = "zzz"
+    frame.to_parquet(data)
+    assert check_data_schema(["data/test.parquet"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("data/test.parquet: [eval] column 'group': isin")
+    assert "1733" in out
+    data.write_bytes(b"PAR1 broken")
+    assert check_data_schema(["data/test.parquet"]) == 1
+    assert "data/test.parquet: cannot be read as parquet" in capsys.readouterr().out
+
+
 def test_the_hook_imports_pandas_only_for_a_matching_file(tiny_dir):
     probe = (
         "import sys\n"
