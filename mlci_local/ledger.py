@@ -33,8 +33,9 @@ import fcntl
 import getpass
 import hashlib
 import json
+import mmap
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -72,6 +73,11 @@ _ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
 _canonical = _ENCODER.encode
+
+
+def _canonical_pair(key: str, value: str) -> bytes:
+    """``"key":"value"`` exactly as a canonical line holds it."""
+    return f"{_canonical(key)}:{_canonical(value)}".encode()
 
 
 class LedgerError(MlciError):
@@ -206,20 +212,32 @@ class LedgerBase:
         last = self.head()
         return None if last is None else last.checkpoint
 
-    def find(self, action: str | None = None, **data_filters: Any) -> list[LedgerRecord]:
-        """Records with this ``action`` (any if None) whose ``data`` has every given value.
+    def find(
+        self, action: str | Sequence[str] | None = None, **data_filters: Any
+    ) -> list[LedgerRecord]:
+        """Records with this ``action`` (one name, several, or any if None) whose ``data``
+        has every given value, in chain order.
 
-        A list, not an iterator, so ``if ledger.find(...)`` means what it says.
+        A list, not an iterator, so ``if ledger.find(...)`` means what it says. Backends
+        narrow the scan (:meth:`_candidates`): a team's ledger grows by every run, and the
+        promotion path asks several questions of it.
         """
+        actions = (action,) if isinstance(action, str) else tuple(action or ())
         return [
             record
-            for record in self.records()
-            if (action is None or record.action == action)
+            for record in self._candidates(actions, data_filters)
+            if (not actions or record.action in actions)
             and all(
                 key in record.data and record.data[key] == value
                 for key, value in data_filters.items()
             )
         ]
+
+    def _candidates(
+        self, actions: tuple[str, ...], data_filters: dict[str, Any]
+    ) -> Iterator[LedgerRecord]:
+        """A superset of what :meth:`find` returns; :meth:`find` applies the exact test."""
+        return self.records()
 
     def verify(self, checkpoints: Sequence[Checkpoint | tuple[int, str]] = ()) -> VerifyReport:
         """Recompute every hash and link; see :func:`verify_lines`."""
@@ -368,6 +386,30 @@ class Ledger(LedgerBase):
         acknowledged and is skipped; any other unreadable line raises
         :class:`LedgerCorruptError`. Use :func:`verify` to check integrity.
         """
+        return self._scan()
+
+    def _candidates(
+        self, actions: tuple[str, ...], data_filters: dict[str, Any]
+    ) -> Iterator[LedgerRecord]:
+        """Only lines that hold the wanted action and string values are parsed.
+
+        Lines are canonical JSON, so a record with ``"action":"promote"`` holds exactly
+        those bytes, and a string filter ``model="m"`` the bytes ``"model":"m"``. Parsing
+        is most of a scan's cost, so the file is searched for those bytes (a memory map and
+        ``find``, at memory speed) and only the lines they sit on are parsed.
+        """
+        wanted_actions = [_canonical_pair("action", name) for name in actions]
+        wanted_values = [
+            _canonical_pair(key, value)
+            for key, value in data_filters.items()
+            if isinstance(value, str)
+        ]
+        if not wanted_actions and not wanted_values:
+            return self._scan()
+        return self._search(wanted_actions, wanted_values)
+
+    def _scan(self) -> Iterator[LedgerRecord]:
+        """Parse every complete line, in order."""
         try:
             handle = open(self.path, "rb")  # noqa: SIM115 - a generator owns the handle
         except FileNotFoundError:
@@ -376,12 +418,50 @@ class Ledger(LedgerBase):
             for lineno, raw in enumerate(handle, start=1):
                 if not raw.endswith(b"\n"):
                     return
-                try:
-                    yield LedgerRecord.from_json(raw[:-1].decode("utf-8"))
-                except ValueError as exc:
-                    raise LedgerCorruptError(
-                        f"{self.path.name}:{lineno}: not a ledger record ({exc}); {_VERIFY_HINT}"
-                    ) from exc
+                yield self._parse(raw, lineno)
+
+    def _search(
+        self, wanted_actions: list[bytes], wanted_values: list[bytes]
+    ) -> Iterator[LedgerRecord]:
+        """Parse, in order, the complete lines holding one of ``wanted_actions`` (any when
+        empty) and all of ``wanted_values``; the longest value (usually a digest) or each
+        action is the needle searched for."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            size = os.fstat(fd).st_size
+            if size == 0:
+                return
+            with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as data:
+                needles = [max(wanted_values, key=len)] if wanted_values else wanted_actions
+                starts: set[int] = set()
+                for needle in needles:
+                    at = data.find(needle)
+                    while at != -1:
+                        end = data.find(b"\n", at)
+                        if end == -1:
+                            break  # a torn last line: never acknowledged, skipped
+                        starts.add(data.rfind(b"\n", 0, at) + 1)
+                        at = data.find(needle, end)
+                for start in sorted(starts):
+                    raw = data[start : data.find(b"\n", start) + 1]
+                    if wanted_actions and not any(pair in raw for pair in wanted_actions):
+                        continue
+                    if all(pair in raw for pair in wanted_values):
+                        yield self._parse(raw, lambda s=start: data[:s].count(b"\n") + 1)
+        finally:
+            os.close(fd)
+
+    def _parse(self, raw: bytes, lineno: int | Callable[[], int]) -> LedgerRecord:
+        try:
+            return LedgerRecord.from_json(raw[:-1].decode("utf-8"))
+        except ValueError as exc:
+            number = lineno if isinstance(lineno, int) else lineno()
+            raise LedgerCorruptError(
+                f"{self.path.name}:{number}: not a ledger record ({exc}); {_VERIFY_HINT}"
+            ) from exc
 
     def head(self) -> LedgerRecord | None:
         """The last record, read from the end of the file; None for an empty ledger.

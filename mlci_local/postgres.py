@@ -45,6 +45,12 @@ _SETUP_KEY = "mlci:schema"
 _LEDGER_KEY = "mlci:ledger"
 _ready: set[str] = set()  # DSNs whose schema this process has already checked
 
+# What the promotion path asks of the ledger is "this model's records of these actions":
+# an expression index over the stored line answers it without reading every row.
+_FIND_INDEX = "ledger_model_action"
+_ACTION_SQL = "((line::jsonb) ->> 'action')"
+_MODEL_SQL = "((line::jsonb) -> 'data' ->> 'model')"
+
 _SETUP_SQL = f"""
 CREATE SCHEMA IF NOT EXISTS {SCHEMA};
 CREATE TABLE IF NOT EXISTS {SCHEMA}.ledger (
@@ -62,6 +68,8 @@ CREATE OR REPLACE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON {SCHEMA}
     FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.ledger_is_append_only();
 CREATE OR REPLACE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON {SCHEMA}.ledger
     FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.ledger_is_append_only();
+CREATE INDEX IF NOT EXISTS {_FIND_INDEX} ON {SCHEMA}.ledger
+    ({_MODEL_SQL}, {_ACTION_SQL}, seq);
 """
 
 
@@ -88,9 +96,9 @@ def ensure_schema(conn: Any, dsn: str) -> None:
     """Create the schema, table and triggers once; concurrent runners take turns."""
     if dsn in _ready:
         return
-    present = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.ledger",)).fetchone()[
-        0
-    ]
+    # The newest object the setup creates: a ledger from an older release gets its index.
+    newest = f"{SCHEMA}.{_FIND_INDEX}"
+    present = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (newest,)).fetchone()[0]
     if not present:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_SETUP_KEY,))
@@ -163,11 +171,11 @@ class PostgresLedger(LedgerBase):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _rows(self, query: str) -> Iterator[tuple[int, str]]:
+    def _rows(self, query: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[int, str]]:
         import psycopg
 
         try:
-            rows = self.conn.execute(query).fetchall()
+            rows = self.conn.execute(query, params or None).fetchall()
         except psycopg.Error as exc:
             self.close()
             raise RegistryError(f"{self.location}: cannot read the ledger: {exc}") from None
@@ -181,6 +189,29 @@ class PostgresLedger(LedgerBase):
                 f"{self.location}: row seq {seq} is not a ledger record ({exc}); "
                 "run `mlci audit verify` to see what is wrong with the ledger"
             ) from None
+
+    def _candidates(
+        self, actions: tuple[str, ...], data_filters: dict[str, Any]
+    ) -> Iterator[LedgerRecord]:
+        """Filter in the database: the model and actions by the index, other string values
+        by JSON containment; :meth:`find` re-applies the exact test to what comes back."""
+        import json
+
+        clauses, params = [], []
+        if actions:
+            clauses.append(f"{_ACTION_SQL} = ANY(%s)")
+            params.append(list(actions))
+        strings = {k: v for k, v in data_filters.items() if isinstance(v, str)}
+        if "model" in strings:
+            clauses.append(f"{_MODEL_SQL} = %s")
+            params.append(strings.pop("model"))
+        if strings:
+            clauses.append("((line::jsonb) -> 'data') @> %s::jsonb")
+            params.append(json.dumps(strings))
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        query = f"SELECT seq, line FROM {SCHEMA}.ledger {where}ORDER BY seq"
+        for seq, line in self._rows(query, tuple(params)):
+            yield self._parse(seq, line)
 
     def raw_lines(self) -> Iterator[bytes]:
         for _, line in self._rows(f"SELECT seq, line FROM {SCHEMA}.ledger ORDER BY seq"):

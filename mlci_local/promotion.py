@@ -273,13 +273,11 @@ def unfinished(ledger: LedgerBase, model: str) -> list[LedgerRecord]:
     """Intent records with no completing record: a crash in the middle of an alias move."""
     if not ledger.exists():
         return []
-    records = list(ledger.records())
-    completed = {r.data.get("intent") for r in records if r.action in COMPLETIONS}
-    return [
-        r
-        for r in records
-        if r.action.endswith(".intent") and r.data.get("model") == model and r.seq not in completed
-    ]
+    intents = ledger.find(("promote.intent", "rollback.intent"), model=model)
+    if not intents:
+        return []
+    completed = {r.data.get("intent") for r in ledger.find(COMPLETIONS, model=model)}
+    return [r for r in intents if r.seq not in completed]
 
 
 def reconcile(config: MlciConfig, registry: Registry, ledger: LedgerBase) -> list[str]:
@@ -319,12 +317,10 @@ def expected_aliases(ledger: LedgerBase, model: str) -> dict[str, str | None] | 
     """``production`` and ``previous`` as the ledger's last completed move left them."""
     if not ledger.exists():
         return None
-    last = None
-    for record in ledger.records():
-        if record.action in ("promote", "rollback") and record.data.get("model") == model:
-            last = record
-    if last is None:
+    moves = ledger.find(("promote", "rollback"), model=model)
+    if not moves:
         return None
+    last = moves[-1]
     if last.action == "promote":
         return {"production": last.data["version"], "previous": last.data.get("replaces")}
     return {"production": last.data["version"], "previous": None}

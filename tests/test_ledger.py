@@ -278,6 +278,27 @@ def test_append_refuses_a_torn_tail_and_says_what_to_run(ledger_path: Path) -> N
     assert [r.seq for r in ledger.records()] == [0, 1]  # readers skip the unacknowledged line
 
 
+def test_find_searches_past_a_torn_tail_and_names_a_damaged_line(ledger_path: Path) -> None:
+    """``find`` reads only the lines its search hits: it skips a torn last line like
+    ``records`` does, and a damaged line it hits is named by its line number."""
+    write_ledger(ledger_path, 3)
+    os.truncate(ledger_path, ledger_path.stat().st_size - 1)  # record 2 without its newline
+    ledger = Ledger(ledger_path)
+    assert [r.seq for r in ledger.find("promote", model="conversion")] == [0, 1]
+    assert ledger.find("promote", version="2") == []
+    assert [r.seq for r in ledger.find(("promote", "rollback"))] == [0, 1]
+
+    lines = lines_of(ledger_path)
+    lines[1] = lines[1].replace(b'"actor":', b'"actor" :')
+    ledger_path.write_bytes(b"".join(lines))
+    with pytest.raises(LedgerCorruptError, match=r"ledger.jsonl:2: not a ledger record"):
+        ledger.find("promote", version="1")
+    assert [r.seq for r in ledger.find("promote", version="0")] == [0]  # line 2 not read
+    assert Ledger(ledger_path.parent / "missing.jsonl").find("promote", model="m") == []
+    ledger_path.write_bytes(b"")
+    assert ledger.find("promote", model="conversion") == []
+
+
 def test_a_discarded_torn_tail_lets_the_chain_continue(ledger_path: Path) -> None:
     write_ledger(ledger_path, 3)
     os.truncate(ledger_path, ledger_path.stat().st_size - 40)

@@ -274,10 +274,8 @@ def in_flight(ledger: LedgerBase, model: str) -> InFlight | None:
     if not ledger.exists():
         return None
     current: dict[str, Any] | None = None
-    for record in ledger.records():
+    for record in ledger.find(("canary.step", "canary", "approve"), model=model):
         data = record.data
-        if data.get("model") != model:
-            continue
         version = str(data.get("version"))
         if record.action == "canary.step":
             current = {"version": version, "step": int(data.get("step", 0)),
