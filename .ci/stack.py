@@ -119,6 +119,12 @@ def start_s3(state: Path, pids: dict[str, int]) -> str:
     return endpoint
 
 
+# gunicorn's threaded workers, not the default uvicorn: on a kept-alive connection every
+# uvicorn response waited ~40 ms for the client's delayed ACK (1 ms here with gunicorn;
+# benchmarks/README.md, "Team scale").
+GUNICORN_OPTS = "--threads 4 --timeout 120"
+
+
 def start_mlflow(
     state: Path, pids: dict[str, int], postgres: str, s3: str, port: int | None = None
 ) -> str:
@@ -130,7 +136,8 @@ def start_mlflow(
     process = subprocess.Popen(
         [str(program), "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"{postgres.replace('postgresql:', 'postgresql+psycopg:')}/mlflow",
-         "--artifacts-destination", f"s3://{BUCKET}/artifacts", "--workers", "2"],
+         "--artifacts-destination", f"s3://{BUCKET}/artifacts", "--workers", "2",
+         "--gunicorn-opts", GUNICORN_OPTS],
         stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )  # fmt: skip
     pids["mlflow"] = process.pid

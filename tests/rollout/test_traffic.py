@@ -177,3 +177,37 @@ def test_a_router_that_cannot_start_is_a_clear_failure_not_a_pass(project):
         LocalRouter(config, app=broken),
     ):
         pass
+
+
+def test_connections_to_the_router_socket_send_without_nagle_delay():
+    """asyncio disables Nagle (TCP_NODELAY) only on connections accepted from a socket whose
+    protocol says TCP; with Nagle on, each kept-alive response waited ~40 ms for a delayed
+    ACK. The router's listening socket must get it, and a bare ``socket.socket()`` does not
+    (the contrast shows the check can fail)."""
+    import asyncio
+    import socket
+
+    from mlci_local.rollout.traffic import listening_socket
+
+    async def nodelay_of_accepted(listening: socket.socket) -> int:
+        accepted: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        class Record(asyncio.Protocol):
+            def connection_made(self, transport):
+                sock = transport.get_extra_info("socket")
+                accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+        server = await asyncio.get_running_loop().create_server(Record, sock=listening)
+        port = listening.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await asyncio.wait_for(accepted, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(nodelay_of_accepted(listening_socket())) != 0
+    bare = socket.socket()
+    bare.bind(("127.0.0.1", 0))
+    bare.listen()
+    assert asyncio.run(nodelay_of_accepted(bare)) == 0
