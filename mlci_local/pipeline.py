@@ -346,7 +346,12 @@ class Pipeline:
         return "ok", describe(result)
 
     def stage_promote(self) -> tuple[str, str]:
-        from mlci_local.promotion import approvals_for, latest_record, promote
+        from mlci_local.promotion import (
+            approvals_for,
+            is_first_production,
+            latest_record,
+            promote,
+        )
         from mlci_local.tiers import policy_for
 
         if self.ctx.version is None:
@@ -363,8 +368,16 @@ class Pipeline:
         in_run = self.config.canary.in_run
         canary_here = (policy.canary if in_run is None else in_run) and not canary_passed
         waiting = []
-        if policy.canary and not canary_passed and not (canary_here and production):
-            waiting.append("a passing canary")
+        first = production is None and is_first_production(
+            self.registry, self.ledger, self.config.model, production
+        )
+        if policy.canary and not canary_passed and not (canary_here and production) and not first:
+            waiting.append(
+                "a passing canary"
+                if production is not None
+                else "a passing canary, which needs the `production` alias back (the model "
+                "was in production before; restore it with `mlci rollback`)"
+            )
         if policy.approvals:
             have = len(approvals_for(self.ledger, self.config, digest))
             if have < policy.approvals:
@@ -384,10 +397,10 @@ class Pipeline:
             return "up to date", f"v{move.production} is already production"
         if move.replaced:
             return "ok", f"production -> v{move.production} (previous: v{move.replaced})"
-        first = " (first production model"
-        if canary_here:
-            first += ", without a canary: there is no production model to compare it with"
-        return "ok", f"production -> v{move.production}{first})"
+        note = " (first production model"
+        if canary_here or policy.canary:
+            note += ", without a canary: there is no production model to compare it with"
+        return "ok", f"production -> v{move.production}{note})"
 
     def _canary(self, control: str) -> tuple[str, str]:
         """Stage 7's canary through the local router with synthetic traffic.

@@ -24,7 +24,12 @@ from mlci_local.registry import Registry
 from mlci_local.tiers import policy_for
 from pytest_mlci.config import MlciConfig
 from pytest_mlci.errors import ConfigError, PromotionRefused, RegistryError
-from pytest_mlci.registry_read import TAG_PROMOTED_AT, RegisteredVersion, fetch_verified
+from pytest_mlci.registry_read import (
+    TAG_PROMOTED_AT,
+    RegisteredVersion,
+    ever_promoted,
+    fetch_verified,
+)
 
 TAG_CHECKPOINT = "mlci.ledger_checkpoint"
 FAULT_ENV = "MLCI_FAULT_POINT"  # tests: crash the process at a named step boundary
@@ -129,6 +134,26 @@ def approvals_for(ledger: LedgerBase, config: MlciConfig, digest: str) -> list[s
     return counted
 
 
+CANARY_WAIVED_FIRST = "waived: the first production model has no production model to compare with"
+
+
+def is_first_production(
+    registry: Registry, ledger: LedgerBase, model: str, current: RegisteredVersion | None
+) -> bool:
+    """True only for a model that has never been in production.
+
+    A canary compares the candidate with production, so the first model cannot have one;
+    for it the tier's approvals are the human check. Three witnesses must agree, so that
+    deleting the `production` alias cannot be used to skip a canary: no alias now, no
+    "ever promoted" tag on the registered model, no completed move in the ledger.
+    """
+    return (
+        current is None
+        and not ever_promoted(registry.client, model)
+        and expected_aliases(ledger, model) is None
+    )
+
+
 def require_approvals(ledger: LedgerBase, config: MlciConfig, version: str, digest: str) -> None:
     policy = policy_for(config)
     if policy.approvals == 0:
@@ -161,10 +186,15 @@ def promote(
         digest = target.digest
         if not digest:
             raise PromotionRefused(f"{config.model} v{version} has no artifact digest tag")
-        if not force:
-            require_records(ledger, config.model, digest, policy_for(config).required_records)
-            require_approvals(ledger, config, target.version, digest)
         current = registry.by_alias("production")
+        required = policy_for(config).required_records
+        canary_note = None
+        if "canary" in required and is_first_production(registry, ledger, config.model, current):
+            required = tuple(record for record in required if record != "canary")
+            canary_note = CANARY_WAIVED_FIRST
+        if not force:
+            require_records(ledger, config.model, digest, required)
+            require_approvals(ledger, config, target.version, digest)
         if current is not None and current.version == target.version:
             return AliasMove(config.model, target.version, digest, None, changed=False)
         if not force:
@@ -180,6 +210,8 @@ def promote(
             "force": force,
             "reason": reason,
         }
+        if canary_note:
+            facts["canary"] = canary_note
         intent = ledger.append("promote.intent", facts)
         _fault("promote.after_intent")
         if current is not None:

@@ -8,6 +8,8 @@
 |        |         |        | the configured approvers, not the author    |
 
 Evaluation is mandatory for every tier: nothing reaches production without passing gates.
+A canary needs a production model to compare with, so the high tier's first production model
+goes without one (``promotion.is_first_production``); its approvals still apply.
 """
 
 from __future__ import annotations

@@ -76,6 +76,64 @@ def test_two_independent_approvals_let_it_through(high, monkeypatch):
         version).digest  # fmt: skip
 
 
+@pytest.fixture
+def first_high(high, monkeypatch):
+    """The high-tier version without a canary record, and carol as a third approver."""
+    config, version = high
+    path = config.source
+    path.write_text(path.read_text().replace(
+        'approvers = ["alice@example.com", "bob@example.com"]',
+        'approvers = ["alice@example.com", "bob@example.com", "carol@example.com"]'))  # fmt: skip
+    config = load_config(path)
+    lines = config.state_dir.joinpath("ledger.jsonl").read_text().splitlines(keepends=True)
+    config.state_dir.joinpath("ledger.jsonl").write_text("".join(lines[:-1]))  # no canary
+    return config, version
+
+
+def register_passing(config, source, *, canary: bool) -> tuple[str, str]:
+    shutil.copy(source, config.artifact)
+    digest = sha256_file(config.artifact)
+    version = Registry(config).register(config.artifact, digest, tags={}).version.version
+    ledger = ledger_for(config)
+    ledger.append("register", {"model": "tiny", "version": version, "digest": digest,
+                               "author": "alice@example.com"})  # fmt: skip
+    for action in ("evaluation", "staging", *(("canary",) if canary else ())):
+        ledger.append(action, {"model": "tiny", "digest": digest, "passed": True})
+    return version, digest
+
+
+def test_the_first_high_tier_model_needs_its_approvals_but_no_canary(first_high, monkeypatch):
+    """No production to compare with: the canary is waived, visibly, and only the first time."""
+    config, version = first_high
+    registry, ledger = Registry(config), ledger_for(config)
+    with pytest.raises(PromotionRefused, match="needs 2 approvals"):
+        promote(config, registry, ledger, version)
+    approve("bob@example.com", version, monkeypatch)
+    approve("carol@example.com", version, monkeypatch)
+    assert promote(config, registry, ledger, version).changed
+    record = ledger.find("promote", model="tiny")[-1]
+    assert record.data["canary"].startswith("waived: the first production model")
+
+
+def test_a_later_high_tier_model_needs_its_canary_even_if_production_vanished(
+    first_high, tiny_assets, monkeypatch
+):
+    """Deleting the `production` alias must not turn a model back into a 'first' one."""
+    config, v1 = first_high
+    registry, ledger = Registry(config), ledger_for(config)
+    approve("bob@example.com", v1, monkeypatch)
+    approve("carol@example.com", v1, monkeypatch)
+    promote(config, registry, ledger, v1)
+    v2, _ = register_passing(config, tiny_assets / "bad.skops", canary=False)
+    approve("bob@example.com", v2, monkeypatch)
+    approve("carol@example.com", v2, monkeypatch)
+    with pytest.raises(PromotionRefused, match="no canary record"):
+        promote(config, registry, ledger, v2)
+    registry.delete_alias("production")
+    with pytest.raises(PromotionRefused, match="no canary record"):
+        promote(config, registry, ledger, v2)
+
+
 def test_a_high_tier_without_approvers_is_a_config_error(tiny_dir):
     path = tiny_dir.root / "pyproject.toml"
     path.write_text(path.read_text().replace('model = "tiny"', 'model = "tiny"\ntier = "high"'))

@@ -6,62 +6,20 @@ Slow (it trains real models through `dvc repro`); CI runs it, `-m "not slow"` sk
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.example_repo import example_repository, mlci, set_params
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def mlci(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mlci_local", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "MLCI_ACTOR": "ci@example.com", "NO_COLOR": "1", "COLUMNS": "200"},
-    )
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
-
-
-def set_params(root: Path, **changes: dict) -> None:
-    params_file = root / "params.yaml"
-    params = yaml.safe_load(params_file.read_text())
-    for section, values in changes.items():
-        params[section].update(values)
-    params_file.write_text(yaml.safe_dump(params))
-
-
 @pytest.fixture(scope="module")
 def example(tmp_path_factory) -> Path:
     """A fresh git + DVC repository holding the bundled example, with fewer rows for speed."""
-    root = tmp_path_factory.mktemp("example")
-    shutil.copytree(
-        REPO / "example", root / "example", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    for name in ("dvc.yaml", "params.yaml", "pyproject.toml", ".gitignore"):
-        shutil.copy(REPO / name, root / name)
-    set_params(root, prepare={"rows": 20000}, train={"max_iter": 60})
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "dev@example.com")
-    git(root, "config", "user.name", "Dev")
-    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=root, check=True)
-    subprocess.run(
-        [sys.executable, "-m", "dvc", "config", "core.analytics", "false"], cwd=root, check=True
-    )
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "example")
-    return root
+    return example_repository(tmp_path_factory.mktemp("example"))
 
 
 def test_first_run_takes_the_model_from_commit_to_production(example):

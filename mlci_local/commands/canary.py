@@ -68,7 +68,10 @@ def command(ctx: click.Context, workspace: Workspace, version: str | None, repla
         return
     production = registry.by_alias("production")
     if production is None:
-        raise PromotionRefused(f"{config.model}: no production version to compare with")
+        raise PromotionRefused(
+            f"{config.model}: no production version to compare with; a model that has never "
+            "been in production needs no canary: `mlci promote VERSION` once its approvals are in"
+        )
     if replay is None:
         from mlci_local.rollout.live import LogSource
         from mlci_local.rollout.state import rollout_dir

@@ -153,8 +153,9 @@ def run_canary(
     production = registry.by_alias("production")
     if production is None:
         raise PromotionRefused(
-            f"{config.model}: no production version to compare the canary with; the first "
-            "model is promoted without a canary only by `mlci promote --force --reason`"
+            f"{config.model}: no production version to compare the canary with; a model "
+            "that has never been in production needs no canary: `mlci promote VERSION` once "
+            "its tier's approvals are in"
         )
     target = registry.by_version(version)
     facts = {"model": config.model, "version": target.version, "digest": target.digest,

@@ -1,0 +1,57 @@
+"""`mlci run` for a high-risk model: the first version waits for people, not for a canary.
+
+A canary compares a candidate with production, so a model that has never been in production
+cannot have one; its tier's independent approvals are the check. Slow (trains through
+`dvc repro`), like test_run_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.example_repo import example_repository, git, mlci
+
+pytestmark = pytest.mark.slow
+
+HIGH = (
+    'tier = "high"\n',
+    '\n[tool.mlci.approvals]\napprovers = ["risk@example.com", "lead@example.com"]\n',
+)
+
+
+@pytest.fixture(scope="module")
+def high_example(tmp_path_factory) -> Path:
+    """The example as a high-risk model with two listed approvers."""
+    root = example_repository(tmp_path_factory.mktemp("example-high"))
+    config = root / "pyproject.toml"
+    text = config.read_text().replace('tier = "medium"\n', HIGH[0], 1)
+    config.write_text(text + HIGH[1])
+    git(root, "commit", "-q", "-am", "high tier")  # compliance: a high tier ships clean trees
+    return root
+
+
+def test_the_first_high_tier_model_is_held_for_approvals_only(high_example):
+    done = mlci(high_example, "run")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tier high waits for 2 more approval(s) before v1 can go to production" in done.stdout
+    assert "canary" not in done.stdout.split("[7/7] promotion")[1]
+    status = json.loads(mlci(high_example, "status", "--json").stdout)
+    assert status["aliases"].get("production") is None
+
+
+def test_two_approvals_take_it_to_production_without_a_canary_and_say_so(high_example):
+    for approver in ("risk@example.com", "lead@example.com"):
+        approved = mlci(high_example, "approve", "conversion", "1", actor=approver)
+        assert approved.returncode == 0, approved.stdout + approved.stderr
+    done = mlci(high_example, "run")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "production -> v1 (first production model, without a canary" in done.stdout
+    ledger = [
+        json.loads(line)
+        for line in (high_example / ".mlci" / "ledger.jsonl").read_text().splitlines()
+    ]
+    promoted = [r for r in ledger if r["action"] == "promote"][-1]
+    assert promoted["data"]["canary"].startswith("waived: the first production model")
