@@ -145,7 +145,11 @@ def delivery_metrics(
         return cache[commit]
 
     return compute_delivery_metrics(
-        ledger.records(), config.model, now=now, since_days=since_days, commit_time=commit_time
+        ledger.find(model=config.model),
+        config.model,
+        now=now,
+        since_days=since_days,
+        commit_time=commit_time,
     )
 
 
