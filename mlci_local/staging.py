@@ -214,6 +214,8 @@ def _load_test(model: Any, sample: Any, config: MlciConfig) -> dict[str, Any]:
 
     import numpy as np
 
+    from mlci_local.rollout.router import one_openmp_thread
+
     limits = config.staging
     predict = model.predict_proba if hasattr(model, "predict_proba") else model.predict
     rows = [sample.iloc[[i % len(sample)]] for i in range(min(len(sample), 200))]
@@ -227,6 +229,7 @@ def _load_test(model: Any, sample: Any, config: MlciConfig) -> dict[str, Any]:
     def one(index: int) -> None:
         if time.monotonic() > deadline:
             return
+        one_openmp_thread()  # score as the router serves: parallel requests, not parallel trees
         started = time.perf_counter()
         try:
             predict(rows[index % len(rows)])

@@ -198,7 +198,7 @@ class Outcome:
 _THREAD = threading.local()
 
 
-def _one_openmp_thread() -> None:
+def one_openmp_thread() -> None:
     """Score with one OpenMP thread in this thread (set once per thread).
 
     Models such as HistGradientBoosting parallelise even a one-row ``predict`` over every
@@ -220,7 +220,7 @@ def _one_openmp_thread() -> None:
 
 def score(model: Any, frame: Any, task: str) -> Outcome:
     """Run the model (in a worker thread); an exception becomes an error, never a crash."""
-    _one_openmp_thread()
+    one_openmp_thread()
     started, started_cpu = time.perf_counter(), time.thread_time()
     predictions: list[Any] | None = None
     labels: list[Any] | None = None
