@@ -17,21 +17,51 @@ from pytest_mlci.model_io import sha256_file
 APPROVERS = '[tool.mlci.approvals]\napprovers = ["alice@example.com", "bob@example.com"]\n'
 
 
-@pytest.fixture
-def high(tiny_dir, tiny_assets, monkeypatch):
-    """A high-tier project with one registered version authored by alice."""
+def high_tier(tiny_dir):
+    """The tiny project as a high-tier model approved by alice and bob."""
     path = tiny_dir.root / "pyproject.toml"
     path.write_text(path.read_text().replace('model = "tiny"', 'model = "tiny"\ntier = "high"')
                     + APPROVERS)  # fmt: skip
-    config = load_config(path)
-    shutil.copy(tiny_assets / "good.skops", config.artifact)
+    return load_config(path)
+
+
+def with_carol(config):
+    """The same project with carol as a third listed approver."""
+    path = config.source
+    path.write_text(path.read_text().replace(
+        'approvers = ["alice@example.com", "bob@example.com"]',
+        'approvers = ["alice@example.com", "bob@example.com", "carol@example.com"]'))  # fmt: skip
+    return load_config(path)
+
+
+def register_passing(config, source, *, canary: bool) -> str:
+    """Register ``source`` as authored by alice, with passing evaluation and staging records
+    (and a passing canary record when ``canary``); its version number."""
+    shutil.copy(source, config.artifact)
     digest = sha256_file(config.artifact)
     version = Registry(config).register(config.artifact, digest, tags={}).version.version
     ledger = ledger_for(config)
     ledger.append("register", {"model": "tiny", "version": version, "digest": digest,
                                "author": "alice@example.com"})  # fmt: skip
-    for action in ("evaluation", "staging", "canary"):
+    for action in ("evaluation", "staging", *(("canary",) if canary else ())):
         ledger.append(action, {"model": "tiny", "digest": digest, "passed": True})
+    return version
+
+
+@pytest.fixture
+def high(tiny_dir, tiny_assets, monkeypatch):
+    """A high-tier project with one registered version authored by alice."""
+    config = high_tier(tiny_dir)
+    version = register_passing(config, tiny_assets / "good.skops", canary=True)
+    monkeypatch.chdir(tiny_dir.root)
+    return config, version
+
+
+@pytest.fixture
+def first_high(tiny_dir, tiny_assets, monkeypatch):
+    """A high-tier version that never had a canary, and carol as a third approver."""
+    config = with_carol(high_tier(tiny_dir))
+    version = register_passing(config, tiny_assets / "good.skops", canary=False)
     monkeypatch.chdir(tiny_dir.root)
     return config, version
 
@@ -62,11 +92,7 @@ def test_high_tier_needs_two_listed_approvers_who_did_not_write_the_commit(high,
 
 def test_two_independent_approvals_let_it_through(high, monkeypatch):
     config, version = high
-    path = config.source
-    path.write_text(path.read_text().replace(
-        'approvers = ["alice@example.com", "bob@example.com"]',
-        'approvers = ["alice@example.com", "bob@example.com", "carol@example.com"]'))  # fmt: skip
-    config = load_config(path)
+    config = with_carol(config)
     approve("bob@example.com", version, monkeypatch)
     approve("carol@example.com", version, monkeypatch)
     move = promote(config, Registry(config), ledger_for(config), version)
@@ -74,32 +100,6 @@ def test_two_independent_approvals_let_it_through(high, monkeypatch):
     record = ledger_for(config).find("approve", approver="carol@example.com")[-1]
     assert record.data["role"] == "risk" and record.data["digest"] == Registry(config).by_version(
         version).digest  # fmt: skip
-
-
-@pytest.fixture
-def first_high(high, monkeypatch):
-    """The high-tier version without a canary record, and carol as a third approver."""
-    config, version = high
-    path = config.source
-    path.write_text(path.read_text().replace(
-        'approvers = ["alice@example.com", "bob@example.com"]',
-        'approvers = ["alice@example.com", "bob@example.com", "carol@example.com"]'))  # fmt: skip
-    config = load_config(path)
-    lines = config.state_dir.joinpath("ledger.jsonl").read_text().splitlines(keepends=True)
-    config.state_dir.joinpath("ledger.jsonl").write_text("".join(lines[:-1]))  # no canary
-    return config, version
-
-
-def register_passing(config, source, *, canary: bool) -> tuple[str, str]:
-    shutil.copy(source, config.artifact)
-    digest = sha256_file(config.artifact)
-    version = Registry(config).register(config.artifact, digest, tags={}).version.version
-    ledger = ledger_for(config)
-    ledger.append("register", {"model": "tiny", "version": version, "digest": digest,
-                               "author": "alice@example.com"})  # fmt: skip
-    for action in ("evaluation", "staging", *(("canary",) if canary else ())):
-        ledger.append(action, {"model": "tiny", "digest": digest, "passed": True})
-    return version, digest
 
 
 def test_the_first_high_tier_model_needs_its_approvals_but_no_canary(first_high, monkeypatch):
@@ -124,7 +124,7 @@ def test_a_later_high_tier_model_needs_its_canary_even_if_production_vanished(
     approve("bob@example.com", v1, monkeypatch)
     approve("carol@example.com", v1, monkeypatch)
     promote(config, registry, ledger, v1)
-    v2, _ = register_passing(config, tiny_assets / "bad.skops", canary=False)
+    v2 = register_passing(config, tiny_assets / "bad.skops", canary=False)
     approve("bob@example.com", v2, monkeypatch)
     approve("carol@example.com", v2, monkeypatch)
     with pytest.raises(PromotionRefused, match="no canary record"):

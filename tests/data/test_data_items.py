@@ -139,19 +139,26 @@ def test_drift_without_a_reference_is_a_usage_error(invoke):
 # ------------------------------------------------------------------ pre-commit hook
 
 
-def test_the_hook_checks_only_staged_files_of_declared_datasets(tiny_dir, monkeypatch, capsys):
-    monkeypatch.chdir(tiny_dir.root)
-    data = tiny_dir.root / "data" / "test.parquet"
-    assert check_data_schema(["src/train.py", "data/test.parquet"]) == 0
+def hook_output_on_a_bad_value_then_a_broken_file(root: Path, row: int, capsys) -> str:
+    """Put an unknown group at ``row`` of the staged file: the hook fails naming the column
+    (its output is returned); then break the file: the hook fails naming the file."""
+    data = root / "data" / "test.parquet"
     frame = pd.read_parquet(data)
-    frame.loc[4, "group"] = "zzz"
+    frame.loc[row, "group"] = "zzz"
     frame.to_parquet(data)
     assert check_data_schema(["data/test.parquet"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("data/test.parquet: [eval] column 'group': isin")
     data.write_bytes(b"PAR1 broken")
     assert check_data_schema(["data/test.parquet"]) == 1
-    assert "cannot be read as parquet" in capsys.readouterr().out
+    assert "data/test.parquet: cannot be read as parquet" in capsys.readouterr().out
+    return out
+
+
+def test_the_hook_checks_only_staged_files_of_declared_datasets(tiny_dir, monkeypatch, capsys):
+    monkeypatch.chdir(tiny_dir.root)
+    assert check_data_schema(["src/train.py", "data/test.parquet"]) == 0
+    hook_output_on_a_bad_value_then_a_broken_file(tiny_dir.root, 4, capsys)
     assert check_data_schema(["other.parquet"]) == 0
 
 
@@ -169,17 +176,8 @@ def test_the_hook_validates_a_streamed_file_batch_by_batch(tiny_dir, monkeypatch
 
     monkeypatch.setattr(loading, "read_table", never)
     assert check_data_schema(["data/test.parquet"]) == 0
-    data = tiny_dir.root / "data" / "test.parquet"
-    frame = pd.read_parquet(data)
-    frame.loc[1733, "group"] = "zzz"
-    frame.to_parquet(data)
-    assert check_data_schema(["data/test.parquet"]) == 1
-    out = capsys.readouterr().out
-    assert out.startswith("data/test.parquet: [eval] column 'group': isin")
+    out = hook_output_on_a_bad_value_then_a_broken_file(tiny_dir.root, 1733, capsys)
     assert "1733" in out
-    data.write_bytes(b"PAR1 broken")
-    assert check_data_schema(["data/test.parquet"]) == 1
-    assert "data/test.parquet: cannot be read as parquet" in capsys.readouterr().out
 
 
 def test_the_hook_imports_pandas_only_for_a_matching_file(tiny_dir):
