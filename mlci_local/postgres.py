@@ -68,6 +68,8 @@ CREATE OR REPLACE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON {SCHEMA}
     FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.ledger_is_append_only();
 CREATE OR REPLACE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON {SCHEMA}.ledger
     FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.ledger_is_append_only();
+"""
+_INDEX_SQL = f"""
 CREATE INDEX IF NOT EXISTS {_FIND_INDEX} ON {SCHEMA}.ledger
     ({_MODEL_SQL}, {_ACTION_SQL}, seq);
 """
@@ -93,16 +95,28 @@ def connect(dsn: str, *, autocommit: bool = True) -> Any:
 
 
 def ensure_schema(conn: Any, dsn: str) -> None:
-    """Create the schema, table and triggers once; concurrent runners take turns."""
+    """Create the schema, table, triggers and index once; concurrent runners take turns.
+
+    The index only speeds up :meth:`PostgresLedger.find`. A ledger created by an older
+    release gets it on first use; a runner whose database user may not create it (the
+    ledger set up by an administrator) works without it rather than failing.
+    """
+    import psycopg
+
     if dsn in _ready:
         return
-    # The newest object the setup creates: a ledger from an older release gets its index.
-    newest = f"{SCHEMA}.{_FIND_INDEX}"
-    present = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (newest,)).fetchone()[0]
-    if not present:
+    exists = "SELECT to_regclass(%s) IS NOT NULL"
+    if not conn.execute(exists, (f"{SCHEMA}.ledger",)).fetchone()[0]:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_SETUP_KEY,))
             conn.execute(_SETUP_SQL)
+    if not conn.execute(exists, (f"{SCHEMA}.{_FIND_INDEX}",)).fetchone()[0]:
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_SETUP_KEY,))
+                conn.execute(_INDEX_SQL)
+        except psycopg.errors.InsufficientPrivilege:
+            pass  # slower reads, same answers: find filters in SQL with or without it
     _ready.add(dsn)
 
 

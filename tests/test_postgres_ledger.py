@@ -293,3 +293,39 @@ def test_a_ledger_from_before_the_index_gets_it_on_first_use(fresh_database):
     assert found is not None
     assert opened.verify().ok
     opened.close()
+
+
+def test_a_runner_that_may_not_create_the_index_still_reads_and_writes(fresh_database):
+    """An administrator set the ledger up (with an older release: no index) and runners may
+    only read and append: they work without the index instead of failing."""
+    import uuid
+
+    import mlci_local.postgres as pg
+
+    owner = PostgresLedger(fresh_database)
+    owner.append("register", {"model": "m", "digest": "d"})
+    owner.close()
+    role = f"runner_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("DROP INDEX mlci.ledger_model_action")
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT USAGE ON SCHEMA mlci TO {role}")
+        conn.execute(f"GRANT SELECT, INSERT ON mlci.ledger TO {role}")
+    runner_dsn = fresh_database.replace("mlci@", f"{role}@", 1)
+    assert runner_dsn != fresh_database
+    pg._ready.discard(runner_dsn)
+    runner = PostgresLedger(runner_dsn)
+    try:
+        runner.append("evaluation", {"model": "m", "digest": "d", "passed": True})
+        assert [r.action for r in runner.find(("register", "evaluation"), model="m")] == [
+            "register",
+            "evaluation",
+        ]
+        assert runner.verify().ok
+    finally:
+        runner.close()
+        with psycopg.connect(fresh_database, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
+    with psycopg.connect(fresh_database) as conn:
+        assert conn.execute("SELECT to_regclass('mlci.ledger_model_action')").fetchone()[0] is None
