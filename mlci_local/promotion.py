@@ -45,6 +45,7 @@ class AliasMove:
     digest: str
     replaced: str | None
     changed: bool
+    canary_waived: bool = False  # a high-tier first production model: nothing to compare with
 
 
 def ledger_for(config: MlciConfig) -> LedgerBase:
@@ -221,7 +222,8 @@ def promote(
         _fault("promote.after_production")
         _finish_promote(registry, ledger, intent, facts)
         _fault("promote.after_done")
-        return AliasMove(config.model, target.version, digest, facts["replaces"], True)
+        return AliasMove(config.model, target.version, digest, facts["replaces"], True,
+                         canary_waived=canary_note is not None)  # fmt: skip
 
 
 def _finish_promote(

@@ -42,11 +42,11 @@ def test_the_first_high_tier_model_is_held_for_approvals_only(high_example):
     assert status["aliases"].get("production") is None
 
 
-def test_two_approvals_take_it_to_production_without_a_canary_and_say_so(high_example):
+def test_two_approvals_let_it_be_promoted_without_a_canary_and_say_so(high_example):
     for approver in ("risk@example.com", "lead@example.com"):
         approved = mlci(high_example, "approve", "conversion", "1", actor=approver)
         assert approved.returncode == 0, approved.stdout + approved.stderr
-    done = mlci(high_example, "run")
+    done = mlci(high_example, "promote", "1")  # what the held run said comes next
     assert done.returncode == 0, done.stdout + done.stderr
     assert "production -> v1 (first production model, without a canary" in done.stdout
     ledger = [

@@ -30,4 +30,7 @@ def command(workspace: Workspace, version: str, force: bool, reason: str | None)
         click.echo(f"v{move.production} is already production; nothing to do")
         return
     replaced = f" (previous: v{move.replaced})" if move.replaced else ""
+    if move.canary_waived:
+        replaced = (" (first production model, without a canary: there is no production "
+                    "model to compare it with; its approvals are recorded)")  # fmt: skip
     click.echo(f"production -> v{move.production}{replaced}")
