@@ -410,15 +410,10 @@ class Ledger(LedgerBase):
 
     def _scan(self) -> Iterator[LedgerRecord]:
         """Parse every complete line, in order."""
-        try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - a generator owns the handle
-        except FileNotFoundError:
-            return
-        with handle:
-            for lineno, raw in enumerate(handle, start=1):
-                if not raw.endswith(b"\n"):
-                    return
-                yield self._parse(raw, lineno)
+        for lineno, raw in enumerate(self.raw_lines(), start=1):
+            if not raw.endswith(b"\n"):
+                return
+            yield self._parse(raw, lineno)
 
     def _search(
         self, wanted_actions: list[bytes], wanted_values: list[bytes]
