@@ -368,9 +368,7 @@ class Pipeline:
         in_run = self.config.canary.in_run
         canary_here = (policy.canary if in_run is None else in_run) and not canary_passed
         waiting = []
-        first = production is None and is_first_production(
-            self.registry, self.ledger, self.config.model, production
-        )
+        first = is_first_production(self.registry, self.ledger, self.config.model, production)
         if policy.canary and not canary_passed and not (canary_here and production) and not first:
             waiting.append(
                 "a passing canary"
