@@ -84,10 +84,28 @@ def train_models(directory: Path) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def make_config(directory: Path) -> Any:
-    """A minimal project configuration rooted in ``directory`` (no registry is touched)."""
-    from pytest_mlci.config import MlciConfig
+SCHEMA = """import pandera.pandas as pa
 
+Schema = pa.DataFrameSchema({
+    **{name: pa.Column(float) for name in ("x0", "x1", "x2", "x3")},
+    "group": pa.Column(str, pa.Check.isin(["a", "b"])),
+    "label": pa.Column(int, pa.Check.isin([0, 1])),
+})
+"""
+
+
+def make_config(directory: Path) -> Any:
+    """A minimal project configuration rooted in ``directory`` (no registry is touched).
+
+    It declares the evaluation data's pandera schema, so every request pays for the router's
+    full input checks (types, categories, finiteness), as in a configured project.
+    """
+    from pytest_mlci.config import DatasetConfig, MlciConfig
+
+    (directory / "bench_schema.py").write_text(SCHEMA)
+    dataset = DatasetConfig(
+        name="eval", path=directory / "eval.parquet", schema="bench_schema:Schema"
+    )
     return MlciConfig(
         root=directory,
         source=directory / "mlci.toml",
@@ -95,6 +113,7 @@ def make_config(directory: Path) -> Any:
         task="binary_classification",
         target="label",
         artifact=directory / "model-1.skops",
+        datasets={"eval": dataset},
     )
 
 

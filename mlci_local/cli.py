@@ -18,7 +18,8 @@ from typing import Any
 import click
 
 from mlci_local.workspace import EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, Workspace, exit_code_for
-from pytest_mlci.errors import MlciError
+from pytest_mlci.errors import ConfigError, MlciError, RegistryError
+from pytest_mlci.redact import redact_text
 
 
 class MlciGroup(click.Group):
@@ -30,14 +31,38 @@ class MlciGroup(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except MlciError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+            # Redacted here as well as where the message was made: the last line of defence
+            # for an address with a password in it (pytest_mlci.redact).
+            click.secho(f"error: {redact_text(str(exc))}", fg="red", err=True)
             ctx.exit(exit_code_for(exc))
-        except Exception:
-            click.echo(traceback.format_exc(), err=True)
+        except Exception as exc:
+            known = _setup_failure(exc)
+            if known is not None:
+                click.secho(f"error: {known}", fg="red", err=True)
+                ctx.exit(exit_code_for(known))
+            click.echo(redact_text(traceback.format_exc()), err=True)
             click.secho(
                 "error: unexpected failure in mlci (a bug; please report it)", fg="red", err=True
             )
             ctx.exit(EXIT_UNEXPECTED)
+
+
+def _setup_failure(exc: BaseException) -> MlciError | None:
+    """A missing database driver or a server that does not answer, met where no adapter
+    translated it: still the user's to fix, so one line instead of "a bug"."""
+    from pytest_mlci.connection_errors import TEAM_EXTRA, is_unreachable, missing_driver, reason
+
+    module = missing_driver(exc)
+    if module is not None:
+        return ConfigError(
+            f"the PostgreSQL driver ({module}) is not installed; install it with: {TEAM_EXTRA}"
+        )
+    if is_unreachable(exc):
+        return RegistryError(
+            f"cannot connect to a server mlci uses ({reason(exc)}); check that the registry, "
+            "the database and any audit anchor are running and reachable from this machine"
+        )
+    return None
 
 
 @click.group(cls=MlciGroup, context_settings={"help_option_names": ["-h", "--help"]})

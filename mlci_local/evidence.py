@@ -8,9 +8,10 @@ recomputed) and the verification of the whole ledger. ``manifest.json`` lists th
 every other member; ``mlci evidence verify FILE`` recomputes them and names any member that
 is missing, extra, duplicated, unreadable or changed.
 
-The manifest proves the package is internally consistent, not who made it: anyone can
-rebuild a zip with a matching manifest. Store the sha256 printed at creation (or the zip
-itself) somewhere the package's recipient trusts, as with ledger checkpoints.
+The manifest alone proves the package is internally consistent, not who made it: anyone can
+rebuild a zip with a matching manifest. With ``[tool.mlci.audit] signing`` the manifest is
+signed and the ledger slice is tied to a signed checkpoint (``mlci_local.audit.evidence``);
+without it, store the sha256 printed at creation somewhere the recipient trusts.
 
 Everything is gathered in memory before the first byte is written, and the zip is written
 to a temporary file that replaces the target only when complete, so a failure never leaves
@@ -78,12 +79,14 @@ class PackageCheck:
     problems: tuple[str, ...]
     model: str | None = None
     version: str | None = None
+    notes: tuple[str, ...] = ()  # what the signature check proved, or that there is none
 
     def summary(self) -> str:
         name = Path(self.path).name
         if self.ok:
             what = f" ({self.model} v{self.version})" if self.model else ""
-            return f"{name}: OK, {self.files} files match manifest.json{what}"
+            head = f"{name}: OK, {self.files} files match manifest.json{what}"
+            return "\n".join([head] + [f"{name}: {note}" for note in self.notes])
         lines = [f"{name}: FAILED, {len(self.problems)} problem(s)"]
         return "\n".join(lines + [f"{name}: {problem}" for problem in self.problems])
 
@@ -147,7 +150,7 @@ def build_evidence(config: Any, model: str, version: str) -> EvidencePackage:
         r for r in records if r.get("action") == "approve" and _data(r).get("version") == version
     ]
     history = [r for r in records if r.get("action") in DEPLOYMENT_ACTIONS]
-    members["approvals.json"] = _json(approvals)
+    members["approvals.json"] = _json(_with_verification(config, registry, version, approvals))
     members["deployment_history.json"] = _json(history)
     members["ledger_slice.jsonl"] = b"".join(raw for raw, _ in lines)
 
@@ -182,6 +185,12 @@ def build_evidence(config: Any, model: str, version: str) -> EvidencePackage:
         "summary": report.summary(),
     }
     members["ledger_verification.json"] = _json(verification)
+    from mlci_local.audit.evidence import chain_members, sign_manifest
+
+    # With signing on: the chain up to a signed checkpoint, and (below) a signed manifest.
+    signed_chain, unsigned_why = chain_members(config, ledger.raw_lines(), records)
+    members.update(signed_chain)
+    absent.update(unsigned_why)
 
     manifest = {
         "format": FORMAT,
@@ -190,11 +199,12 @@ def build_evidence(config: Any, model: str, version: str) -> EvidencePackage:
         "digest": facts.digest,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "created_by": current_actor(getattr(config, "root", None)),
-        "registry": registry.uri,
+        "registry": registry.shown_uri,
         "files": {name: _sha256(data) for name, data in sorted(members.items())},
         "absent": dict(sorted(absent.items())),
     }
     members[MANIFEST] = _json(manifest)
+    members.update(sign_manifest(config, members[MANIFEST]))
     return EvidencePackage(
         model=model,
         version=version,
@@ -203,6 +213,35 @@ def build_evidence(config: Any, model: str, version: str) -> EvidencePackage:
         ledger_ok=ledger_ok,
         ledger_summary=report.summary(),
     )
+
+
+def _with_verification(
+    config: Any, registry: Any, version: str, approvals: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each approval record with whether it counts now and under which identity rule, so an
+    unverified name is never read as a verified signature."""
+    from mlci_local.approvals import tally
+    from mlci_local.promotion import ledger_for
+    from pytest_mlci.errors import MlciError
+
+    try:
+        found = tally(config, ledger_for(config), registry.by_version(version))
+    except MlciError as exc:
+        note = {"identity": config.approvals.identity, "counts": None, "why": str(exc)}
+        return [{**record, "verification": note} for record in approvals]
+    why = {rejected.seq: rejected.why for rejected in found.rejected}
+    return [
+        {
+            **record,
+            "verification": {
+                "identity": found.identity,
+                "checked_against": found.source,
+                "counts": record.get("seq") in found.accepted,
+                **({"why": why[record["seq"]]} if record.get("seq") in why else {}),
+            },
+        }
+        for record in approvals
+    ]
 
 
 def write_evidence(package: EvidencePackage, out: Path) -> str:
@@ -369,8 +408,15 @@ def _artifact_path(config: Any, facts: Any) -> str | None:
 # --------------------------------------------------------------------------- verifying
 
 
-def verify_package(path: Path) -> PackageCheck:
-    """Recompute every member's sha256 against ``manifest.json``; report what differs."""
+def verify_package(path: Path, signer: Any = None) -> PackageCheck:
+    """Recompute every member's sha256 against ``manifest.json``; report what differs.
+
+    ``signer`` is the project's audit key (``mlci_local.audit.signing.signer_for``): with it,
+    the manifest's signature and the ledger chain up to the signed checkpoint are checked,
+    and an unsigned package fails; without it, a signed package cannot be checked and fails.
+    """
+    from mlci_local.audit.evidence import SIGNATURE, check_signed_package
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
@@ -392,7 +438,7 @@ def verify_package(path: Path) -> PackageCheck:
                 raise TypeError("'files' is not an object")
         except (ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
             return PackageCheck(str(path), False, 0, (f"manifest.json: unreadable ({exc})",))
-        present = set(names) - {MANIFEST}
+        present = set(names) - {MANIFEST, SIGNATURE}
         for name in sorted(set(listed) - present):
             problems.append(f"{name}: listed in manifest.json but missing from the zip")
         for name in sorted(present - set(listed)):
@@ -407,6 +453,11 @@ def verify_package(path: Path) -> PackageCheck:
                 problems.append(f"{name}: sha256 does not match manifest.json (modified)")
             elif name == "ledger_slice.jsonl":
                 problems += [f"{name}: {p}" for p in _slice_self_check(data)]
+        try:
+            signed_problems, notes = check_signed_package(archive.read, set(names), signer)
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError) as exc:
+            signed_problems, notes = [f"signature check: the zip is damaged ({exc})"], []
+        problems += signed_problems
     return PackageCheck(
         path=str(path),
         ok=not problems,
@@ -414,6 +465,7 @@ def verify_package(path: Path) -> PackageCheck:
         problems=tuple(problems),
         model=manifest.get("model"),
         version=manifest.get("version"),
+        notes=tuple(notes),
     )
 
 

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pytest_mlci.errors import MlciError
+from pytest_mlci.redact import redact_text
 
 __all__ = [
     "GENESIS",
@@ -64,6 +65,8 @@ GENESIS = "0" * 64
 
 _FIELDS = frozenset({"action", "actor", "data", "hash", "prev", "seq", "time"})
 _VERIFY_HINT = "run `mlci audit verify` to see what is wrong with the ledger"
+# A torn last line is the one damage mlci removes itself, after showing it and asking.
+_REPAIR_HINT = "run `mlci audit repair` to remove the torn line (it shows the line and asks first)"
 # Enough for every ordinary record in one read; longer records double the window.
 _TAIL_CHUNK = 8192
 
@@ -330,7 +333,7 @@ class Ledger(LedgerBase):
                     + (
                         "it was removed again, so the action must not be reported done"
                         if undone
-                        else f"the ledger may now end in a partial record; {_VERIFY_HINT}"
+                        else f"the ledger may now end in a partial record; {_REPAIR_HINT}"
                     )
                 ) from exc
             except BaseException:
@@ -752,7 +755,7 @@ def _torn_tail_problem(raw: bytes, lineno: int) -> Problem:
         seq,
         "torn_tail",
         f"the last line is {what}: a write was interrupted by a crash (not tampering); "
-        "it was never acknowledged, so removing it loses nothing",
+        "it was never acknowledged, so removing it loses nothing (`mlci audit repair`)",
     )
 
 
@@ -771,9 +774,22 @@ def checked_data(action: str, data: dict[str, Any] | None) -> dict[str, Any]:
     if _has_non_str_key(data):
         raise TypeError(f"ledger data for {action!r} must have string keys only")
     try:
-        return json.loads(_canonical(data))
+        checked = json.loads(_canonical(data))
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"ledger data for {action!r} is not a JSON object: {exc}") from exc
+    # An error message or address may carry a password (a registry URL from a CI secret);
+    # the ledger is copied into evidence packages, so it never holds one.
+    return _redacted(checked)
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {key: _redacted(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_redacted(inner) for inner in value]
+    return value
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -875,7 +891,7 @@ def _read_last_record(
     if os.pread(fd, 1, size - 1) != b"\n":
         raise error(
             f"{path}: the last line is incomplete, a write was interrupted by a crash; "
-            f"refusing to build on it — {_VERIFY_HINT} (it can remove the torn line)"
+            f"refusing to build on it — {_REPAIR_HINT}"
         )
     window = min(size, _TAIL_CHUNK)
     while True:

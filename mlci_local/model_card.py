@@ -22,10 +22,10 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from pytest_mlci.errors import CheckFailed
+from pytest_mlci.redact import redact_text
 
 __all__ = [
     "ATTACHMENT_DIR",
@@ -107,7 +107,7 @@ def read_version_facts(registry: Any, version: str) -> VersionFacts:
     version = str(version).lstrip("v")
     known = registry.versions()
     if not known:
-        raise CheckFailed(f"no registered model named '{registry.model}' in {registry.uri}")
+        raise CheckFailed(f"no registered model named '{registry.model}' in {registry.shown_uri}")
     found = next((v for v in known if v.version == version), None)
     if found is None:
         listed = ", ".join(v.version for v in known[-10:])
@@ -149,9 +149,9 @@ def _download_lineage(registry: Any, run_id: str | None) -> tuple[dict[str, str]
     files: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = Path(registry.client.download_artifacts(run_id, "mlci", tmp))
+            local = registry.download_run_folder(run_id, "mlci", tmp)
         except (MlflowException, OSError) as exc:
-            detail = getattr(exc, "message", None) or str(exc)
+            detail = redact_text(getattr(exc, "message", None) or str(exc))
             return {}, (f"the run's mlci/ files could not be read: {detail}",)
         for name in LINEAGE_FILES:
             path = local / name
@@ -247,6 +247,7 @@ def _context(facts: VersionFacts, config: Any) -> dict[str, Any]:
         "run_id": facts.run_id or "none",
         "task": task,
         "tier": tier,
+        "approvals": _approval_identity(tags.get("mlci.approvals.identity")),
         "intended_use": intended or INTENDED_USE_NOT_STATED,
         "intended_use_stated": bool(intended),
         "commit": commit,
@@ -264,6 +265,22 @@ def _context(facts: VersionFacts, config: Any) -> dict[str, Any]:
         "fairness": fairness,
         "limitations": _limitations(facts, gates, fairness, dirty, intended, baseline),
     }
+
+
+def _approval_identity(identity: str | None) -> str:
+    """How approvals of this version identify people, as recorded at registration."""
+    if identity in ("ssh", "gpg"):
+        kind = "an SSH" if identity == "ssh" else "an OpenPGP"
+        return (
+            f"signed: an approval counts only as {kind} signature verified against the allowed "
+            "signers file committed in this version's commit"
+        )
+    if identity == "unverified":
+        return (
+            "UNVERIFIED: approver names come from $MLCI_ACTOR or git user.email and are not "
+            "authenticated (approvals.identity = unverified)"
+        )
+    return "not recorded at registration"
 
 
 def _gate_row(gate: Mapping[str, Any]) -> dict[str, Any]:
@@ -407,6 +424,7 @@ def _markdown(c: dict[str, Any]) -> str:
         f"| version | {_cell(c['version'])} |",
         f"| task | {_cell(c['task'])} |",
         f"| tier | {_cell(c['tier'])} |",
+        f"| approvals | {_cell(c['approvals'])} |",
         f"| aliases | {_cell(c['aliases'])} |",
         f"| registered | {_cell(c['created'])} |",
         f"| artifact | `{_cell(c['artifact_file'])}` sha256 `{_cell(c['digest'])}` |",
@@ -497,6 +515,7 @@ th { background: #f4f4f4; } code { font-size: .9em; }
 <tr><th>version</th><td>{{ c.version }}</td></tr>
 <tr><th>task</th><td>{{ c.task }}</td></tr>
 <tr><th>tier</th><td>{{ c.tier }}</td></tr>
+<tr><th>approvals</th><td>{{ c.approvals }}</td></tr>
 <tr><th>aliases</th><td>{{ c.aliases }}</td></tr>
 <tr><th>registered</th><td>{{ c.created }}</td></tr>
 <tr><th>artifact</th><td><code>{{ c.artifact_file }}</code>

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 from pytest_mlci.config import MlciConfig
 from pytest_mlci.errors import CheckFailed, MlciError
+from pytest_mlci.redact import redact_text
 
 STAGES = ("static", "data", "train", "evaluate", "register", "stage", "promote")
 TITLES = {
@@ -106,9 +106,10 @@ class Pipeline:
                         outcome_status, detail = getattr(self, f"stage_{stage}")()
             except MlciError as exc:
                 seconds = time.perf_counter() - started
-                self._record(stage, "failed", str(exc).splitlines()[0], seconds)
+                message = redact_text(str(exc))
+                self._record(stage, "failed", message.splitlines()[0], seconds)
                 self.echo(f"{label:<28} FAILED ({seconds:.1f} s)")
-                self.echo(_indent(str(exc)))
+                self.echo(_indent(message))
                 self._echo_lines()
                 from mlci_local.workspace import exit_code_for
 
@@ -224,19 +225,18 @@ class Pipeline:
             empty = self.config.state_dir / "cache" / "no-tests"
             empty.mkdir(parents=True, exist_ok=True)
             targets = [str(empty)]
-        command = [
-            sys.executable, "-m", "pytest", "--mlci", "-q", "--no-header",
+        arguments = [
+            "--mlci", "-q", "--no-header",
             "-p", "no:randomly",
             f"--mlci-config={self.config.source}",
             f"--mlci-report-json={report_path}",
             "-m", "not mlci_static and not mlci_data",
             *targets,
         ]  # fmt: skip
-        try:
-            done = subprocess.run(
-                command, cwd=self.config.root, capture_output=True, text=True,
-                timeout=EVAL_TIMEOUT_S,
-            )  # fmt: skip
+        from mlci_local.children import run
+
+        try:  # a child tied to this process: it dies with a killed `mlci run`
+            done = run("pytest", arguments, cwd=self.config.root, timeout=EVAL_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             raise CheckFailed(f"evaluation did not finish in {EVAL_TIMEOUT_S} s") from None
         if not report_path.is_file():
@@ -288,6 +288,7 @@ class Pipeline:
         tags: dict[str, str] = {
             **git.tags(),
             "mlci.tier": self.config.tier,
+            "mlci.approvals.identity": self.config.approvals.identity,
             "mlci.data_digest": str(report.get("data", {}).get("sha256")),
             **{f"mlci.dvc.{path}": md5 for path, md5 in lineage.hashes.items()},
             **flatten("mlci.param", params),
@@ -347,10 +348,10 @@ class Pipeline:
 
     def stage_promote(self) -> tuple[str, str]:
         from mlci_local.promotion import (
-            approvals_for,
             is_first_production,
             latest_record,
             promote,
+            reconcile_locked,
         )
         from mlci_local.tiers import policy_for
 
@@ -358,9 +359,13 @@ class Pipeline:
             raise CheckFailed("nothing registered in this run to promote")
         policy = policy_for(self.config)
         digest = self._digest()
+        # An earlier run killed mid-move, or a rollout state left behind: settled first, even
+        # when there is nothing to promote, so traffic follows the aliases again.
+        notes = reconcile_locked(self.config, self.registry, self.ledger)
         production = self.registry.by_alias("production")
         if production is not None and production.version == self.ctx.version:
-            return "up to date", f"v{production.version} is already production"
+            settled = f" ({'; '.join(notes)})" if notes else ""
+            return "up to date", f"v{production.version} is already production{settled}"
         canary_record = latest_record(self.ledger, "canary", self.config.model, digest)
         canary_passed = canary_record is not None and bool(canary_record.data.get("passed"))
         # The canary runs here when production exists to compare with and either the tier
@@ -376,17 +381,24 @@ class Pipeline:
                 else "a passing canary, which needs the `production` alias back (the model "
                 "was in production before; restore it with `mlci rollback`)"
             )
+        approve = f"mlci approve {self.config.model} {self.ctx.version}"
         if policy.approvals:
-            have = len(approvals_for(self.ledger, self.config, digest))
+            have = self._approvals(policy.approvals)
+            if self.config.approvals.identity != "unverified":
+                signing = "gpg" if self.config.approvals.identity == "gpg" else "ssh"
+                approve += " --key " + {"ssh": "~/.ssh/id_ed25519", "gpg": "YOUR_KEY_ID"}[signing]
             if have < policy.approvals:
                 # Before the canary: a high-risk model meets users only once people approved it.
                 waiting.append(f"{policy.approvals - have} more approval(s)")
         if waiting:
             # A human or a canary decides next: production is untouched and nothing failed.
+            settled = self._already_in_production()
+            if settled:
+                return settled
             return "held", (
                 f"tier {self.config.tier} waits for {' and '.join(waiting)} before "
-                f"v{self.ctx.version} can go to production (`mlci approve {self.config.model} "
-                f"{self.ctx.version}`, then `mlci run` or `mlci promote {self.ctx.version}`)"
+                f"v{self.ctx.version} can go to production (`{approve}`, "
+                f"then `mlci run` or `mlci promote {self.ctx.version}`)"
             )
         if canary_here and production is not None:
             return self._canary(production.version)
@@ -399,6 +411,24 @@ class Pipeline:
         if canary_here or policy.canary:
             note += ", without a canary: there is no production model to compare it with"
         return "ok", f"production -> v{move.production}{note})"
+
+    def _approvals(self, required: int) -> int:
+        """Count the approvals that hold now and say under which identity rule, so nobody
+        mistakes unverified names for signatures; the count."""
+        from mlci_local.approvals import UNVERIFIED_NOTE, tally
+
+        assert self.ctx.version is not None
+        found = tally(self.config, self.ledger, self.registry.by_version(self.ctx.version))
+        if found.identity == "unverified":
+            self.ctx.lines.append(f"approvals: {len(found.counted)}/{required}, {UNVERIFIED_NOTE}")
+        else:
+            self.ctx.lines.append(
+                f"approvals: {len(found.counted)}/{required} signed"
+                f"{': ' + ', '.join(found.counted) if found.counted else ''} "
+                f"(verified against {found.source})"
+            )
+        self.ctx.lines += [f"approval not counted: {r.line()}" for r in found.rejected]
+        return len(found.counted)
 
     def _canary(self, control: str) -> tuple[str, str]:
         """Stage 7's canary through the local router with synthetic traffic.
@@ -444,11 +474,24 @@ class Pipeline:
                 f"canary of v{version} failed at {weight}: rolled back, all traffic to "
                 f"production v{control}\n{details}"
             )
+        settled = self._already_in_production()
+        if settled:
+            return settled
         return "held", (
             f"canary of v{version} held at {outcome.weight:.0%}: the judge cannot decide yet "
             f"(`mlci approve {model} {version}` and `mlci run` go on from the next step; "
             f"`mlci canary --abort` rolls back)"
         )
+
+    def _already_in_production(self) -> tuple[str, str] | None:
+        """The verdict when this run's version is production by now, read fresh: another
+        run (or a person) finished it meanwhile. Never "held" for what is already live."""
+        production = self.registry.by_alias("production")
+        if production is None or not (
+            production.version == self.ctx.version or production.digest == self._digest()
+        ):
+            return None
+        return "up to date", f"v{production.version} is already in production; nothing to hold"
 
     def _digest(self) -> str:
         if self.ctx.digest is None:

@@ -22,7 +22,6 @@ psycopg (3) is imported only here, and only when a database is configured.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +36,9 @@ from mlci_local.ledger import (
     current_actor,
     next_record,
 )
+from pytest_mlci.connection_errors import driver_error, missing_driver
 from pytest_mlci.errors import RegistryError
+from pytest_mlci.redact import redact_text, redact_uri
 
 SCHEMA = "mlci"
 CONNECT_TIMEOUT_S = 10
@@ -75,22 +76,25 @@ CREATE INDEX IF NOT EXISTS {_FIND_INDEX} ON {SCHEMA}.ledger
 """
 
 
-def redact(dsn: str) -> str:
-    """The URL without its password, for messages and reports."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
+def _driver(dsn: str) -> Any:
+    """psycopg, or the one line that says which extra installs it."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise driver_error("database", dsn, missing_driver(exc) or "psycopg") from None
+    return psycopg
 
 
 def connect(dsn: str, *, autocommit: bool = True) -> Any:
     """A connection, or a :class:`RegistryError` naming the database and what to check."""
-    import psycopg
-
+    psycopg = _driver(dsn)
     try:
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RegistryError(
-            f"database {redact(dsn)}: cannot connect ({reason}); check that PostgreSQL is "
-            "running and that `database` / $MLCI_DATABASE is right"
+            f"database {redact_uri(dsn)}: cannot connect ({redact_text(reason)}); check that "
+            "PostgreSQL is running and that `database` / $MLCI_DATABASE is right"
         ) from None
 
 
@@ -125,7 +129,7 @@ class PostgresLedger(LedgerBase):
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self.location = f"{redact(dsn)}#{SCHEMA}.ledger"
+        self.location = f"{redact_uri(dsn)}#{SCHEMA}.ledger"
         self._conn: Any = None
 
     def __repr__(self) -> str:
@@ -140,7 +144,8 @@ class PostgresLedger(LedgerBase):
             except Exception as exc:
                 conn.close()
                 raise RegistryError(
-                    f"database {redact(self.dsn)}: cannot set up schema {SCHEMA}: {exc}"
+                    f"database {redact_uri(self.dsn)}: cannot set up schema {SCHEMA}: "
+                    + redact_text(str(exc))
                 ) from None
             self._conn = conn
         return self._conn
@@ -156,7 +161,7 @@ class PostgresLedger(LedgerBase):
         self, action: str, data: dict[str, Any] | None = None, *, actor: str | None = None
     ) -> LedgerRecord:
         """Write one record; it is durable (committed) when this returns."""
-        import psycopg
+        psycopg = _driver(self.dsn)
 
         data = checked_data(action, data)
         who = actor if actor is not None else current_actor(Path.cwd())
@@ -186,7 +191,7 @@ class PostgresLedger(LedgerBase):
     # -- reading ---------------------------------------------------------------------------
 
     def _rows(self, query: str, params: tuple[Any, ...] = ()) -> Iterator[tuple[int, str]]:
-        import psycopg
+        psycopg = _driver(self.dsn)
 
         try:
             rows = self.conn.execute(query, params or None).fetchall()
@@ -253,8 +258,7 @@ def advisory_lock(dsn: str, name: str, *, timeout: float = 60.0) -> Iterator[Non
     The lock lives as long as this connection: if the process dies, PostgreSQL drops the
     connection and the lock with it. Waiting longer than ``timeout`` is a clear error.
     """
-    import psycopg
-
+    psycopg = _driver(dsn)
     conn = connect(dsn)
     try:
         conn.execute(f"SET lock_timeout = '{int(timeout * 1000)}ms'")
@@ -262,12 +266,12 @@ def advisory_lock(dsn: str, name: str, *, timeout: float = 60.0) -> Iterator[Non
             conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (name,))
         except psycopg.errors.LockNotAvailable:
             raise RegistryError(
-                f"database {redact(dsn)}: another mlci process holds the lock {name!r} for "
+                f"database {redact_uri(dsn)}: another mlci process holds the lock {name!r} for "
                 f"over {timeout:.0f} s; retry when it has finished"
             ) from None
         except psycopg.Error as exc:
             raise RegistryError(
-                f"database {redact(dsn)}: cannot take lock {name!r}: {exc}"
+                f"database {redact_uri(dsn)}: cannot take lock {name!r}: {redact_text(str(exc))}"
             ) from None
         yield
     finally:

@@ -10,6 +10,12 @@ write, moves the aliases, reads them back, and completes the record. A crash any
 between leaves an intent without completion; the next promote or rollback (and
 ``mlci status``) sees it, and :func:`reconcile` finishes or undoes it from what the registry
 actually shows, so the aliases and the ledger agree again.
+
+Traffic follows the aliases inside the same step: after the read-back and before the
+completion record, the version is stamped with the move (``mlci.production_move``), the deploy
+target is told (the local router's rollout state is reset to production alone) and a canary
+the move made void is closed in the ledger. A move is not complete until traffic follows it.
+:func:`reconcile` also resets a rollout state that the aliases or the ledger have made stale.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlci_local.ledger import Ledger, LedgerBase, LedgerRecord
 from mlci_local.locks import model_lock
@@ -46,20 +53,37 @@ class AliasMove:
     replaced: str | None
     changed: bool
     canary_waived: bool = False  # a high-tier first production model: nothing to compare with
+    traffic: str = ""  # what the deploy target said when traffic followed the alias
 
 
 def ledger_for(config: MlciConfig) -> LedgerBase:
-    """The project's audit ledger: a file under ``.mlci/``, or PostgreSQL at team scale."""
+    """The project's audit ledger: a file under ``.mlci/``, or PostgreSQL at team scale.
+
+    With ``[tool.mlci.audit] signing`` on, every append is also checkpointed: signed and
+    anchored (``mlci_local.audit.hook``).
+    """
+    from mlci_local.audit.hook import audited
+
     if config.database:
         from mlci_local.postgres import PostgresLedger
 
-        return PostgresLedger(config.database)
-    return Ledger(config.state_dir / "ledger.jsonl")
+        return audited(config, PostgresLedger(config.database))
+    return audited(config, Ledger(config.state_dir / "ledger.jsonl"))
 
 
 def _fault(point: str) -> None:
-    """Die here, abruptly, when a test asks for it: proves every step boundary recovers."""
+    """Die here, abruptly, when a test asks for it: proves every step boundary recovers.
+
+    With ``MLCI_FAULT_MODE=hang`` the process says where it is on stderr and waits instead,
+    for the test to ``kill -9`` it from outside (tests/test_fault_matrix.py).
+    """
     if os.environ.get(FAULT_ENV) == point:
+        if os.environ.get("MLCI_FAULT_MODE") == "hang":
+            import sys
+            import time
+
+            print(f"{FAULT_ENV}={point} reached", file=sys.stderr, flush=True)
+            time.sleep(600)
         os._exit(97)
 
 
@@ -118,21 +142,13 @@ def require_same_production(
         )
 
 
-def approvals_for(ledger: LedgerBase, config: MlciConfig, digest: str) -> list[str]:
-    """Distinct approvers of ``digest`` who count under the tier's rules."""
-    policy = policy_for(config)
-    author = None
-    registered = ledger.find("register", model=config.model, digest=digest)
-    if registered:
-        author = registered[-1].data.get("author")
-    counted: list[str] = []
-    for record in ledger.find("approve", model=config.model, digest=digest):
-        who = record.data.get("approver") or record.actor
-        if policy.independent and (who not in config.approvals.approvers or who == author):
-            continue
-        if who not in counted:
-            counted.append(who)
-    return counted
+def approvals_for(ledger: LedgerBase, config: MlciConfig, target: RegisteredVersion) -> list[str]:
+    """Distinct approvers of ``target`` who count under the tier's rules, judged now: signed
+    approvals are verified against the promoted commit's allowed signers (see
+    :mod:`mlci_local.approvals`), never taken from the ledger on trust."""
+    from mlci_local.approvals import tally
+
+    return list(tally(config, ledger, target).counted)
 
 
 CANARY_WAIVED_FIRST = "waived: the first production model has no production model to compare with"
@@ -155,18 +171,33 @@ def is_first_production(
     )
 
 
-def require_approvals(ledger: LedgerBase, config: MlciConfig, version: str, digest: str) -> None:
+def require_approvals(ledger: LedgerBase, config: MlciConfig, target: RegisteredVersion) -> None:
+    """Refuse unless the tier's number of approvals count for ``target`` right now."""
+    from mlci_local.approvals import how_to_sign_hint, tally
+
     policy = policy_for(config)
     if policy.approvals == 0:
         return
-    have = approvals_for(ledger, config, digest)
+    found = tally(config, ledger, target)
+    have = found.counted
     if len(have) < policy.approvals:
-        raise PromotionRefused(
-            f"{config.model} v{version}: tier {config.tier} needs {policy.approvals} approvals "
-            f"from {', '.join(config.approvals.approvers)} (not the commit's author); has "
-            f"{len(have)}{': ' + ', '.join(have) if have else ''}. "
-            f"Run `mlci approve {config.model} {version}`"
-        )
+        model, version = config.model, target.version
+        signed = found.identity != "unverified"
+        kind = "signed approvals" if signed else "approvals (identity unverified)"
+        approvers = config.approvals.approvers
+        listed = f" from {', '.join(approvers)}" if approvers else ""
+        checked = f", verified against {found.source}" if signed else ""
+        lines = [
+            f"{model} v{version}: tier {config.tier} needs {policy.approvals} {kind}{listed} "
+            f"(not the commit's author){checked}; has {len(have)}"
+            f"{': ' + ', '.join(have) if have else ''}."
+        ]
+        lines += [f"not counted: {rejected.line()}" for rejected in found.rejected]
+        if signed:
+            lines.append("To approve, " + how_to_sign_hint(model, version, found.identity))
+        else:
+            lines.append(f"Run `mlci approve {model} {version}` as a listed approver")
+        raise PromotionRefused("\n".join(lines))
 
 
 def promote(
@@ -177,12 +208,14 @@ def promote(
     *,
     force: bool = False,
     reason: str | None = None,
+    manager: Any = None,
 ) -> AliasMove:
-    """Point ``production`` at ``version`` and ``previous`` at the version it replaces."""
+    """Point ``production`` at ``version`` and ``previous`` at the version it replaces, and all
+    traffic at it (``manager``: the deploy targets' plugin manager, default the installed)."""
     if force and not reason:
         raise ConfigError("--force needs --reason: an override must say why (it is audited)")
     with model_lock(config, "promotion"):
-        reconcile(config, registry, ledger)
+        reconcile(config, registry, ledger, manager=manager)
         target = registry.by_version(version)
         digest = target.digest
         if not digest:
@@ -195,7 +228,7 @@ def promote(
             canary_note = CANARY_WAIVED_FIRST
         if not force:
             require_records(ledger, config.model, digest, required)
-            require_approvals(ledger, config, target.version, digest)
+            require_approvals(ledger, config, target)
         if current is not None and current.version == target.version:
             return AliasMove(config.model, target.version, digest, None, changed=False)
         if not force:
@@ -220,36 +253,94 @@ def promote(
         _fault("promote.after_previous")
         registry.set_alias("production", target.version)
         _fault("promote.after_production")
-        _finish_promote(registry, ledger, intent, facts)
+        traffic = _finish_promote(config, registry, ledger, intent, facts, manager=manager)
         _fault("promote.after_done")
         return AliasMove(config.model, target.version, digest, facts["replaces"], True,
-                         canary_waived=canary_note is not None)  # fmt: skip
+                         canary_waived=canary_note is not None, traffic=traffic)  # fmt: skip
 
 
 def _finish_promote(
+    config: MlciConfig,
     registry: Registry,
     ledger: LedgerBase,
     intent: LedgerRecord,
     facts: dict,
     reconciled: bool = False,
-) -> None:
+    manager: Any = None,
+) -> str:
     registry.mark_promoted()
     _read_back(registry, "production", facts["version"])
-    done = ledger.append("promote", {**facts, "intent": intent.seq, "reconciled": reconciled})
+    traffic = _follow(config, registry, ledger, intent, facts["version"], manager)
+    done = ledger.append("promote", {**facts, "intent": intent.seq, "reconciled": reconciled,
+                                     "traffic": traffic})  # fmt: skip
     registry.set_version_tag(facts["version"], TAG_CHECKPOINT, done.checkpoint.to_tag())
     registry.set_version_tag(facts["version"], TAG_PROMOTED_AT, done.time)
+    return traffic
+
+
+def _follow(
+    config: MlciConfig,
+    registry: Registry,
+    ledger: LedgerBase,
+    intent: LedgerRecord,
+    version: str,
+    manager: Any = None,
+) -> str:
+    """Make traffic follow ``production`` (now ``version``): part of the journaled move.
+
+    Runs after the alias read-back and before the completion record, so a crash anywhere
+    here leaves the intent unfinished and :func:`reconcile` runs it again. Every step is
+    idempotent: the move's tag, the deploy target's all-to-production, closing a canary.
+    """
+    from mlci_local.hookspec import plugin_manager
+    from mlci_local.rollout.state import TAG_PRODUCTION_MOVE
+
+    kind = intent.action.removesuffix(".intent")
+    registry.set_version_tag(version, TAG_PRODUCTION_MOVE, str(intent.seq))
+    _fault(f"{kind}.before_traffic")
+    hooks = manager or plugin_manager()
+    hook = hooks.hook.mlci_promote if kind == "promote" else hooks.hook.mlci_rollback
+    message = hook(config=config, version=version) or ""
+    _fault(f"{kind}.after_traffic")
+    _close_void_canary(config, registry, ledger, version, kind)
+    return message
+
+
+def _close_void_canary(
+    config: MlciConfig, registry: Registry, ledger: LedgerBase, version: str, kind: str
+) -> None:
+    """A canary still in flight was judged against the production this move replaced: it no
+    longer applies, so the ledger closes it (status and the next run then agree with the
+    router, which no longer sends it traffic)."""
+    from mlci_local.rollout.controller import in_flight
+
+    found = in_flight(ledger, config.model)
+    if found is None:
+        return
+    ledger.append("canary", {"model": config.model, "version": found.version,
+                             "digest": registry.by_version(found.version).digest,
+                             "control": version, "passed": False, "verdict": "aborted",
+                             "weight": 0.0, "step": found.step,
+                             "summary": f"production moved to v{version} ({kind}); a canary "
+                             "judged against the production before no longer applies"})  # fmt: skip
 
 
 def rollback(
-    config: MlciConfig, registry: Registry, ledger: LedgerBase, *, reason: str | None = None
+    config: MlciConfig,
+    registry: Registry,
+    ledger: LedgerBase,
+    *,
+    reason: str | None = None,
+    manager: Any = None,
 ) -> AliasMove:
-    """Point ``production`` back at ``previous``; ``previous`` is then cleared.
+    """Point ``production`` back at ``previous``, and all traffic with it; ``previous`` is
+    then cleared.
 
     Clearing it means a second rollback refuses instead of flipping back to the version that
     was just rolled away from.
     """
     with model_lock(config, "promotion"):
-        reconcile(config, registry, ledger)
+        reconcile(config, registry, ledger, manager=manager)
         current = registry.by_alias("production")
         previous = registry.by_alias("previous")
         if previous is None:
@@ -270,24 +361,28 @@ def rollback(
         _fault("rollback.after_intent")
         registry.set_alias("production", previous.version)
         _fault("rollback.after_production")
-        _finish_rollback(registry, ledger, intent, facts)
+        traffic = _finish_rollback(config, registry, ledger, intent, facts, manager=manager)
         _fault("rollback.after_done")
-        return AliasMove(
-            config.model, previous.version, previous.digest or "", facts["replaces"], True
-        )
+        return AliasMove(config.model, previous.version, previous.digest or "",
+                         facts["replaces"], True, traffic=traffic)  # fmt: skip
 
 
 def _finish_rollback(
+    config: MlciConfig,
     registry: Registry,
     ledger: LedgerBase,
     intent: LedgerRecord,
     facts: dict,
     reconciled: bool = False,
-) -> None:
+    manager: Any = None,
+) -> str:
     registry.delete_alias("previous")
     _read_back(registry, "production", facts["version"])
-    done = ledger.append("rollback", {**facts, "intent": intent.seq, "reconciled": reconciled})
+    traffic = _follow(config, registry, ledger, intent, facts["version"], manager)
+    done = ledger.append("rollback", {**facts, "intent": intent.seq, "reconciled": reconciled,
+                                      "traffic": traffic})  # fmt: skip
     registry.set_version_tag(facts["version"], TAG_CHECKPOINT, done.checkpoint.to_tag())
+    return traffic
 
 
 def verify_artifact(config: MlciConfig, version: RegisteredVersion) -> None:
@@ -300,7 +395,9 @@ def verify_artifact(config: MlciConfig, version: RegisteredVersion) -> None:
 
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=config.state_dir) as scratch:
-        fetch_verified(version, Path(scratch), registry_uri=config.registry_uri)
+        fetch_verified(
+            version, Path(scratch), registry_uri=config.registry_uri, state_dir=config.state_dir
+        )
 
 
 def unfinished(ledger: LedgerBase, model: str) -> list[LedgerRecord]:
@@ -314,13 +411,16 @@ def unfinished(ledger: LedgerBase, model: str) -> list[LedgerRecord]:
     return [r for r in intents if r.seq not in completed]
 
 
-def reconcile(config: MlciConfig, registry: Registry, ledger: LedgerBase) -> list[str]:
-    """Finish or undo every interrupted alias move, judged by what the registry shows.
+def reconcile(
+    config: MlciConfig, registry: Registry, ledger: LedgerBase, *, manager: Any = None
+) -> list[str]:
+    """Finish or undo every interrupted alias move, judged by what the registry shows, then
+    reset a rollout state the aliases or the ledger have made stale.
 
     If ``production`` already points at the intended version the move happened: the
-    remaining steps run and the record is completed. Otherwise nothing user-visible changed
-    and the aliases are put back as the intent recorded them; the intent is closed as
-    abandoned. Called under the promotion lock.
+    remaining steps run (traffic follows) and the record is completed. Otherwise nothing
+    user-visible changed and the aliases are put back as the intent recorded them; the intent
+    is closed as abandoned. Called under the promotion lock.
     """
     notes = []
     for intent in unfinished(ledger, config.model):
@@ -331,9 +431,9 @@ def reconcile(config: MlciConfig, registry: Registry, ledger: LedgerBase) -> lis
             if kind == "promote":
                 if facts.get("replaces"):
                     registry.set_alias("previous", facts["replaces"])
-                _finish_promote(registry, ledger, intent, facts, reconciled=True)
+                _finish_promote(config, registry, ledger, intent, facts, True, manager)
             else:
-                _finish_rollback(registry, ledger, intent, facts, reconciled=True)
+                _finish_rollback(config, registry, ledger, intent, facts, True, manager)
             notes.append(f"completed the interrupted {kind} to v{facts['version']}")
             continue
         before = facts.get("previous_before")
@@ -344,7 +444,75 @@ def reconcile(config: MlciConfig, registry: Registry, ledger: LedgerBase) -> lis
         ledger.append(f"{kind}.abandoned", {"model": config.model, "intent": intent.seq,
                                             "version": facts["version"]})  # fmt: skip
         notes.append(f"undid the interrupted {kind} to v{facts['version']}")
+    reset = reconcile_rollout(config, registry, ledger)
+    if reset:
+        notes.append(reset)
     return notes
+
+
+def reconcile_locked(config: MlciConfig, registry: Registry, ledger: LedgerBase) -> list[str]:
+    """:func:`reconcile` under the promotion lock: what ``mlci run`` does before stage 7."""
+    with model_lock(config, "promotion"):
+        return reconcile(config, registry, ledger)
+
+
+def rollout_problem(
+    config: MlciConfig, registry: Registry, ledger: LedgerBase
+) -> tuple[Any, str | None]:
+    """(the local rollout state, why it is stale or None): what reconcile and status check.
+
+    Stale is what :func:`mlci_local.rollout.state.stale_reason` says from the aliases (the
+    router applies the same rule), plus, from the ledger, a canary state whose canary ended
+    in a fail or an abort. An unreadable file is stale too (the router already ignores it).
+    """
+    from mlci_local.rollout.state import (
+        TAG_PRODUCTION_MOVE,
+        RolloutState,
+        read_state,
+        stale_reason,
+    )
+    from pytest_mlci.errors import DataError
+
+    try:
+        state = read_state(config)
+    except DataError as exc:
+        return RolloutState(config.model), f"the rollout state cannot be read: {exc}"
+    if state.mode == "none":
+        return state, None
+    production = registry.by_alias("production")
+    reason = stale_reason(
+        state,
+        production.version if production else None,
+        production.tags.get(TAG_PRODUCTION_MOVE) if production else None,
+    )
+    if reason is None and state.mode == "canary" and ledger.exists():
+        records = ledger.find(("canary.step", "canary"), model=config.model,
+                              version=state.candidate_version)  # fmt: skip
+        last = records[-1] if records else None
+        ended = last.data.get("verdict") if last is not None and last.action == "canary" else None
+        if ended in ("fail", "aborted"):
+            reason = (
+                f"the rollout state ({state.describe()}) belongs to a canary that ended: "
+                f"{ended} (ledger seq {last.seq})"
+            )
+    return state, reason
+
+
+def reconcile_rollout(config: MlciConfig, registry: Registry, ledger: LedgerBase) -> str | None:
+    """Reset a stale local rollout state to production alone; the reset is audited.
+
+    The router already refuses a stale state; this makes the file, ``mlci status`` and the
+    next canary agree with it. Called under the promotion lock.
+    """
+    from mlci_local.rollout.local_target import all_to_production
+
+    state, reason = rollout_problem(config, registry, ledger)
+    if reason is None:
+        return None
+    all_to_production(config)
+    ledger.append("rollout.reset", {"model": config.model, "reason": reason,
+                                    "state": state.to_json()})  # fmt: skip
+    return f"reset the stale rollout state to production only: {reason}"
 
 
 def expected_aliases(ledger: LedgerBase, model: str) -> dict[str, str | None] | None:

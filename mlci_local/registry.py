@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlci import registry_read as rr
+from pytest_mlci.artifact_check import TAG_LOCATION, workspace_path
 from pytest_mlci.config import MlciConfig
 from pytest_mlci.errors import RegistryError
+from pytest_mlci.redact import redact_text, redact_uri
 from pytest_mlci.registry_read import RegisteredVersion
 
 ALIASES = ("candidate", "staging", "production", "previous")
@@ -48,6 +50,7 @@ class Registry:
         self.config = config
         self.model = config.model
         self.uri = config.registry_uri
+        self.shown_uri = redact_uri(self.uri)  # for messages: never the password
         self._client: Any = None
 
     @property
@@ -63,9 +66,13 @@ class Registry:
         try:
             return fn(*args, **kwargs)
         except MlflowException as exc:
-            raise RegistryError(f"registry {self.uri}: {what} failed: {exc.message}") from None
+            raise RegistryError(
+                f"registry {self.shown_uri}: {what} failed: {redact_text(exc.message)}"
+            ) from None
         except OSError as exc:
-            raise RegistryError(f"registry {self.uri}: {what} failed: {exc}") from None
+            raise RegistryError(
+                f"registry {self.shown_uri}: {what} failed: {redact_text(str(exc))}"
+            ) from None
 
     # ------------------------------------------------------------------ reading
 
@@ -150,18 +157,26 @@ class Registry:
             tags={"mlci.model": self.model, rr.TAG_SHA256: digest},
         )
         run_id = run.info.run_id
-        self.call("upload artifact", client.log_artifact, run_id, str(artifact), "model")
+        here = self._workspace_dir(run.info.artifact_uri)
+        self._upload("upload artifact", run_id, here, artifact, "model")
         if attachments:
             import tempfile
 
             with tempfile.TemporaryDirectory() as tmp:
                 for name, content in attachments.items():
                     (Path(tmp) / name).write_text(content, encoding="utf-8")
-                self.call("upload lineage", client.log_artifacts, run_id, tmp, "mlci")
+                self._upload("upload lineage", run_id, here, Path(tmp), "mlci")
         self.call("finish run", client.set_terminated, run_id)
         self._ensure_registered_model()
+        location = {}
+        if here is not None and (here / "model").is_relative_to(self._state_dir()):
+            # Relative to the state dir: a copied workspace reads its own files (MLflow itself
+            # records only absolute local locations).
+            relative = (here / "model").relative_to(self._state_dir()).as_posix()
+            location = {TAG_LOCATION: relative}
         version_tags = {
             **{k: _clip(v) for k, v in tags.items()},
+            **location,
             rr.TAG_SHA256: digest,
             rr.TAG_FILE: artifact.name,
             rr.TAG_MANIFEST: json.dumps({artifact.name: digest}, sort_keys=True),
@@ -171,7 +186,7 @@ class Registry:
             "create model version",
             client.create_model_version,
             self.model,
-            source=f"{run.info.artifact_uri}/model",
+            source=f"{here.as_uri() if here else run.info.artifact_uri}/model",
             run_id=run_id,
             tags=version_tags,
         )
@@ -192,16 +207,55 @@ class Registry:
         found = self.by_version(version)
         if not found.run_id:
             raise RegistryError(f"{self.model} v{version} has no run to attach files to")
+        run = self.call(f"read run of v{version}", self.client.get_run, found.run_id)
+        here = self._workspace_dir(run.info.artifact_uri)
         with tempfile.TemporaryDirectory() as tmp:
             for name, content in files.items():
                 (Path(tmp) / name).write_text(content, encoding="utf-8")
-            self.call(
-                f"attach {folder}/ to v{version}",
-                self.client.log_artifacts,
-                found.run_id,
-                tmp,
-                folder,
-            )
+            self._upload(f"attach {folder}/ to v{version}", found.run_id, here, Path(tmp), folder)
+
+    def download_run_folder(self, run_id: str, folder: str, destination: str) -> Path:
+        """Download ``folder`` of a run's files, from this workspace's copy when embedded."""
+        run = self.call("read run", self.client.get_run, run_id)
+        here = self._workspace_dir(f"{run.info.artifact_uri}/{folder}", must_exist=True)
+        if here is None:
+            return Path(self.client.download_artifacts(run_id, folder, destination))
+        from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+
+        root = here.parents[len(Path(folder).parts) - 1]  # the run's folder, in this workspace
+        return Path(LocalArtifactRepository(root.as_uri()).download_artifacts(folder, destination))
+
+    # ------------------------------------------------------------------ embedded locations
+
+    def _state_dir(self) -> Path:
+        return Path(self.config.state_dir).resolve()  # as the experiment's location was made
+
+    def _workspace_dir(self, artifact_uri: str, *, must_exist: bool = False) -> Path | None:
+        """For the embedded registry, this workspace's folder for a run's files; else None.
+
+        MLflow stores the absolute location it was given when the experiment was created, so
+        in a copied workspace (a CI cache, a moved checkout) the recorded location is the
+        original's; writing or reading there would touch another workspace's files.
+        """
+        from mlflow.utils.file_utils import local_file_uri_to_path
+        from mlflow.utils.uri import is_local_uri
+
+        if rr.sqlite_path(self.uri) is None or not is_local_uri(artifact_uri):
+            return None
+        recorded = Path(local_file_uri_to_path(artifact_uri))
+        return workspace_path(recorded, self._state_dir(), must_exist=must_exist)
+
+    def _upload(self, what: str, run_id: str, here: Path | None, path: Path, folder: str) -> None:
+        """Store a file or a folder's files under ``folder`` of the run."""
+        if here is None:
+            upload = self.client.log_artifacts if path.is_dir() else self.client.log_artifact
+            self.call(what, upload, run_id, str(path), folder)
+            return
+        from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+
+        repo = LocalArtifactRepository(here.as_uri())
+        upload = repo.log_artifacts if path.is_dir() else repo.log_artifact
+        self.call(what, upload, str(path), folder)
 
     def set_alias(self, alias: str, version: str) -> None:
         self._check_alias(alias)
@@ -221,12 +275,35 @@ class Registry:
             self.client.delete_registered_model_alias(self.model, alias)
         except MlflowException as exc:
             if not rr.is_not_found(exc):
-                raise RegistryError(f"registry {self.uri}: delete alias {alias}: {exc}") from None
+                raise RegistryError(
+                    f"registry {self.shown_uri}: delete alias {alias}: {redact_text(str(exc))}"
+                ) from None
 
     def set_version_tag(self, version: str, key: str, value: str) -> None:
         self.call(
             f"tag v{version}", self.client.set_model_version_tag, self.model, version, key, value
         )
+
+    def model_tag(self, key: str) -> str | None:
+        """A tag of the registered model (None if the model or the tag does not exist)."""
+        from mlflow.exceptions import MlflowException
+
+        if not rr.registry_exists(self.uri):
+            return None
+        try:
+            model = self.client.get_registered_model(self.model)
+        except MlflowException as exc:
+            if rr.is_not_found(exc):
+                return None
+            raise RegistryError(
+                f"registry {self.shown_uri}: read model tags: {redact_text(exc.message)}"
+            ) from None
+        return model.tags.get(key)
+
+    def set_model_tag(self, key: str, value: str) -> None:
+        """Tag the registered model, creating it first if nothing was registered yet."""
+        self._ensure_registered_model()
+        self.call("tag model", self.client.set_registered_model_tag, self.model, key, value)
 
     def mark_promoted(self) -> None:
         """Remember that this model has had a production version (see first-model policy)."""
@@ -245,12 +322,16 @@ class Registry:
             self.client.get_registered_model(self.model)
         except MlflowException as exc:
             if not rr.is_not_found(exc):
-                raise RegistryError(f"registry {self.uri}: {exc.message}") from None
+                raise RegistryError(
+                    f"registry {self.shown_uri}: {redact_text(exc.message)}"
+                ) from None
             try:
                 self.client.create_registered_model(self.model)
             except MlflowException as exc2:  # created meanwhile by another runner
                 if "RESOURCE_ALREADY_EXISTS" not in str(getattr(exc2, "error_code", "")):
-                    raise RegistryError(f"registry {self.uri}: {exc2.message}") from None
+                    raise RegistryError(
+                        f"registry {self.shown_uri}: {redact_text(exc2.message)}"
+                    ) from None
 
     def _experiment_id(self) -> str:
         client = self.client
@@ -269,12 +350,13 @@ class Registry:
             # this) created it between our read and our create: use theirs.
             if "RESOURCE_ALREADY_EXISTS" not in str(getattr(exc, "error_code", "")):
                 raise RegistryError(
-                    f"registry {self.uri}: create experiment failed: {exc.message}"
+                    f"registry {self.shown_uri}: create experiment failed: "
+                    + redact_text(exc.message)
                 ) from None
         experiment = self.call("read experiment", client.get_experiment_by_name, EXPERIMENT)
         if experiment is None:
             raise RegistryError(
-                f"registry {self.uri}: experiment '{EXPERIMENT}' exists but cannot be read"
+                f"registry {self.shown_uri}: experiment '{EXPERIMENT}' exists but cannot be read"
                 " (deleted meanwhile?); restore it with `mlflow experiments restore` or retry"
             )
         return experiment.experiment_id

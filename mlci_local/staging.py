@@ -20,6 +20,7 @@ from typing import Any
 
 from pytest_mlci.config import MlciConfig
 from pytest_mlci.errors import CheckFailed
+from pytest_mlci.redact import redact_text, redact_uri
 
 PROBE_TIMEOUT_S = 300
 
@@ -143,11 +144,13 @@ def describe(result: StagingResult) -> str:
 
 def validate_staging(config: MlciConfig, alias: str = "candidate") -> StagingResult:
     """Run the probe in a child interpreter; :class:`CheckFailed` with its words on failure."""
-    command = [sys.executable, "-m", "mlci_local.staging", str(config.source), alias]
-    try:
-        done = subprocess.run(
-            command, cwd=config.root, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S
-        )
+    from mlci_local.children import run
+
+    try:  # a child tied to this process: it dies with a killed `mlci run`
+        done = run(
+            "mlci_local.staging", [str(config.source), alias], cwd=config.root,
+            timeout=PROBE_TIMEOUT_S,
+        )  # fmt: skip
     except subprocess.TimeoutExpired:
         raise CheckFailed(
             f"staging: the fresh process did not finish in {PROBE_TIMEOUT_S} s"
@@ -168,8 +171,8 @@ def probe(config: MlciConfig, alias: str) -> StagingResult:
     import numpy as np
 
     from pytest_mlci import registry_read as rr
+    from pytest_mlci.artifact_check import load_verified
     from pytest_mlci.data.loading import read_table
-    from pytest_mlci.model_io import load_model
 
     client = rr.open_client(config.registry_uri)
     if alias.isdigit():
@@ -177,12 +180,19 @@ def probe(config: MlciConfig, alias: str) -> StagingResult:
     else:
         version = rr.version_by_alias(client, config.model, alias)
     if version is None:
-        raise CheckFailed(f"{config.model}@{alias} does not exist in {config.registry_uri}")
+        raise CheckFailed(
+            f"{config.model}@{alias} does not exist in {redact_uri(config.registry_uri)}"
+        )
     started = time.perf_counter()
-    path = rr.fetch_verified(
-        version, config.state_dir / "cache" / "staging", registry_uri=config.registry_uri
+    # The store is checked against the manifest on every probe; the cache saves only a download.
+    model = load_verified(
+        version,
+        config.state_dir / "cache" / "staging",
+        registry_uri=config.registry_uri,
+        state_dir=config.state_dir,
+        trusted_types=config.trusted_types,
+        allow_pickle=config.allow_pickle,
     )
-    model = load_model(path, trusted_types=config.trusted_types, allow_pickle=config.allow_pickle)
     loaded = time.perf_counter() - started
     dataset = config.eval_dataset
     frame = read_table(dataset.path)
@@ -279,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = probe(load_config(Path(args.config)), args.alias)
     except MlciError as exc:
-        print(str(exc).replace("\n", " "), file=sys.stderr)
+        print(redact_text(str(exc)).replace("\n", " "), file=sys.stderr)
         return 1
     print(json.dumps(asdict(result)))
     return 0

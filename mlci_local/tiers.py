@@ -5,7 +5,9 @@
 | low    | no      | no     | 0                                           |
 | medium | yes     | no     | 0                                           |
 | high   | yes     | yes    | 2 (``[tool.mlci.approvals] required``), from |
-|        |         |        | the configured approvers, not the author    |
+|        |         |        | the configured approvers, not the author,   |
+|        |         |        | signed (``approvals.identity``; see         |
+|        |         |        | ``mlci_local.approvals``)                   |
 
 Evaluation is mandatory for every tier: nothing reaches production without passing gates.
 A canary needs a production model to compare with, so the high tier's first production model

@@ -163,12 +163,42 @@ class StagingSettings:
     max_error_rate: float = 0.0
 
 
+DEFAULT_MAX_BODY_MB = 5.0
+MAX_BODY_MB_LIMIT = 1024.0
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """``[tool.mlci.serve]``: what ``mlci serve`` accepts from a client.
+
+    ``max_body_mb`` bounds one request body: a larger one is answered 413 before it is read
+    into memory (a few MB is thousands of rows; bigger batches belong in batch scoring).
+    """
+
+    max_body_mb: float = DEFAULT_MAX_BODY_MB
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The body limit in bytes (MB here are MiB, 2**20 bytes)."""
+        return int(self.max_body_mb * 2**20)
+
+
+#: How an approver is identified: an OpenSSH (or OpenPGP) signature checked against the
+#: signers committed in the promoted commit, or (explicitly) the unauthenticated $MLCI_ACTOR.
+APPROVAL_IDENTITIES = ("ssh", "gpg", "unverified")
+DEFAULT_ALLOWED_SIGNERS = ".allowed_signers"
+
+
 @dataclass(frozen=True)
 class ApprovalSettings:
-    """Who may approve a high-tier promotion, and how many distinct approvals it needs."""
+    """Who may approve a high-tier promotion, how many distinct approvals it needs, and how
+    an approver's identity is established (``identity``: "ssh" by default for tier high,
+    "unverified" for the tiers that need no approvals to promote)."""
 
     approvers: tuple[str, ...] = ()
     required: int | None = None  # None: the tier's default (2 for high)
+    identity: str = "ssh"
+    allowed_signers: str = DEFAULT_ALLOWED_SIGNERS  # relative to the project root, in git
 
 
 DEFAULT_CANARY_STEPS = (0.05, 0.25, 0.5, 1.0)
@@ -218,6 +248,29 @@ class CanarySettings:
         )
 
 
+#: How audit checkpoints are signed: not at all, an HMAC key from a CI secret, an SSH key.
+AUDIT_SIGNING = ("none", "hmac", "ssh")
+DEFAULT_AUDIT_KEY_ENV = "MLCI_AUDIT_KEY"
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """``[tool.mlci.audit]``: how ledger checkpoints are signed and where they are anchored.
+
+    Without a key (``signing = "none"``, the default) the ledger's hash chain catches
+    accidental damage only: whoever can write ``.mlci/`` can rewrite it and its hashes.
+    """
+
+    signing: str = "none"
+    key_env: str = DEFAULT_AUDIT_KEY_ENV  # hmac: the env var holding the secret key
+    ssh_key: Path | None = None  # ssh: the private key that signs (on the CI runner)
+    public_key: Path | None = None  # ssh: its public half, committed, for verification
+    anchors: tuple[str, ...] = ()  # "registry", "database", "s3://bucket/prefix", postgresql://
+    ledger_id: str | None = None  # names the chain inside signatures; default: the model
+    s3_endpoint: str | None = None  # an S3-compatible endpoint (default: boto3's own)
+    s3_retention_days: int = 2555  # object lock retention of each checkpoint object
+
+
 @dataclass(frozen=True)
 class MlciConfig:
     """The validated configuration of one project."""
@@ -239,6 +292,7 @@ class MlciConfig:
     gates: tuple[GateSpec, ...] = ()
     staging_sample_rows: int = 200
     staging: StagingSettings = field(default_factory=lambda: StagingSettings())
+    serve: ServeSettings = field(default_factory=lambda: ServeSettings())
     evaluation: EvaluationSettings = field(default_factory=lambda: EvaluationSettings())
     trusted_types: tuple[str, ...] = ()
     allow_pickle: bool = False
@@ -247,6 +301,7 @@ class MlciConfig:
     robustness: RobustnessSettings = field(default_factory=lambda: RobustnessSettings())
     approvals: ApprovalSettings = field(default_factory=lambda: ApprovalSettings())
     canary: CanarySettings = field(default_factory=lambda: CanarySettings())
+    audit: AuditSettings = field(default_factory=lambda: AuditSettings())
 
     @property
     def state_dir(self) -> Path:
@@ -291,6 +346,7 @@ _TOP_KEYS = {
     "datasets": dict,
     "gates": dict,
     "staging": dict,
+    "serve": dict,
     "evaluation": dict,
     "trusted_types": list,
     "allow_pickle": bool,
@@ -299,6 +355,7 @@ _TOP_KEYS = {
     "robustness": dict,
     "approvals": dict,
     "canary": dict,
+    "audit": dict,
 }
 _REQUIRED = ("model", "task", "target", "artifact")
 _STATIC_KEYS = {"paths": list, "select": list, "ignore": list, "per-file-ignores": dict}
@@ -425,6 +482,7 @@ _STAGING_KEYS = {
     "p95_ms": float,
     "max_error_rate": float,
 }
+_SERVE_KEYS = {"max_body_mb": float}
 _EVALUATION_KEYS = {
     "resamples": int,
     "confidence": float,
@@ -433,7 +491,7 @@ _EVALUATION_KEYS = {
     "segments": list,
 }
 _FAIRNESS_KEYS = {"min_group_size": int}
-_APPROVAL_KEYS = {"approvers": list, "required": int}
+_APPROVAL_KEYS = {"approvers": list, "required": int, "identity": str, "allowed_signers": str}
 _ROBUSTNESS_KEYS = {"examples": int, "invariant": list, "tolerance": float}
 _COST_KEYS = {"warmup": int, "single_row_calls": int, "batch_rows": int, "batch_repeats": int}
 _TYPE_NAMES = {
@@ -486,6 +544,34 @@ class _Reader:
             if not isinstance(value, str):
                 raise self.error(key, f"must be a list of strings, found {value!r}")
         return tuple(values)
+
+
+def _parse_approvals(reader: _Reader, table: Mapping[str, Any], tier: Any) -> ApprovalSettings:
+    """``[tool.mlci.approvals]``; signed (``identity = "ssh"``) is the default where promotion
+    needs approvals (tier high), so turning it off is an explicit, visible choice."""
+    if table.get("identity", "ssh") not in APPROVAL_IDENTITIES:
+        raise reader.error(
+            "approvals.identity",
+            f"{table['identity']!r} is not valid; choose one of {list(APPROVAL_IDENTITIES)} "
+            "(ssh / gpg: signed approvals; unverified: $MLCI_ACTOR or git user.email, not "
+            "checked)",
+        )
+    identity = table.get("identity", "ssh" if tier == "high" else "unverified")
+    default = DEFAULT_ALLOWED_SIGNERS + (".asc" if identity == "gpg" else "")
+    signers = table.get("allowed_signers", default).strip()
+    if not signers or Path(signers).is_absolute() or ".." in Path(signers).parts:
+        raise reader.error(
+            "approvals.allowed_signers",
+            f"{signers!r} must be a path inside the repository, relative to the project root "
+            f"(it is read from the promoted commit), e.g. allowed_signers = "
+            f"'{DEFAULT_ALLOWED_SIGNERS}'",
+        )
+    return ApprovalSettings(
+        approvers=reader.strings(table.get("approvers", []), "approvals.approvers"),
+        required=table.get("required"),
+        identity=identity,
+        allowed_signers=signers,
+    )
 
 
 _CANARY_KEYS = {
@@ -619,6 +705,80 @@ def _parse_canary(reader: _Reader, table: Mapping[str, Any]) -> CanarySettings:
     )
 
 
+_AUDIT_KEYS = {
+    "signing": str,
+    "key_env": str,
+    "ssh_key": str,
+    "public_key": str,
+    "anchors": list,
+    "ledger_id": str,
+    "s3_endpoint": str,
+    "s3_retention_days": int,
+}
+_AUDIT_ANCHOR_WORDS = ("registry", "database")
+
+
+def _parse_audit(reader: _Reader, table: Mapping[str, Any], root: Path) -> AuditSettings:
+    """``[tool.mlci.audit]``: a signing mode whose key can be found, and anchors we know.
+
+    Anchors without a key would be checkpoints anyone can write, so they need ``signing``.
+    The key itself is never in the file: an env var name (hmac) or a key file path (ssh).
+    """
+    reader.check_keys(table, _AUDIT_KEYS, "audit.")
+    signing = table.get("signing", "none")
+    if signing not in AUDIT_SIGNING:
+        raise reader.error(
+            "audit.signing", f"{signing!r} is not valid; choose one of {list(AUDIT_SIGNING)}"
+        )
+    key_env = table.get("key_env", DEFAULT_AUDIT_KEY_ENV)
+    if not key_env.replace("_", "").isalnum():
+        raise reader.error("audit.key_env", f"{key_env!r} is not an environment variable name")
+
+    def path(key: str) -> Path | None:
+        value = table.get(key)
+        return None if value is None else root / Path(value).expanduser()
+
+    if signing == "ssh" and "public_key" not in table:
+        raise reader.error(
+            "audit.public_key",
+            "signing = 'ssh' needs the public key that verifies checkpoints, committed with "
+            "the project, e.g. public_key = '.mlci-audit.pub' (and ssh_key = the private key "
+            "on the runner that signs)",
+        )
+    anchors = reader.strings(table.get("anchors", []), "audit.anchors")
+    for anchor in anchors:
+        known = anchor in _AUDIT_ANCHOR_WORDS or anchor.startswith(
+            ("s3://", "postgresql://", "postgres://")
+        )
+        if not known:
+            raise reader.error(
+                "audit.anchors",
+                f"{anchor!r} is not an anchor; use 'registry', 'database' (the configured "
+                "PostgreSQL), 's3://bucket/prefix' or a postgresql:// URL",
+            )
+        if anchor.startswith("s3://") and not anchor[len("s3://") :].split("/")[0]:
+            raise reader.error("audit.anchors", f"{anchor!r} names no bucket; e.g. s3://audit/mlci")
+    if anchors and signing == "none":
+        raise reader.error(
+            "audit.signing",
+            "anchors need signed checkpoints (anyone who can write an anchor could add "
+            "unsigned ones); set signing = 'hmac' or 'ssh'",
+        )
+    retention = table.get("s3_retention_days", 2555)
+    if retention < 1:
+        raise reader.error("audit.s3_retention_days", "must be at least 1, e.g. 2555 (7 years)")
+    return AuditSettings(
+        signing=signing,
+        key_env=key_env,
+        ssh_key=path("ssh_key"),
+        public_key=path("public_key"),
+        anchors=anchors,
+        ledger_id=table.get("ledger_id"),
+        s3_endpoint=table.get("s3_endpoint"),
+        s3_retention_days=retention,
+    )
+
+
 def find_config_file(start: Path | None = None) -> Path | None:
     """The nearest ``mlci.toml``, or ``pyproject.toml`` with a ``[tool.mlci]`` table, upwards."""
     here = (start or Path.cwd()).resolve()
@@ -709,6 +869,15 @@ def parse_config(
 
     staging_table = table.get("staging", {})
     reader.check_keys(staging_table, _STAGING_KEYS, "staging.")
+    serve_table = table.get("serve", {})
+    reader.check_keys(serve_table, _SERVE_KEYS, "serve.")
+    max_body_mb = float(serve_table.get("max_body_mb", DEFAULT_MAX_BODY_MB))
+    if not 0 < max_body_mb <= MAX_BODY_MB_LIMIT:
+        raise reader.error(
+            "serve.max_body_mb",
+            f"must be above 0 and at most {MAX_BODY_MB_LIMIT:g} (MB), got {max_body_mb:g}; "
+            "e.g. max_body_mb = 5",
+        )
     evaluation_table = table.get("evaluation", {})
     reader.check_keys(evaluation_table, _EVALUATION_KEYS, "evaluation.")
     evaluation = EvaluationSettings(
@@ -727,10 +896,7 @@ def parse_config(
     reader.check_keys(cost_table, _COST_KEYS, "cost.")
     approvals_table = table.get("approvals", {})
     reader.check_keys(approvals_table, _APPROVAL_KEYS, "approvals.")
-    approvals = ApprovalSettings(
-        approvers=reader.strings(approvals_table.get("approvers", []), "approvals.approvers"),
-        required=approvals_table.get("required"),
-    )
+    approvals = _parse_approvals(reader, approvals_table, table.get("tier", "medium"))
     if table.get("tier") == "high" and not approvals.approvers:
         raise reader.error(
             "approvals.approvers",
@@ -747,6 +913,7 @@ def parse_config(
     )
 
     canary = _parse_canary(reader, table.get("canary", {}))
+    audit = _parse_audit(reader, table.get("audit", {}), root)
     database = os.environ.get(DATABASE_ENV) or table.get("database")
     if database is not None and not database.startswith(DATABASE_SCHEMES):
         where = f"${DATABASE_ENV}" if os.environ.get(DATABASE_ENV) else "database"
@@ -754,6 +921,16 @@ def parse_config(
             "database" if where == "database" else where,
             "the ledger and lock database must be a PostgreSQL URL, e.g. "
             "database = 'postgresql://mlci@db.internal:5432/mlci' (or set $MLCI_DATABASE)",
+        )
+    shared = [a for a in audit.anchors if a == "database" or a.startswith(DATABASE_SCHEMES)]
+    if database and audit.signing != "none" and not shared:
+        # Each runner's local checkpoint log stays on its own disk: without one shared,
+        # insert-only anchor, verifying elsewhere would see other runners' records unsigned.
+        raise reader.error(
+            "audit.anchors",
+            "a shared PostgreSQL ledger with signed checkpoints needs them in one place every "
+            "runner writes: add anchors = ['database'] (an insert-only table an administrator "
+            "creates, see README 'What the audit trail proves')",
         )
 
     return MlciConfig(
@@ -774,6 +951,7 @@ def parse_config(
         gates=tuple(gates),
         staging_sample_rows=staging_table.get("sample_rows", 200),
         staging=StagingSettings(**{k: v for k, v in staging_table.items() if k != "sample_rows"}),
+        serve=ServeSettings(max_body_mb=max_body_mb),
         evaluation=evaluation,
         trusted_types=reader.strings(table.get("trusted_types", []), "trusted_types"),
         allow_pickle=table.get("allow_pickle", False),
@@ -782,6 +960,7 @@ def parse_config(
         robustness=robustness,
         approvals=approvals,
         canary=canary,
+        audit=audit,
     )
 
 

@@ -61,3 +61,48 @@ def load_model(path: Path, *, trusted_types: Sequence[str] = (), allow_pickle: b
 
         return joblib.load(path)
     raise DataError(f"{path}: unknown model format '{suffix}'; use a .skops file")
+
+
+def load_model_bytes(
+    data: bytes,
+    name: str,
+    *,
+    trusted_types: Sequence[str] = (),
+    allow_pickle: bool = False,
+    label: str | None = None,
+) -> Any:
+    """Load a model from bytes already checked against their sha256, under the same policy as
+    :func:`load_model`; ``name``'s suffix picks the format.
+
+    Loading the very bytes that were hashed leaves no moment in which the file on disk could
+    change between the check and the load.
+    """
+    where = label or name
+    suffix = Path(name).suffix.lower()
+    if suffix == ".skops":
+        import skops.io as sio
+
+        try:
+            untrusted = sio.get_untrusted_types(data=data)
+        except Exception as exc:  # a corrupt zip or a non-skops file
+            raise DataError(f"{where}: not a readable skops file ({exc})") from None
+        unknown = sorted(set(untrusted) - set(trusted_types))
+        if unknown:
+            raise DataError(
+                f"{where}: the model contains types skops does not trust by default: "
+                f"{', '.join(unknown)}; if they are yours, list them in [tool.mlci] "
+                "trusted_types"
+            )
+        return sio.loads(data, trusted=list(untrusted))
+    if suffix in (".pkl", ".pickle", ".joblib"):
+        if not allow_pickle:
+            raise DataError(
+                f"{where}: pickle files run code when loaded; save the model with skops "
+                "(skops.io.dump) or set allow_pickle = true in [tool.mlci]"
+            )
+        import io
+
+        import joblib
+
+        return joblib.load(io.BytesIO(data))
+    raise DataError(f"{where}: unknown model format '{suffix}'; use a .skops file")

@@ -6,9 +6,16 @@ messages, ledger records, model cards and evidence packages. Every one of those 
 :func:`redact_text` (text that may *contain* addresses) or :func:`redact_uri` (one address),
 so a secret is never written anywhere a reader of the output could see it.
 
-What counts as secret: the password of a URL's user info (the user name is kept, it says
-*who* connects), libpq keyword values (``password=...``), and query parameters whose name
-says they carry a credential (``password``, ``token``, ``secret``, ``key``, signatures).
+What counts as secret:
+
+* the password of a URL's user info (the user name is kept, it says *who* connects);
+* libpq keyword values (``password=...``, ``password = '...'``, ``sslpassword=...``) and
+  ``NAME_PASSWORD=`` / ``NAME_SECRET=`` / ``NAME_TOKEN=`` assignments in text;
+* URL query parameters whose name says they carry a credential (``password``, ``token``,
+  ``secret``, ``key``, ``sig``, ``X-Amz-Signature``, ``X-Goog-Credential``, ...).
+
+Host, port, path, database and user names are kept: they are what a reader needs to fix a
+connection problem. Redacting twice gives the same text as redacting once.
 
 Standard library only: the CLI's error path imports it.
 """
@@ -21,23 +28,39 @@ __all__ = ["MASK", "redact_text", "redact_uri"]
 
 MASK = "***"
 
-# scheme://user:password@host  ->  scheme://user:***@host   (the password may hold ':' or '@'
-# only percent-encoded, as URLs require; an unencoded '@' in a password ends at the last '@'
-# before the host part, which the greedy-but-slash-free match below handles.)
+# scheme://user:password@host  ->  scheme://user:***@host. A password holds '/', '@' or
+# whitespace only percent-encoded, as URLs require; an unencoded '@' is tolerated (the match
+# runs to the last '@' before the host part, which cannot contain '/').
 _USERINFO = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^/\s]*)@"
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s'\"]*):(?P<pw>[^/\s]*)@"
 )
-# ?password=...&token=...  (URL query) and password=... (libpq keyword DSN)
-_SECRET_NAMES = (
-    r"password|passwd|pwd|pass|token|access_token|refresh_token|secret|client_secret|"
-    r"api[_-]?key|key|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|"
-    r"sas|credential|credentials|auth"
+
+# Words that make a parameter a credential, as a whole name or its last part
+# (``aws_secret_access_key`` ends in ``key``, ``X-Amz-Signature`` in ``signature``).
+_SECRET_WORDS = (
+    r"password|passwd|pwd|pass|passphrase|token|secret|key|apikey|sig|signature|sas|"
+    r"credential|credentials|auth|authorization"
 )
+_SECRET_NAME = rf"(?:[A-Za-z0-9]+[_.\-])*(?:{_SECRET_WORDS})"
+
+# In a URL query (after '?', '&' or ';'): any credential-named parameter.
 _QUERY_SECRET = re.compile(
-    rf"(?P<lead>[?&;]|\s|^)(?P<name>{_SECRET_NAMES})=(?P<value>[^&\s;#]*)", re.IGNORECASE
+    rf"(?P<lead>[?&;])(?P<name>{_SECRET_NAME})=(?P<value>[^&\s;#'\"]*)", re.IGNORECASE
 )
-_QUOTED_KEYWORD = re.compile(
-    rf"(?P<lead>\s|^)(?P<name>{_SECRET_NAMES})\s*=\s*'(?P<value>(?:[^'\\]|\\.)*)'", re.IGNORECASE
+# In free text (a libpq keyword DSN, an environment assignment): only names that cannot be
+# ordinary words in a message, so "key=roc_auc" in prose stays as it is; a glued prefix
+# counts (``sslpassword``, ``PGPASSWORD``), and so does any name holding ``password`` or
+# ``secret`` (``AWS_SECRET_ACCESS_KEY``).
+_TEXT_SECRET_WORDS = (
+    r"[A-Za-z0-9_.\-]*?(?:password|passwd|secret)[A-Za-z0-9_.\-]*|"
+    r"[A-Za-z0-9_.\-]*?(?:pwd|passphrase|token|signature|credentials?)"
+)
+_TEXT_SECRET = re.compile(
+    rf"(?P<lead>(?<![\w.\-])(?:{_TEXT_SECRET_WORDS}))"
+    r"(?P<eq>[ \t]*=[ \t]*)"
+    # A value never starts with '=': base64 padding ("...Token==") is not an assignment.
+    r"(?:'(?P<quoted>(?:[^'\\]|\\.)*)'|(?P<value>[^\s'\"&;,)=][^\s'\"&;,)]*))",
+    re.IGNORECASE,
 )
 
 
@@ -51,7 +74,13 @@ def redact_text(text: str) -> str:
     if not text:
         return text
     text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    text = _QUOTED_KEYWORD.sub(lambda m: f"{m['lead']}{m['name']}='{MASK}'", text)
-    return _QUERY_SECRET.sub(
-        lambda m: f"{m['lead']}{m['name']}={MASK}" if m["value"] != MASK else m[0], text
-    )
+    text = _QUERY_SECRET.sub(lambda m: f"{m['lead']}{m['name']}={MASK}", text)
+    return _TEXT_SECRET.sub(_mask_assignment, text)
+
+
+def _mask_assignment(match: re.Match[str]) -> str:
+    if (match["value"] or "").startswith(MASK):
+        return match[0]  # a query value masked already: keep what follows it (#fragment)
+    quoted = match["quoted"] is not None
+    value = f"'{MASK}'" if quoted else MASK
+    return f"{match['lead']}{match['eq']}{value}"

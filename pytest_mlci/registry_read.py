@@ -8,12 +8,12 @@ offline: no usage telemetry, no progress bars in CI logs.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_mlci.errors import DataError, RegistryError
+from pytest_mlci.errors import RegistryError
+from pytest_mlci.redact import redact_text
 
 TAG_SHA256 = "mlci.artifact_sha256"
 TAG_FILE = "mlci.artifact_file"
@@ -50,7 +50,13 @@ def registry_exists(uri: str) -> bool:
 
 
 def open_client(uri: str) -> Any:
-    """An ``MlflowClient`` for both tracking and registry at ``uri``."""
+    """An ``MlflowClient`` for both tracking and registry at ``uri``.
+
+    Guarded (:mod:`pytest_mlci.connection_errors`): a missing database driver or a server
+    that does not answer is one line naming the redacted address, not a traceback.
+    """
+    from pytest_mlci.connection_errors import GuardedClient, classify, probe
+
     quiet_offline_environment()
     import logging
 
@@ -61,7 +67,15 @@ def open_client(uri: str) -> Any:
     path = sqlite_path(uri)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    probe(uri)
+    try:
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    except Exception as exc:
+        error = classify(exc, uri)
+        if error is None:
+            raise
+        raise error from None
+    return GuardedClient(client, uri)
 
 
 @dataclass(frozen=True)
@@ -107,7 +121,7 @@ def version_by_alias(client: Any, model: str, alias: str) -> RegisteredVersion |
     except MlflowException as exc:
         if is_not_found(exc):
             return None
-        raise RegistryError(f"registry error reading {model}@{alias}: {exc}") from None
+        raise RegistryError(redact_text(f"registry error reading {model}@{alias}: {exc}")) from None
 
 
 def ever_promoted(client: Any, model: str) -> bool:
@@ -119,82 +133,29 @@ def ever_promoted(client: Any, model: str) -> bool:
     except MlflowException as exc:
         if is_not_found(exc):
             return False
-        raise RegistryError(f"registry error reading model {model}: {exc}") from None
+        raise RegistryError(redact_text(f"registry error reading model {model}: {exc}")) from None
     return (registered.tags or {}).get(TAG_EVER_PROMOTED) == "true"
 
 
-def fetch_verified(version: RegisteredVersion, cache_dir: Path, *, registry_uri: str) -> Path:
-    """Download a version's model file into ``cache_dir`` and check its sha256 against the tag.
+def fetch_verified(
+    version: RegisteredVersion,
+    cache_dir: Path,
+    *,
+    registry_uri: str,
+    state_dir: Path | None = None,
+) -> Path:
+    """Check the version's files in the registry's store against its manifest, now, and return
+    a file holding the checked model bytes (a copy in ``cache_dir``).
 
-    A mismatch (a corrupted or replaced artifact) refuses to load and names the file.
+    The cache saves a remote download, never the check (see :mod:`pytest_mlci.artifact_check`).
+    A mismatch refuses with :class:`DataError` naming the file, both sha256 and the version.
+    ``state_dir`` maps an embedded store's locations into this workspace (a copied workspace
+    reads its own files). To load a model, prefer :func:`artifact_check.load_verified`, which
+    loads the very bytes it hashed.
     """
-    from pytest_mlci.model_io import sha256_file
+    from pytest_mlci.artifact_check import verify
 
-    expected, filename = version.digest, version.tags.get(TAG_FILE)
-    if not expected or not filename:
-        raise RegistryError(
-            f"{version.name} v{version.version} has no {TAG_SHA256}/{TAG_FILE} tags; "
-            "it was not registered by mlci and cannot be verified"
-        )
-    target = cache_dir / f"{version.name}-v{version.version}-{expected[:12]}"
-    cached = next(iter(sorted(target.rglob(filename))), None) if target.is_dir() else None
-    if cached is not None and sha256_file(cached) == expected:
-        return cached
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    import mlflow.artifacts
-
-    try:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=version.source, dst_path=str(target), tracking_uri=registry_uri
-        )
-    except Exception as exc:
-        raise RegistryError(
-            f"cannot download {version.name} v{version.version} from {version.source}: {exc}"
-        ) from None
-    model_file = Path(local) / filename
-    verify_manifest(version, Path(local))
-    if not model_file.is_file():
-        raise DataError(f"{version.source}/{filename}: artifact missing from the registry store")
-    actual = sha256_file(model_file)
-    if actual != expected:
-        raise DataError(
-            f"{version.source}/{filename}: sha256 {actual[:12]}… does not match the registered "
-            f"{expected[:12]}…; the artifact was modified after registration; refusing to load"
-        )
-    return model_file
-
-
-def verify_manifest(version: RegisteredVersion, directory: Path) -> None:
-    """Every file the manifest lists is present with its sha256, and nothing else is there.
-
-    An extra file matters as much as a changed one: a loader may pick it up.
-    """
-    import json
-
-    from pytest_mlci.model_io import sha256_file
-
-    text = version.tags.get(TAG_MANIFEST)
-    if text is None:
-        return  # registered before manifests existed; the single-file digest still applies
-    manifest = json.loads(text)
-    present = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
-    extra = sorted(present - set(manifest))
-    if extra:
-        raise DataError(
-            f"{version.source}: file(s) not in the registered manifest: {', '.join(extra)}; "
-            "refusing to load a model whose files changed after registration"
-        )
-    for name, digest in sorted(manifest.items()):
-        path = directory / name
-        if not path.is_file():
-            raise DataError(f"{version.source}/{name}: listed in the manifest but missing")
-        if sha256_file(path) != digest:
-            raise DataError(
-                f"{version.source}/{name}: sha256 does not match the registered manifest; "
-                "the artifact was modified after registration; refusing to load"
-            )
+    return verify(version, cache_dir, registry_uri=registry_uri, state_dir=state_dir).path
 
 
 def promoted_versions(client: Any, model: str, limit: int) -> list[RegisteredVersion]:
@@ -204,7 +165,9 @@ def promoted_versions(client: Any, model: str, limit: int) -> list[RegisteredVer
     try:
         found = client.search_model_versions(f"name='{model}'")
     except MlflowException as exc:
-        raise RegistryError(f"registry error listing versions of {model}: {exc}") from None
+        raise RegistryError(
+            redact_text(f"registry error listing versions of {model}: {exc}")
+        ) from None
     versions = [RegisteredVersion.from_mlflow(mv) for mv in found]
     promoted = [v for v in versions if TAG_PROMOTED_AT in v.tags]
     promoted.sort(key=lambda v: v.tags[TAG_PROMOTED_AT], reverse=True)

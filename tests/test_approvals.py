@@ -1,4 +1,8 @@
-"""High-tier promotion: listed approvers, never the commit's author, and a held mlci run."""
+"""High-tier promotion: listed approvers, never the commit's author, and a held mlci run.
+
+These run with ``identity = "unverified"`` (names from $MLCI_ACTOR): the rules that still
+apply in that mode. Signed approvals, the default for tier high: tests/test_signed_approvals.py.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,10 @@ from pytest_mlci.config import load_config
 from pytest_mlci.errors import ConfigError, PromotionRefused
 from pytest_mlci.model_io import sha256_file
 
-APPROVERS = '[tool.mlci.approvals]\napprovers = ["alice@example.com", "bob@example.com"]\n'
+APPROVERS = (
+    '[tool.mlci.approvals]\nidentity = "unverified"\n'
+    'approvers = ["alice@example.com", "bob@example.com"]\n'
+)
 
 
 def high_tier(tiny_dir):
@@ -83,11 +90,12 @@ def test_high_tier_needs_two_listed_approvers_who_did_not_write_the_commit(high,
         stranger.exit_code == 1 and "is not in [tool.mlci.approvals] approvers" in stranger.output
     )
     first = approve("bob@example.com", version, monkeypatch)
-    assert first.exit_code == 0 and "1/2 approvals" in first.output
+    assert first.exit_code == 0 and "1/2 unverified approvals" in first.output
+    assert "UNVERIFIED identity" in first.output
     with pytest.raises(PromotionRefused, match=r"has 1: bob@example\.com"):
         promote(config, registry, ledger, version)
     again = approve("bob@example.com", version, monkeypatch)  # the same person twice
-    assert "1/2 approvals" in again.output
+    assert "1/2 unverified approvals" in again.output
 
 
 def test_two_independent_approvals_let_it_through(high, monkeypatch):

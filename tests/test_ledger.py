@@ -270,7 +270,7 @@ def test_append_refuses_a_torn_tail_and_says_what_to_run(ledger_path: Path) -> N
     torn = ledger_path.read_bytes()
     ledger = Ledger(ledger_path)
 
-    with pytest.raises(LedgerWriteError, match=r"incomplete.*crash.*`mlci audit verify`"):
+    with pytest.raises(LedgerWriteError, match=r"incomplete.*crash.*`mlci audit repair`"):
         ledger.append("promote")
     with pytest.raises(LedgerCorruptError):
         ledger.head()

@@ -28,11 +28,14 @@ from mlci_local.workspace import Workspace, pass_workspace
               help="Live mode: the longest one step may collect traffic.")  # fmt: skip
 @click.option("--poll-seconds", type=float, default=10.0, show_default=True,
               help="Live mode: how often the router's logs are read.")  # fmt: skip
+@click.option("--wait", "wait", type=float, default=0.0, show_default=True, metavar="SECONDS",
+              help="If another run for this model is in progress, wait up to SECONDS for it "
+              "to finish instead of refusing at once.")  # fmt: skip
 @pass_workspace
 @click.pass_context
 def command(ctx: click.Context, workspace: Workspace, version: str | None, replay: Path | None,
             shadow: bool, abort: bool, step_seconds: float,
-            poll_seconds: float) -> None:  # fmt: skip
+            poll_seconds: float, wait: float) -> None:  # fmt: skip
     """Canary VERSION against production; roll back on fail, hold on inconclusive, promote on
     pass at 100 %. Steps and thresholds come from [tool.mlci.canary]. Live by default (run
     `mlci serve`; the router's logs are judged), or from a recorded log with --replay. A held
@@ -41,13 +44,17 @@ def command(ctx: click.Context, workspace: Workspace, version: str | None, repla
     from mlci_local.promotion import ledger_for
     from mlci_local.registry import Registry
     from mlci_local.rollout.controller import policy_from_config, run_canary
-    from pytest_mlci import registry_read as rr
+    from pytest_mlci.artifact_check import load_verified
     from pytest_mlci.errors import ConfigError, PromotionRefused
-    from pytest_mlci.model_io import load_model
 
     config = workspace.config
     if sum((shadow, abort, replay is not None)) > 1:
         raise ConfigError("--shadow, --abort and --replay do not go together; pick one")
+    from mlci_local.runlock import run_lock
+
+    # One driver of a rollout at a time, --abort included: a run mid-canary would go on
+    # stepping what was just rolled back. The refusal names the run (`mlci rollback` is free).
+    ctx.with_resource(run_lock(config, "mlci canary", wait=wait))
     registry = Registry(config)
     ledger = ledger_for(config)
     if abort:
@@ -87,9 +94,9 @@ def command(ctx: click.Context, workspace: Workspace, version: str | None, repla
         cache = config.state_dir / "cache" / "models"
 
         def load(v):
-            path = rr.fetch_verified(v, cache, registry_uri=config.registry_uri)
-            return load_model(path, trusted_types=config.trusted_types,
-                              allow_pickle=config.allow_pickle)  # fmt: skip
+            return load_verified(v, cache, registry_uri=config.registry_uri,
+                                 state_dir=config.state_dir, trusted_types=config.trusted_types,
+                                 allow_pickle=config.allow_pickle)  # fmt: skip
 
         source = ReplaySource(read_log(replay), load(production), load(target),
                               task=config.task)  # fmt: skip
@@ -113,10 +120,15 @@ def command(ctx: click.Context, workspace: Workspace, version: str | None, repla
 
 def _abort(config, registry, ledger) -> None:
     """Roll back whatever is in flight: a canary (held or stopped) or a shadow."""
+    from mlci_local.promotion import reconcile_locked
     from mlci_local.rollout.controller import abort_canary, in_flight
     from mlci_local.rollout.shadow import stop_shadow
     from mlci_local.rollout.state import read_state
 
+    # An alias move a crash interrupted, or a stale rollout state, is settled first: what is
+    # left in flight afterwards is what there is to abort.
+    for note in reconcile_locked(config, registry, ledger):
+        click.echo(note)
     state = read_state(config)
     if state.mode == "shadow":
         summary = stop_shadow(config, ledger)

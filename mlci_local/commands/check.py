@@ -23,9 +23,8 @@ from mlci_local.workspace import Workspace, pass_workspace
 def command(ctx: click.Context, workspace: Workspace, paths: tuple[Path, ...], fmt: str) -> None:
     """Run the static ML checks on PATHS (default: [tool.mlci.static] paths); exit 1 on
     findings."""
-    from pytest_mlci.report.static_formats import format_findings
-
     from pytest_mlci.config import StaticSettings, find_config_file
+    from pytest_mlci.report.static_formats import format_findings
     from pytest_mlci.rules import check_paths
 
     if find_config_file(workspace.config_path.parent if workspace.config_path else None):

@@ -26,17 +26,24 @@ def command(workspace: Workspace, args: tuple[str, ...], out: Path | None) -> No
     The package is a zip with manifest.json (the sha256 of every other file), the model card,
     lineage, the dvc.lock excerpt, the evaluation report (JSON and HTML), fairness results,
     approvals, deployment history, the model's slice of the audit ledger and the ledger's
-    verification. `mlci evidence verify FILE` exits 0 when every file matches the manifest
-    and 1 naming each file that is missing, extra or modified.
+    verification. With [tool.mlci.audit] signing, the manifest is signed and the package
+    carries the ledger chain up to a signed checkpoint. `mlci evidence verify FILE` exits 0
+    when every file matches the manifest (and the signature and chain check out) and 1
+    naming each file that is missing, extra or modified.
     """
     from pytest_mlci.errors import CheckFailed, ConfigError
 
     if len(args) == 2 and args[0] == "verify":
         if out is not None:
             raise ConfigError(f"--out is for writing a package, not for verify; {USAGE}")
+        from mlci_local.audit.signing import signer_for
         from mlci_local.evidence import verify_package
+        from pytest_mlci.config import find_config_file
 
-        check = verify_package(Path(args[1]))
+        # The project's audit key checks a signed package; outside any project there is none.
+        in_project = workspace.config_path is not None or find_config_file() is not None
+        signer = signer_for(workspace.config) if in_project else None
+        check = verify_package(Path(args[1]), signer)
         if not check.ok:
             raise CheckFailed(check.summary())
         click.echo(check.summary())

@@ -25,11 +25,13 @@ def _is_loopback(host: str) -> bool:
 def command(workspace: Workspace, host: str, port: int) -> None:
     """Serve the production model over HTTP, splitting traffic to the candidate during a rollout.
 
-    POST /invocations takes MLflow's scoring format (dataframe_split or dataframe_records) and
-    answers {"predictions": [...]}; GET /health reports versions and weight; POST /feedback
-    records delayed labels by request id. The split follows .mlci/rollout/<model>.json (written
-    by `mlci canary`) and changes without a restart. Requests are logged to
-    .mlci/rollout/requests.jsonl.
+    POST /invocations takes MLflow's scoring formats (dataframe_split, dataframe_records,
+    instances, inputs, CSV) and answers {"predictions": [...]}; a request the models cannot
+    take (a missing column, a wrong type, NaN, no rows) is a 400 naming the column, a body over
+    [tool.mlci.serve] max_body_mb (default 5) a 413. GET /health reports versions and weight;
+    POST /feedback records delayed labels by request id. The split follows
+    .mlci/rollout/<model>.json (written by `mlci canary`) and changes without a restart.
+    Requests are logged to .mlci/rollout/requests.jsonl.
     """
     from mlci_local.rollout.router import build_app, run_server
     from mlci_local.rollout.state import rollout_dir
@@ -44,6 +46,12 @@ def command(workspace: Workspace, host: str, port: int) -> None:
         click.secho(
             f"{config.model}: production not loaded ({production['error']}); "
             "/health answers 503 until it loads",
+            fg="yellow",
+            err=True,
+        )
+    if health["rollout_refused"]:
+        click.secho(
+            f"rollout state refused, production serves all traffic: {health['rollout_refused']}",
             fg="yellow",
             err=True,
         )

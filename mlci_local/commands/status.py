@@ -18,6 +18,7 @@ def command(workspace: Workspace, as_json: bool) -> None:
     comparison so far."""
     from mlci_local.promotion import alias_drift, ledger_for, unfinished
     from mlci_local.registry import ALIASES, Registry
+    from pytest_mlci.redact import redact_uri
 
     config = workspace.config
     registry = Registry(config)
@@ -26,11 +27,11 @@ def command(workspace: Workspace, as_json: bool) -> None:
     ledger = ledger_for(config)
     pending = unfinished(ledger, config.model)
     drift = alias_drift(registry, ledger, config.model)
-    rollout = _rollout(config, ledger)
+    rollout = _rollout(config, registry, ledger)
     if as_json:
         payload = {
             "model": config.model,
-            "registry": config.registry_uri,
+            "registry": redact_uri(config.registry_uri),
             "aliases": {a: {"version": v.version, "digest": v.digest} for a, v in aliases.items()},
             "versions": [v.version for v in versions],
             "unfinished": [{"seq": r.seq, "action": r.action, **r.data} for r in pending],
@@ -39,7 +40,7 @@ def command(workspace: Workspace, as_json: bool) -> None:
         }
         click.echo(json.dumps(payload, indent=2))
         return
-    click.echo(f"model {config.model} @ {config.registry_uri}")
+    click.echo(f"model {config.model} @ {redact_uri(config.registry_uri)}")
     click.echo(
         f"versions: {len(versions)}" + (f" (latest v{versions[-1].version})" if versions else "")
     )
@@ -66,21 +67,32 @@ def command(workspace: Workspace, as_json: bool) -> None:
         click.echo(line)
 
 
-def _rollout(config, ledger) -> dict:
-    """The rollout state file, the ledger's unfinished canary, and a shadow's summary."""
+def _rollout(config, registry, ledger) -> dict:
+    """The rollout state file, whether the router obeys it, the ledger's unfinished canary,
+    the newest canary record of the state's candidate, and a shadow's summary."""
     from dataclasses import asdict
 
+    from mlci_local.promotion import rollout_problem
     from mlci_local.rollout.controller import in_flight
     from mlci_local.rollout.shadow import shadow_summary
-    from mlci_local.rollout.state import read_state
 
-    state = read_state(config)
+    state, stale = rollout_problem(config, registry, ledger)
     found = in_flight(ledger, config.model)
-    summary = shadow_summary(config, state)
+    summary = None if stale else shadow_summary(config, state)
+    last = None
+    if state.candidate_version and ledger.exists():
+        # By version, not only "in flight": a canary that ended (passed, failed, aborted)
+        # still has its records, and status must name them.
+        records = ledger.find(("canary.step", "canary"), model=config.model,
+                              version=state.candidate_version)  # fmt: skip
+        if records:
+            last = {"seq": records[-1].seq, "action": records[-1].action, **records[-1].data}
     return {
         **asdict(state),
         "steps": list(config.canary.steps_for(config.tier)),
         "in_flight": asdict(found) if found else None,
+        "stale": stale,
+        "last_record": last,
         "shadow": asdict(summary) if summary else None,
     }
 
@@ -88,6 +100,12 @@ def _rollout(config, ledger) -> dict:
 def _rollout_lines(config, rollout: dict) -> list[str]:
     from mlci_local.rollout.shadow import ShadowSummary
 
+    if rollout["stale"]:
+        return [
+            "rollout: none in force (production serves all traffic); the router refuses the "
+            f"rollout state file: {rollout['stale']}",
+            "  the next `mlci promote`, `mlci rollback` or `mlci run` resets the file",
+        ]
     if rollout["shadow"]:
         first, *rest = ShadowSummary(**rollout["shadow"]).lines()
         return [f"rollout: {first}", *(f"  {line.strip()}" for line in rest)]
@@ -97,7 +115,15 @@ def _rollout_lines(config, rollout: dict) -> list[str]:
     version = found["version"] if found else rollout["candidate_version"]
     weight = rollout["weight"]
     steps = rollout["steps"]
-    where = f"step {found['step'] + 1} of {len(steps)}" if found else "no ledger record"
+    last = rollout["last_record"]
+    if found:
+        where = f"step {found['step'] + 1} of {len(steps)}"
+    elif last and last["action"] == "canary":
+        where = f"canary {last.get('verdict')}, ledger seq {last['seq']}"
+    elif last:
+        where = f"step {int(last.get('step', 0)) + 1} of {len(steps)}, ledger seq {last['seq']}"
+    else:
+        where = "no ledger record"
     lines = [f"rollout: canary of v{version} at {weight:.0%} of traffic ({where})"]
     if found and found["held"]:
         lines.append(
@@ -109,5 +135,10 @@ def _rollout_lines(config, rollout: dict) -> list[str]:
         lines.append(
             f"  UNFINISHED: the controller stopped here; `mlci canary --version {version}` "
             "(or `mlci run`) resumes at this step, `mlci canary --abort` rolls back"
+        )
+    elif last and last.get("verdict") == "pass":
+        lines.append(
+            f"  PASSED, not promoted yet: `mlci promote {version}` (or `mlci run`) moves "
+            "production and traffic together; `mlci canary --abort` rolls back"
         )
     return lines

@@ -198,9 +198,9 @@ def run_canary(
         ledger.append("canary.judgement", {**facts, "step": index, "weight": weight,
                                            "verdict": verdict, "summary": summary})  # fmt: skip
         if verdict == "fail":
-            message = hooks.hook.mlci_rollback(config=config, version=production.version)
-            ledger.append("canary", {**facts, "passed": False, "verdict": "fail", "step": index,
-                                     "weight": weight, "summary": summary})  # fmt: skip
+            message = _end(config, registry, ledger, hooks, {**facts, "passed": False,
+                           "verdict": "fail", "step": index, "weight": weight,
+                           "summary": summary})  # fmt: skip
             return CanaryOutcome("fail", target.version, tuple(results), 0.0,
                                  messages=(message or "",), resumed_at=start,
                                  control=production.version)  # fmt: skip
@@ -213,14 +213,16 @@ def run_canary(
     approved = start > last  # every step passed earlier; the held last one a human approved
     ledger.append("canary", {**facts, "passed": True, "verdict": "pass", "weight": 1.0,
                              "step": last, "approved_hold": approved})  # fmt: skip
+    from mlci_local.promotion import _fault, promote
+
+    _fault("canary.after_pass")
     promoted = False
     messages: list[str] = []
     if promote_on_pass:
-        from mlci_local.promotion import promote
-
-        move = promote(config, registry, ledger, target.version)
+        # Traffic follows the alias inside the promotion's own locked, journaled step.
+        move = promote(config, registry, ledger, target.version, manager=hooks)
         promoted = move.changed
-        messages.append(hooks.hook.mlci_promote(config=config, version=target.version) or "")
+        messages.append(move.traffic)
     return CanaryOutcome("pass", target.version, tuple(results), 1.0, promoted, tuple(messages),
                          resumed_at=start, control=production.version)  # fmt: skip
 
@@ -248,14 +250,27 @@ def abort_canary(
     from mlci_local.hookspec import plugin_manager
 
     hooks = manager or plugin_manager()
-    production = registry.by_alias("production")
-    control = production.version if production is not None else None
-    message = hooks.hook.mlci_rollback(config=config, version=control) or ""
     target = registry.by_version(version)
-    ledger.append("canary", {"model": config.model, "version": target.version,
-                             "digest": target.digest, "control": control, "passed": False,
-                             "verdict": "aborted", "weight": 0.0,
-                             "summary": reason})  # fmt: skip
+    return _end(config, registry, ledger, hooks, {"model": config.model,
+                "version": target.version, "digest": target.digest, "passed": False,
+                "verdict": "aborted", "weight": 0.0, "summary": reason})  # fmt: skip
+
+
+def _end(config: MlciConfig, registry: Registry, ledger: LedgerBase, hooks: Any,
+         record: dict[str, Any]) -> str:  # fmt: skip
+    """All traffic back to production, then the canary's closing record, under the promotion
+    lock so no alias move interleaves. Traffic first: a crash between the two leaves users on
+    production and the canary open (resumable), never traffic on a canary the ledger closed."""
+    from mlci_local.locks import model_lock
+    from mlci_local.promotion import _fault, reconcile
+
+    with model_lock(config, "promotion"):
+        reconcile(config, registry, ledger, manager=hooks)  # production first settled
+        production = registry.by_alias("production")
+        control = production.version if production is not None else None
+        message = hooks.hook.mlci_rollback(config=config, version=control) or ""
+        _fault("canary.after_rollback_traffic")
+        ledger.append("canary", {"control": control, **record})
     return message
 
 

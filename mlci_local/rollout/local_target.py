@@ -2,6 +2,9 @@
 
 Moving traffic is writing ``.mlci/rollout/<model>.json`` atomically; the router picks the new
 weight up on its next request, and requests already in flight finish on the arm they started.
+Every state written names the production it applies to, read from the registry's
+``production`` alias at the moment of writing, so the router can tell a current state from one
+an alias move has made stale (see :func:`mlci_local.rollout.state.stale_reason`).
 """
 
 from __future__ import annotations
@@ -16,12 +19,34 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def production_binding(config: Any) -> tuple[str | None, str | None]:
+    """(version, move) behind the ``production`` alias now; (None, None) when there is none."""
+    from mlci_local.rollout.state import TAG_PRODUCTION_MOVE
+    from pytest_mlci import registry_read as rr
+
+    if not rr.registry_exists(config.registry_uri):
+        return None, None
+    found = rr.version_by_alias(rr.open_client(config.registry_uri), config.model, "production")
+    if found is None:
+        return None, None
+    return found.version, found.tags.get(TAG_PRODUCTION_MOVE)
+
+
+def all_to_production(config: Any) -> None:
+    """Point the local router at production alone, naming the production it applies to."""
+    from mlci_local.rollout.state import RolloutState, write_state
+
+    version, move = production_binding(config)
+    write_state(config, RolloutState(config.model, None, 0.0, "none", 0, _now(), version, move))
+
+
 @hookimpl
 def mlci_set_weights(config: Any, candidate_version: str, weight: float) -> str:
     from mlci_local.rollout.state import RolloutState, read_state, write_state
 
     current = read_state(config)
     mode = current.mode if current.mode == "shadow" else "canary"
+    production, move = production_binding(config)
     write_state(
         config,
         RolloutState(
@@ -31,6 +56,8 @@ def mlci_set_weights(config: Any, candidate_version: str, weight: float) -> str:
             mode=mode if weight > 0 or mode == "shadow" else "canary",
             step=current.step + 1,
             updated=_now(),
+            production_version=production,
+            production_move=move,
         ),
     )
     return f"local router: {weight:.0%} of traffic to v{candidate_version}"
@@ -38,17 +65,13 @@ def mlci_set_weights(config: Any, candidate_version: str, weight: float) -> str:
 
 @hookimpl
 def mlci_promote(config: Any, version: str) -> str:
-    from mlci_local.rollout.state import RolloutState, write_state
-
-    write_state(config, RolloutState(config.model, None, 0.0, "none", 0, _now()))
+    all_to_production(config)
     return f"local router: production v{version} serves all traffic"
 
 
 @hookimpl
 def mlci_rollback(config: Any, version: str) -> str:
-    from mlci_local.rollout.state import RolloutState, write_state
-
-    write_state(config, RolloutState(config.model, None, 0.0, "none", 0, _now()))
+    all_to_production(config)
     return f"local router: all traffic back to production v{version}"
 
 

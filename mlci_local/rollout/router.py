@@ -4,14 +4,21 @@ Why a router of our own rather than ``mlflow models serve``: MLflow's server ser
 a canary needs two behind a split that the controller moves while requests keep flowing, a
 sticky assignment so one user sees one model, a shadow mode, and a log of every request's arm,
 version and latency for the judge. The request and response bodies stay MLflow's
-(``/invocations`` with ``dataframe_split`` or ``dataframe_records``, ``{"predictions": ...}``)
-so a client written against ``mlflow models serve`` works unchanged.
+(``/invocations`` with ``dataframe_split``, ``dataframe_records``, ``instances`` or ``inputs``,
+``{"predictions": ...}``) so a client written against ``mlflow models serve`` works unchanged.
+Requests are checked before any model sees them (:mod:`mlci_local.rollout.invocation`): a
+client's mistake is a 400/413/415 naming the column and the problem, logged with no arm.
 
 How the pieces fit:
 
 * The split comes from the rollout state file (:mod:`mlci_local.rollout.state`). Each request
   costs one ``os.stat`` of it; the file is re-read only when its identity (inode, mtime, size)
   changes, so the controller's weight changes apply on the next request, without a restart.
+* The aliases decide, the file only refines: a state is obeyed only while it names the
+  production the router last read from the ``production`` alias (version and move tag) and a
+  candidate that is not production. A stale one is refused: production serves everything,
+  and /health (``rollout_refused``), the request log and a warning on stderr say why. The
+  alias is re-read whenever the file changes and at least every ``PRODUCTION_CHECK_SECONDS``.
 * Routing is sticky: a hash of the request key (``X-Request-Key``, else the request id) gives
   a number in [0, 1); below the weight means the candidate. Raising the weight only moves keys
   from production to the candidate, never back.
@@ -27,9 +34,10 @@ How the pieces fit:
 * A request takes a reference to its arm's model when it is routed. A rollback (weight 0)
   changes what later requests get; a request already in flight finishes on the model it
   started with, so none is dropped.
-* Models come from the registry through ``fetch_verified`` (sha256 manifest checked) and
-  ``load_model`` (skops trusted types, pickle only if allowed), in worker threads so a load
-  never blocks the event loop. Tests and benchmarks inject models instead.
+* Models come from the registry through ``artifact_check.load_verified`` (the store checked
+  against the sha256 manifest on every load, the checked bytes loaded; skops trusted types,
+  pickle only if allowed), in worker threads so a load never blocks the event loop. Tests
+  and benchmarks inject models instead.
 * Every request appends one JSON line to ``.mlci/rollout/requests.jsonl`` (request id, time,
   arm, version, model latency, error, predictions, and the shadow arm's answer in shadow mode);
   ``/feedback`` appends delayed labels to ``feedback.jsonl``, joined by request id later.
@@ -39,8 +47,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
+import logging
 import math
 import os
 import threading
@@ -52,8 +60,25 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlci_local.rollout.state import RolloutState, parse_state, rollout_dir, state_path
+from mlci_local.rollout.invocation import (
+    BadRequest,
+    Declared,
+    InputContract,
+    build_contract,
+    declared_inputs,
+    model_features,
+    read_body,
+)
+from mlci_local.rollout.state import (
+    TAG_PRODUCTION_MOVE,
+    RolloutState,
+    parse_state,
+    rollout_dir,
+    stale_reason,
+    state_path,
+)
 from pytest_mlci.errors import DataError
+from pytest_mlci.redact import redact_text, redact_uri
 
 PRODUCTION, CANDIDATE = "production", "candidate"
 REQUEST_LOG, FEEDBACK_LOG = "requests.jsonl", "feedback.jsonl"
@@ -68,8 +93,7 @@ INLINE_WALL_LIMIT_MS = 20.0  # a model that waits this long goes to a thread how
 SHADOW_WINDOW_SECONDS = 0.25  # gather copies this long: few, large batches pause the loop rarely
 SHADOW_MAX_ROWS = 512
 SHADOW_QUEUE = 10_000  # copies waiting for the shadow; beyond this they are skipped and logged
-SUPPORTED_FORMATS = ("dataframe_split", "dataframe_records")
-_OTHER_MLFLOW_FORMATS = ("instances", "inputs")
+LOG = logging.getLogger("mlci.router")
 
 
 # --------------------------------------------------------------------------- routing
@@ -101,62 +125,6 @@ def choose_arm(state: RolloutState, key: str) -> str:
 
 
 # --------------------------------------------------------------------------- request bodies
-
-
-class BadRequest(Exception):
-    """The request cannot be scored as sent; ``status`` is 400 or 415, as MLflow answers."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def parse_invocation(body: bytes, content_type: str | None) -> Any:
-    """An ``/invocations`` body -> a pandas DataFrame, accepting what MLflow's server accepts
-    for tabular models: JSON with exactly one of ``dataframe_split`` / ``dataframe_records``,
-    or ``text/csv``."""
-    import pandas as pd
-
-    mime = (content_type or "application/json").split(";")[0].strip().lower()
-    if mime == "text/csv":
-        try:
-            return pd.read_csv(io.BytesIO(body))
-        except Exception as exc:
-            raise BadRequest(f"cannot parse the CSV body as a DataFrame: {exc}") from None
-    if mime != "application/json":
-        raise BadRequest(
-            f"unsupported content type {mime!r}; send application/json or text/csv", status=415
-        )
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise BadRequest(
-            f"the body must be a JSON object with one of {list(SUPPORTED_FORMATS)}; "
-            f"got a {type(payload).__name__}"
-        )
-    found = [key for key in SUPPORTED_FORMATS if key in payload]
-    if len(found) != 1:
-        others = [key for key in _OTHER_MLFLOW_FORMATS if key in payload]
-        hint = f" ({others[0]!r} is not supported by mlci serve)" if others else ""
-        raise BadRequest(
-            f"the body must have exactly one of {list(SUPPORTED_FORMATS)}; "
-            f"got keys {sorted(payload)}{hint}"
-        )
-    data = payload[found[0]]
-    if found[0] == "dataframe_records":
-        if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-            raise BadRequest("dataframe_records must be a list of objects, one per row")
-        return pd.DataFrame.from_records(data) if data else pd.DataFrame()
-    if not isinstance(data, dict) or "data" not in data or set(data) - {"columns", "data", "index"}:
-        raise BadRequest(
-            "dataframe_split must be an object with 'data' and optionally 'columns' and 'index'"
-        )
-    try:
-        return pd.DataFrame(data=data["data"], columns=data.get("columns"), index=data.get("index"))
-    except Exception as exc:
-        raise BadRequest(f"dataframe_split is not a valid DataFrame: {exc}") from None
 
 
 def predict_output(model: Any, frame: Any, task: str) -> tuple[list[Any], list[Any] | None]:
@@ -341,12 +309,28 @@ class Loaded:
     one finishes on the model it started with.
     """
 
-    __slots__ = ("cost", "model", "version")
+    __slots__ = ("cost", "features", "model", "version")
 
     def __init__(self, version: str, model: Any) -> None:
         self.version = version
         self.model = model
         self.cost = Cost()  # of small requests (at most INLINE_MAX_ROWS rows)
+        self.features = model_features(model)  # the columns it was fitted on, if recorded
+
+    def inputs(self, frame: Any) -> Any:
+        """``frame`` cut to the columns this model was fitted on, in its order.
+
+        A request carries the union of both arms' columns; an estimator fitted on a
+        DataFrame refuses extra or reordered columns. Only a mismatch costs a copy. A frame
+        lacking one of them (possible only in the instant a new candidate's columns reach the
+        contract) is passed as it is and the model's error is its own.
+        """
+        features = self.features
+        if features is None or tuple(frame.columns) == features:
+            return frame
+        if not set(features) <= set(frame.columns):
+            return frame
+        return frame[list(features)]
 
     def observe(self, outcome: Outcome, rows: int) -> None:
         """Fold one request's model time into the cost of small requests."""
@@ -379,19 +363,28 @@ class RegistryLoader:
 
     def production_version(self) -> str | None:
         """The version behind the ``production`` alias, or None when there is none."""
+        return self.production_alias()[0]
+
+    def production_alias(self) -> tuple[str | None, str | None]:
+        """(version, move tag) behind the ``production`` alias; (None, None) without one."""
         from pytest_mlci import registry_read as rr
 
         if not rr.registry_exists(self.config.registry_uri):
-            return None  # serving must not create an empty embedded registry as a side effect
+            # serving must not create an empty embedded registry as a side effect
+            return None, None
         with self._lock:
             found = rr.version_by_alias(self._open(), self.config.model, "production")
-        return None if found is None else found.version
+        if found is None:
+            return None, None
+        return found.version, found.tags.get(TAG_PRODUCTION_MOVE)
 
     def load(self, version: str) -> Loaded:
-        """Fetch ``version`` through ``fetch_verified`` and load it with the config's policy."""
+        """Check ``version``'s files in the store against its manifest (on every load: a
+        tampered version is refused, never served) and load the checked bytes with the
+        config's policy."""
         from pytest_mlci import registry_read as rr
+        from pytest_mlci.artifact_check import load_verified
         from pytest_mlci.errors import RegistryError
-        from pytest_mlci.model_io import load_model
 
         with self._lock:
             client = self._open()
@@ -401,16 +394,21 @@ class RegistryLoader:
                 )
             except Exception as exc:
                 raise RegistryError(
-                    f"cannot read {self.config.model} v{version} from the registry: {exc}"
+                    f"cannot read {self.config.model} v{version} from the registry: "
+                    + redact_text(str(exc))
                 ) from None
-            path = rr.fetch_verified(
-                found,
-                Path(self.config.state_dir) / "cache" / "models",
-                registry_uri=self.config.registry_uri,
-            )
-        model = load_model(
-            path, trusted_types=self.config.trusted_types, allow_pickle=self.config.allow_pickle
-        )
+            try:
+                model = load_verified(
+                    found,
+                    Path(self.config.state_dir) / "cache" / "models",
+                    registry_uri=self.config.registry_uri,
+                    state_dir=Path(self.config.state_dir),
+                    trusted_types=self.config.trusted_types,
+                    allow_pickle=self.config.allow_pickle,
+                )
+            except DataError as exc:  # a tampered or unloadable version: never served
+                LOG.error("%s: refusing to serve v%s: %s", self.config.model, version, exc)
+                raise
         return Loaded(found.version, model)
 
 
@@ -419,7 +417,7 @@ def _now() -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    return redact_text(f"{type(exc).__name__}: {exc}")
 
 
 class ShadowScorer:
@@ -533,11 +531,11 @@ class ShadowScorer:
             return
         frames = [frame for _, frame in items]
         joined = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        outcome = score(loaded.model, joined, self.task)
+        outcome = score(loaded.model, loaded.inputs(joined), self.task)
         self._cost.observe(outcome)
         if outcome.error is not None and len(items) > 1:
             # One bad request must not blame the others: score them one by one.
-            outcomes = [score(loaded.model, frame, self.task) for frame in frames]
+            outcomes = [score(loaded.model, loaded.inputs(frame), self.task) for frame in frames]
         else:
             outcomes = _split(outcome, [len(frame) for frame in frames])
         for (record, _), part in zip(items, outcomes, strict=True):
@@ -601,7 +599,15 @@ class Router:
         self._production_failed_at = -RETRY_SECONDS
         self._candidate_failed: tuple[str, float] | None = None
         self._refresh_lock = threading.Lock()
+        # The production alias as last read (version, move tag); None until the first read.
+        self.alias: tuple[str | None, str | None] | None = None
+        self.refused: str | None = None  # why the rollout state is not obeyed, if it is not
         self.shadows: ShadowScorer | None = None  # set by build_app
+        # What requests are checked against: the schema's columns (read once, here, so a
+        # schema that cannot be loaded stops `mlci serve` with the key named) and the loaded
+        # models' own columns; the contract is rebuilt only when a loaded model changes.
+        self.declared: Declared | None = declared_inputs(config)
+        self._contract: tuple[Loaded | None, Loaded | None, InputContract] | None = None
         self._refreshing = False
         self._refresh_wanted = False
 
@@ -630,11 +636,12 @@ class Router:
             self._production_checked = now
             try:
                 registry = self._registry()
-                version = registry.production_version()
+                self.alias = registry.production_alias()
+                version = self.alias[0]
                 if version is None:
                     raise DataError(
                         f"{self.config.model} has no 'production' alias in "
-                        f"{self.config.registry_uri}; promote a version first"
+                        f"{redact_uri(self.config.registry_uri)}; promote a version first"
                     )
                 if self.production is None or self.production.version != version:
                     self.production = registry.load(version)
@@ -679,6 +686,23 @@ class Router:
             return loaded
         return None
 
+    def contract(self) -> InputContract:
+        """What a request must carry for production and, during a rollout, the candidate.
+
+        Both arms, whichever one a request is routed to: whether a request is valid must not
+        depend on the traffic split. Two identity checks per request; rebuilt on a change.
+        """
+        production = self.production
+        state = self.watcher.state
+        candidate = self.ready_candidate(state.candidate_version) if state.mode != "none" else None
+        cached = self._contract
+        if cached is not None and cached[0] is production and cached[1] is candidate:
+            return cached[2]
+        arms = [arm.features for arm in (production, candidate) if arm is not None]
+        contract = build_contract(self.declared, arms)
+        self._contract = (production, candidate, contract)
+        return contract
+
     # ------------------------------------------------------------------ state (event loop)
 
     def refresh(self) -> RolloutState:
@@ -690,13 +714,37 @@ class Router:
         )
         if changed or due:
             self._kick()
-        return self.watcher.state
+        return self.obeyed()
+
+    def obeyed(self) -> RolloutState:
+        """The rollout state if it applies to production as the alias says, else production only.
+
+        Injected models (tests, benchmarks) have no alias to check against. Until the alias is
+        read, or when it cannot be, a state that sends traffic anywhere but production is not
+        obeyed: failing closed sends users to the arm the aliases vouch for.
+        """
+        state = self.watcher.state
+        if self._injected_production or state.mode == "none":
+            reason = None
+        elif self.alias is None:
+            reason = f"the production alias is not read yet ({state.describe()})"
+        else:
+            reason = stale_reason(state, *self.alias)
+        if reason != self.refused:
+            if reason:
+                LOG.warning("%s: rollout state refused, production serves all traffic: %s",
+                            self.config.model, reason)  # fmt: skip
+            elif self.refused:
+                LOG.warning("%s: rollout state accepted again: %s", self.config.model,
+                            state.describe())  # fmt: skip
+            self.refused = reason
+        return RolloutState(model=self.config.model) if reason else state
 
     def start(self) -> RolloutState:
         """Read the state and load both arms now, before the first request (serve start-up)."""
         self.watcher.poll()
-        state = self.watcher.state
         self.ensure_production()
+        state = self.obeyed()
         if state.mode != "none" and state.candidate_version:
             self.ensure_candidate(state.candidate_version)
         return state
@@ -724,11 +772,11 @@ class Router:
                     self._refreshing = False
                     return
                 self._refresh_wanted = False
-            state = self.watcher.state
             try:
                 if not self._injected_production:
                     self._production_checked = time.monotonic()
                     self.ensure_production(force=True)
+                state = self.obeyed()
                 if state.mode != "none" and state.candidate_version:
                     self.ensure_candidate(state.candidate_version)
             except Exception as exc:  # ensure_* keep their errors; this is a last resort
@@ -739,8 +787,9 @@ class Router:
         return self._candidate_lock.locked()
 
     def health(self) -> tuple[int, dict[str, Any]]:
-        """The /health status code and body."""
-        state = self.watcher.state
+        """The /health status code and body: the routing in force (a refused rollout state
+        shows as no rollout, with ``rollout_refused`` saying why)."""
+        state = self.obeyed()
         candidate = self.candidate
         production = self.production
         body = {
@@ -759,6 +808,7 @@ class Router:
             "weight": state.weight,
             "step": state.step,
             "state_error": self.watcher.error,
+            "rollout_refused": self.refused,
         }
         return (200 if production is not None else 503), body
 
@@ -804,6 +854,7 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
     import anyio
     import anyio.to_thread
     from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -812,6 +863,7 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
     router.shadows = ShadowScorer(router, config.task)
     router.start()
     task = config.task
+    max_body = config.serve.max_body_bytes
 
     async def invocations(request: Request) -> JSONResponse:
         request_id = _request_id(request.headers)
@@ -833,10 +885,12 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
         headers = {"X-Request-Id": request_id}
         record: dict[str, Any] = {"request_id": request_id, "time": _now()}
         try:
-            frame = parse_invocation(await request.body(), request.headers.get("content-type"))
+            body = await read_body(request, max_body)
+            parsed = router.contract().parse(body, request.headers.get("content-type"))
         except BadRequest as exc:
-            # A malformed request says nothing about either model: no arm, so it never
-            # counts against the candidate's error rate.
+            # A client's mistake (malformed, too large, not what the models take) says
+            # nothing about either model: no arm, so it never counts against the candidate's
+            # error rate, and only a request that passed these checks can be a 500.
             router.log({**record, "arm": None, "version": None, "status": exc.status,
                         "latency_ms": None, "error": f"bad request: {exc}"})  # fmt: skip
             return JSONResponse(
@@ -844,9 +898,14 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
                 status_code=exc.status,
                 headers=headers,
             )
+        frame = parsed.frame
+        if parsed.ignored:
+            record["ignored_columns"] = list(parsed.ignored)
         state = router.refresh()
         arm = choose_arm(state, request.headers.get("x-request-key") or request_id)
         record.update(arm=arm, step=state.step, mode=state.mode, rows=len(frame))
+        if router.refused:
+            record["rollout_refused"] = router.refused
         loaded: Loaded | None = None
         if arm == CANDIDATE and state.candidate_version:
             version = state.candidate_version
@@ -870,9 +929,11 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
                 headers=headers,
             )
         if loaded.runs_inline(len(frame)):
-            outcome = score(loaded.model, frame, task)
+            outcome = score(loaded.model, loaded.inputs(frame), task)
         else:
-            outcome = await anyio.to_thread.run_sync(score, loaded.model, frame, task)
+            outcome = await anyio.to_thread.run_sync(
+                score, loaded.model, loaded.inputs(frame), task
+            )
         loaded.observe(outcome, len(frame))
         record.update(version=loaded.version, status=500 if outcome.error else 200)
         record.update(_summary(outcome))
@@ -915,8 +976,12 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
 
     async def feedback(request: Request) -> JSONResponse:
         try:
-            payload = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError) as exc:
+            payload = json.loads(await read_body(request, max_body))
+        except BadRequest as exc:
+            return JSONResponse(
+                {"error_code": "BAD_REQUEST", "message": str(exc)}, status_code=exc.status
+            )
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             return JSONResponse(
                 {"error_code": "BAD_REQUEST", "message": f"the body is not valid JSON: {exc}"},
                 status_code=400,
@@ -936,6 +1001,14 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
             )
         return JSONResponse({"accepted": len(items)})
 
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's own 404 and 405 in MLflow's error shape, like every other answer.
+        status = getattr(exc, "status_code", 400)
+        message = f"{request.method} {request.url.path}: {getattr(exc, 'detail', exc)}"
+        code = "ENDPOINT_NOT_FOUND" if status == 404 else "BAD_REQUEST"
+        return JSONResponse({"error_code": code, "message": message}, status_code=status,
+                            headers=getattr(exc, "headers", None))  # fmt: skip
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -944,6 +1017,7 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
 
     app = Starlette(
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
         routes=[
             Route("/invocations", invocations, methods=["POST"]),
             Route("/health", health, methods=["GET"]),

@@ -152,7 +152,11 @@ def start_shadow(config: Any, ledger: Any, version: Any) -> RolloutState:
             f"{config.model}: a canary of v{current.candidate_version} holds "
             f"{current.weight:.0%} of traffic; finish it or `mlci canary --abort` first"
         )
-    state = RolloutState(config.model, version.version, 0.0, "shadow", current.step + 1, _now())
+    from mlci_local.rollout.local_target import production_binding
+
+    production, move = production_binding(config)  # the router obeys it only against these
+    state = RolloutState(config.model, version.version, 0.0, "shadow", current.step + 1, _now(),
+                         production, move)  # fmt: skip
     write_state(config, state)
     ledger.append("shadow.start", {"model": config.model, "version": version.version,
                                    "digest": version.digest, "step": state.step})  # fmt: skip

@@ -9,6 +9,14 @@ run resumes or rolls back from it.
 Writes are atomic (temporary file, fsync, ``os.replace``, fsync of the directory): a reader
 sees the old state or the new one, never half a file, and a crash cannot lose a weight that
 was reported as set.
+
+A state names the production it was written against (``production_version`` and
+``production_move``, the ledger seq of the alias move that made that version production, a
+tag on the version). The aliases stay the one source of truth: a state whose production is no
+longer the ``production`` alias, or whose candidate already is production, is stale
+(:func:`stale_reason`); the router refuses it and serves production only, and the next
+promote, rollback or ``mlci run`` resets it. A file from an older mlci names no production
+and is stale whenever it sends traffic anywhere but production.
 """
 
 from __future__ import annotations
@@ -23,6 +31,10 @@ from pytest_mlci.fileio import write_atomically
 
 MODES = ("none", "canary", "shadow")
 ROLLOUT_DIR = "rollout"
+# On a model version: the ledger seq of the intent of the alias move that last made it
+# production. A rollback back to a version gives it a new value, so a rollout written before
+# the rollback cannot pass for one written after it.
+TAG_PRODUCTION_MOVE = "mlci.production_move"
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,8 @@ class RolloutState:
     mode. In ``shadow`` mode every request is answered by production and also scored by the
     candidate, whose answer is only logged. In ``none`` mode production serves everything.
     ``step`` counts the controller's weight changes so log lines can be attributed to a step.
+    ``production_version`` and ``production_move`` name the production the state was written
+    against (None in a file written by an older mlci).
     """
 
     model: str
@@ -41,6 +55,8 @@ class RolloutState:
     mode: str = "none"
     step: int = 0
     updated: str = ""
+    production_version: str | None = None
+    production_move: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -51,8 +67,9 @@ class RolloutState:
         if self.mode != "none" and not self.candidate_version:
             raise ValueError(f"rollout mode {self.mode!r} needs a candidate_version")
         object.__setattr__(self, "weight", float(weight))
-        if self.candidate_version is not None:
-            object.__setattr__(self, "candidate_version", str(self.candidate_version))
+        for name in ("candidate_version", "production_version", "production_move"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, str(getattr(self, name)))
 
     @property
     def candidate_share(self) -> float:
@@ -62,6 +79,46 @@ class RolloutState:
     def to_json(self) -> dict[str, Any]:
         """The file's content."""
         return asdict(self)
+
+    def describe(self) -> str:
+        """One line for logs and status: what the state asks for and what it was written for."""
+        if self.mode == "none":
+            return "no rollout"
+        what = f"{self.mode} of v{self.candidate_version}"
+        if self.mode == "canary":
+            what += f" at {self.weight:.0%}"
+        against = f"v{self.production_version}" if self.production_version else "no named"
+        return f"{what}, written against {against} production"
+
+
+def stale_reason(state: RolloutState, production: str | None, move: str | None) -> str | None:
+    """Why ``state`` must not route traffic, given the ``production`` alias now; None if it may.
+
+    ``production`` is the version behind the alias and ``move`` its ``TAG_PRODUCTION_MOVE``
+    tag. A state with no rollout routes nothing and is never stale. A state that sends
+    traffic to a candidate (or mirrors it, in shadow mode) is only valid against the very
+    production it was written for: any alias move since (a promotion, a rollback, a hand edit)
+    makes it stale, and so does a candidate that is production already (a promotion whose
+    rollout state was never reset).
+    """
+    if state.mode == "none":
+        return None
+    if state.production_version is None:
+        return (
+            f"the rollout state ({state.describe()}) does not name the production version it "
+            "applies to (written by an older mlci)"
+        )
+    if production is None:
+        return f"the rollout state ({state.describe()}) applies to no current production"
+    if state.candidate_version == production:
+        return f"the rollout state ({state.describe()}): v{production} is production already"
+    if state.production_version != production or state.production_move != move:
+        return (
+            f"the rollout state ({state.describe()}) is out of date: production is now "
+            f"v{production}{'' if state.production_version != production else ' again'} "
+            "after a later alias move"
+        )
+    return None
 
 
 def rollout_dir(config: Any) -> Path:

@@ -82,8 +82,8 @@ class LocalRouter:
 
     def _start_process(self) -> None:
         import subprocess
-        import sys
 
+        from mlci_local.children import spawn
         from mlci_local.rollout.state import rollout_dir
 
         assert self._socket is not None
@@ -91,14 +91,10 @@ class LocalRouter:
         self._log = rollout_dir(self.config) / "local-router.log"
         self._log.parent.mkdir(parents=True, exist_ok=True)
         with open(self._log, "wb") as log:  # a file, not a pipe nobody reads, which could fill
-            self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "mlci_local.rollout.traffic",
-                    str(self.config.source),
-                    str(fd),
-                ],
+            # Tied to this process: it dies with a killed `mlci run` (mlci_local.children).
+            self._process = spawn(
+                "mlci_local.rollout.traffic",
+                [str(self.config.source), str(fd)],
                 cwd=self.config.root,
                 pass_fds=(fd,),
                 stdout=subprocess.DEVNULL,
@@ -143,16 +139,11 @@ class LocalRouter:
             listening.close()
 
     def __exit__(self, *exc: object) -> None:
-        import subprocess
+        from mlci_local.children import stop
 
         process, self._process = self._process, None
-        if process is not None:
-            process.terminate()  # uvicorn shuts down gracefully on SIGTERM
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:  # uvicorn shuts down gracefully on SIGTERM; then SIGKILL
+            stop(process, grace=STOP_TIMEOUT_S)
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(STOP_TIMEOUT_S)

@@ -193,14 +193,7 @@ class Evaluation:
                 f"no production model for '{self.config.model}' to compare with; baseline gates "
                 "fail closed (set on_missing_baseline = 'allow-first' for a first model)",
             )
-        path = rr.fetch_verified(
-            version, self.config.state_dir / "cache" / "models", registry_uri=uri
-        )
-        from pytest_mlci.model_io import load_model
-
-        model = load_model(
-            path, trusted_types=self.config.trusted_types, allow_pickle=self.config.allow_pickle
-        )
+        model = self._load_registered(version)
         return Baseline(PRESENT, version=version.version, digest=version.digest, model=model)
 
     # ------------------------------------------------------------------ predictions
@@ -511,25 +504,33 @@ class Evaluation:
         """The recent production version scoring best on ``metric_name`` on this data."""
         return self._memo(f"best:{metric_name}", lambda: self._find_best(metric_name))
 
+    def _load_registered(self, version: Any) -> Any:
+        """A registered version, its store checked against the manifest on this use."""
+        from pytest_mlci.artifact_check import load_verified
+
+        return load_verified(
+            version,
+            self.config.state_dir / "cache" / "models",
+            registry_uri=self.config.registry_uri,
+            state_dir=self.config.state_dir,
+            trusted_types=self.config.trusted_types,
+            allow_pickle=self.config.allow_pickle,
+        )
+
     def _find_best(self, metric_name: str) -> Baseline:
         from pytest_mlci import registry_read as rr
-        from pytest_mlci.model_io import load_model
 
         baseline = self.baseline
         if baseline.status != PRESENT:
             return baseline  # no production at all: the same policy decides
         metric = get_metric(metric_name, self.config.task)
         client = rr.open_client(self.config.registry_uri)
-        cache = self.config.state_dir / "cache" / "models"
         best: Baseline | None = None
         best_value = None
         for version in rr.promoted_versions(
             client, self.config.model, self.config.evaluation.ratchet
         ):
-            path = rr.fetch_verified(version, cache, registry_uri=self.config.registry_uri)
-            model = load_model(
-                path, trusted_types=self.config.trusted_types, allow_pickle=self.config.allow_pickle
-            )
+            model = self._load_registered(version)
             preds = self.predictions(model)
             value = float(metric.fn(self.y_true, preds.y_pred, preds.y_score))
             better = best_value is None or (

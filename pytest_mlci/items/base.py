@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_mlci.errors import MlciError
+from pytest_mlci.redact import redact_text
 
 
 class MlciItem(pytest.Item):
@@ -26,7 +27,7 @@ class MlciItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, MlciError):
-            return str(excinfo.value)
+            return redact_text(str(excinfo.value))
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
@@ -40,5 +41,5 @@ class MlciCollector(pytest.Collector):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         if isinstance(excinfo.value, MlciError):
-            return str(excinfo.value)
+            return redact_text(str(excinfo.value))
         return super().repr_failure(excinfo)

@@ -171,7 +171,11 @@ def config(tiny_dir):
 
 
 def set_state(config, mode: str, weight: float, version: str | None = "2", step: int = 1) -> None:
-    write_state(config, RolloutState(config.model, version, weight, mode, step, "now"))
+    """Write a state as the local target does: naming the production alias it applies to."""
+    from mlci_local.rollout.local_target import production_binding
+
+    binding = production_binding(config)
+    write_state(config, RolloutState(config.model, version, weight, mode, step, "now", *binding))
 
 
 def request_log(config) -> list[dict[str, Any]]:
@@ -250,7 +254,7 @@ def test_the_request_id_is_returned_in_the_header_and_the_body(config):
     [
         (b"not json", 400, "not valid JSON"),
         (b"[1, 2]", 400, "must be a JSON object"),
-        (b'{"instances": [[1, 2]]}', 400, "'instances' is not supported"),
+        (b'{"instances": [[1, 2]]}', 400, "instances must be a list of objects"),
         (b'{"dataframe_split": {"data": [[1]]}, "dataframe_records": []}', 400, "exactly one"),
         (b'{"dataframe_records": {"x0": 1}}', 400, "list of objects"),
         (b'{"dataframe_split": {"rows": []}}', 400, "'data'"),
@@ -590,7 +594,8 @@ def test_a_new_candidate_version_and_a_promotion_reach_the_router_without_a_rest
     set_state(config, "canary", 1.0, version=second)
     client = Client(build_app(config))
     assert client.score().status == 200
-    set_state(config, "canary", 1.0, version=first, step=2)  # the state names another version
+    # A state naming the production version as its candidate is stale: production answers.
+    set_state(config, "canary", 1.0, version=first, step=2)
     assert client.score().status == 200
     promote(config, Registry(config), ledger_for(config), second)
     set_state(config, "none", 0.0, version=None, step=0)  # what the local target writes
@@ -600,7 +605,7 @@ def test_a_new_candidate_version_and_a_promotion_reach_the_router_without_a_rest
         time.sleep(0.05)
     assert client.score().status == 200
     served = [(line["arm"], line["version"]) for line in request_log(config)]
-    assert served == [(CANDIDATE, second), (CANDIDATE, first), (PRODUCTION, second)]
+    assert served == [(CANDIDATE, second), (PRODUCTION, first), (PRODUCTION, second)]
 
 
 def test_a_tampered_candidate_is_never_served(config, tiny_assets):

@@ -1,0 +1,104 @@
+"""ssh-keygen -Y for approvals: sign a payload, find who signed it, verify it.
+
+The same tool git uses for SSH-signed commits (``gpg.format = ssh``), present on every runner
+that has OpenSSH, so no crypto is reimplemented here. An allowed-signers file maps principals
+(e-mail addresses) to public keys, in the format of ssh-keygen(1) "ALLOWED SIGNERS".
+
+Only the standard library is imported: this module is used by ``mlci approve``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_mlci.errors import ConfigError
+
+TIMEOUT_S = 30
+_FINGERPRINT = re.compile(r"key (SHA256:[A-Za-z0-9+/=]+)")
+
+
+class SignatureInvalid(Exception):
+    """A signature that does not prove what it claims; the message says why."""
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A good signature: the key's fingerprint and every principal the key is listed under."""
+
+    fingerprint: str
+    principals: tuple[str, ...]
+
+
+def ssh_keygen() -> str:
+    """The ``ssh-keygen`` executable, or a ConfigError saying how to get it."""
+    found = shutil.which("ssh-keygen")
+    if found is None:
+        raise ConfigError(
+            "ssh-keygen was not found on PATH; signed approvals need OpenSSH 8.2 or newer "
+            "(e.g. `apt-get install openssh-client`)"
+        )
+    return found
+
+
+def sign(data: bytes, key: Path, namespace: str) -> str:
+    """Sign ``data`` with ``key`` (a private key, or a public key whose private half is in
+    ssh-agent); the armored signature. A passphrase, if any, is asked on the terminal."""
+    with tempfile.TemporaryDirectory(prefix="mlci-sign-") as scratch:
+        message = Path(scratch) / "payload"
+        message.write_bytes(data)
+        try:
+            done = subprocess.run(
+                [ssh_keygen(), "-Y", "sign", "-n", namespace, "-f", str(key), str(message)],
+                capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise ConfigError(f"ssh-keygen -Y sign with {key} did not finish in 300 s") from None
+        signature = message.with_name("payload.sig")
+        if done.returncode != 0 or not signature.is_file():
+            why = " ".join(done.stderr.split()) or f"exit {done.returncode}"
+            raise ConfigError(f"--key {key}: ssh-keygen could not sign with it: {why}")
+        return signature.read_text(encoding="ascii")
+
+
+def verify(data: bytes, signature: str, allowed_signers: Path, namespace: str) -> Verified:
+    """Prove ``signature`` is a good ``namespace`` signature over ``data`` by a key listed in
+    ``allowed_signers``; raises :class:`SignatureInvalid` naming what failed."""
+    with tempfile.TemporaryDirectory(prefix="mlci-verify-") as scratch:
+        sig = Path(scratch) / "payload.sig"
+        sig.write_text(signature, encoding="ascii")
+        found = _run(["-Y", "find-principals", "-f", str(allowed_signers), "-s", str(sig)])
+        principals = tuple(line.strip() for line in found.stdout.splitlines() if line.strip())
+        if found.returncode != 0 or not principals:
+            raise SignatureInvalid("its key is not in the allowed signers")
+        checked = _run(
+            ["-Y", "verify", "-f", str(allowed_signers), "-I", principals[0], "-n", namespace,
+             "-s", str(sig)],
+            data,
+        )  # fmt: skip
+        if checked.returncode != 0:
+            raise SignatureInvalid(
+                f"the signature does not verify for namespace '{namespace}' (the signed "
+                "payload or the signature was altered, or the key may not sign this namespace)"
+            )
+        match = _FINGERPRINT.search(checked.stdout + checked.stderr)
+        if match is None:
+            raise SignatureInvalid("ssh-keygen verified it but printed no key fingerprint")
+        return Verified(match.group(1), principals)
+
+
+def _run(args: list[str], data: bytes = b"") -> subprocess.CompletedProcess[str]:
+    try:
+        done = subprocess.run(
+            [ssh_keygen(), *args], input=data, capture_output=True, timeout=TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise SignatureInvalid(f"ssh-keygen {args[1]} did not finish in {TIMEOUT_S} s") from None
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode(errors="replace"),
+        done.stderr.decode(errors="replace"),
+    )  # fmt: skip
