@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from mlci_local.approval_keys import SignatureInvalid, Verified
+from mlci_local.sshsig import SignatureInvalid, Verified
 from pytest_mlci.errors import ConfigError
 
 TIMEOUT_S = 30

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mlci_local import approval_keys
+from mlci_local import sshsig
 from mlci_local.ledger import LedgerBase, LedgerRecord
 from mlci_local.tiers import policy_for
 from pytest_mlci.config import MlciConfig
@@ -157,7 +157,7 @@ def sign_approval(
             key = _git(config.root, "config", "--get", "user.signingkey")
         signature = approval_gpg.sign(body, key)
     else:
-        signature = approval_keys.sign(body, signing_key(config.root, key), NAMESPACE)
+        signature = sshsig.sign(body, signing_key(config.root, key), NAMESPACE)
     return {
         "model": config.model,
         "version": target.version,
@@ -188,7 +188,7 @@ def tally(config: MlciConfig, ledger: LedgerBase, target: RegisteredVersion) -> 
             claimed = str(record.data.get("approver") or record.actor)
             try:
                 principal, fingerprint = context.check(record.data)
-            except approval_keys.SignatureInvalid as exc:
+            except sshsig.SignatureInvalid as exc:
                 rejected.append(Rejected(record.seq, claimed, str(exc)))
                 continue
             accepted.append(record.seq)
@@ -246,29 +246,29 @@ class CommitContext:
 
     def check(self, data: dict[str, Any]) -> tuple[str, str]:
         """The principal and key fingerprint of a countable signed approval, else raises
-        :class:`approval_keys.SignatureInvalid` saying why it does not count."""
+        :class:`sshsig.SignatureInvalid` saying why it does not count."""
         if self.problem:
-            raise approval_keys.SignatureInvalid(self.problem)
+            raise sshsig.SignatureInvalid(self.problem)
         if not data.get("signature") or not data.get("payload"):
-            raise approval_keys.SignatureInvalid("not signed (an unverified name proves nothing)")
+            raise sshsig.SignatureInvalid("not signed (an unverified name proves nothing)")
         if data.get("identity") != self.scheme:
-            raise approval_keys.SignatureInvalid(
+            raise sshsig.SignatureInvalid(
                 f"signed with {data.get('identity')}, but approvals.identity is {self.scheme}"
             )
         text = str(data["payload"])
         if not str(data["signature"]).isascii():
-            raise approval_keys.SignatureInvalid("its signature is not ASCII armor")
+            raise sshsig.SignatureInvalid("its signature is not ASCII armor")
         try:
             signed = json.loads(text)
         except ValueError:
-            raise approval_keys.SignatureInvalid("its signed payload is not JSON") from None
+            raise sshsig.SignatureInvalid("its signed payload is not JSON") from None
         if not isinstance(signed, dict):
-            raise approval_keys.SignatureInvalid("its signed payload is not a JSON object")
+            raise sshsig.SignatureInvalid("its signed payload is not a JSON object")
         expected = {"format": FORMAT, "namespace": NAMESPACE, "model": self.config.model,
                     "version": self.target.version, "digest": self.target.digest}  # fmt: skip
         for field, value in expected.items():
             if signed.get(field) != value:
-                raise approval_keys.SignatureInvalid(
+                raise sshsig.SignatureInvalid(
                     f"it was signed for {field} {signed.get(field)!r}, not {value!r}"
                 )
         assert self.signers is not None
@@ -277,29 +277,27 @@ class CommitContext:
 
             verified = approval_gpg.verify(text.encode(), str(data["signature"]), self.signers)
         else:
-            verified = approval_keys.verify(
-                text.encode(), str(data["signature"]), self.signers, NAMESPACE
-            )
+            verified = sshsig.verify(text.encode(), str(data["signature"]), self.signers, NAMESPACE)
         approvers = self.config.approvals.approvers
         listed = [p for p in verified.principals if not approvers or p in approvers]
         if not listed:
-            raise approval_keys.SignatureInvalid(
+            raise sshsig.SignatureInvalid(
                 f"signed by {', '.join(verified.principals)}, not in [tool.mlci.approvals] "
                 "approvers"
             )
         lowered = {p.casefold() for p in verified.principals}
         if self.author and self.author.casefold() in lowered:
-            raise approval_keys.SignatureInvalid(
+            raise sshsig.SignatureInvalid(
                 f"signed with a key of {self.author}, who wrote the commit; an author cannot "
                 "approve their own release"
             )
         if self.commit_key and self.commit_key == verified.fingerprint:
-            raise approval_keys.SignatureInvalid(
+            raise sshsig.SignatureInvalid(
                 f"signed with the key that signed the commit ({verified.fingerprint}); an "
                 "author cannot approve their own release"
             )
         if self.commit_signer and self.commit_signer.casefold() in lowered:
-            raise approval_keys.SignatureInvalid(
+            raise sshsig.SignatureInvalid(
                 f"signed by {self.commit_signer}, who signed the commit; an author cannot "
                 "approve their own release"
             )
@@ -351,7 +349,7 @@ def commit_context(config: MlciConfig, target: RegisteredVersion) -> Iterator[Co
 
 def counted_or_refused(config: MlciConfig, target: RegisteredVersion, data: dict[str, Any]) -> str:
     """Check one new signed approval before it is recorded: its principal, or raise
-    :class:`approval_keys.SignatureInvalid` with the reason it would not count."""
+    :class:`sshsig.SignatureInvalid` with the reason it would not count."""
     with commit_context(config, target) as context:
         return context.check(data)[0]
 

@@ -159,7 +159,7 @@ def test_the_same_key_twice_is_one_approval(signed, keys):
 def forge(config, version, key, *, digest=None, for_version=None, role="risk"):
     """Sign an approval payload directly and append it to the ledger (what an insider with
     write access to `.mlci/` can do), claiming ``version`` and its digest."""
-    from mlci_local.approval_keys import sign
+    from mlci_local.sshsig import sign
 
     target = Registry(config).by_version(version)
     body = payload("tiny", for_version or version, digest or target.digest, role)
@@ -459,3 +459,24 @@ def test_gpg_the_key_that_signed_the_commit_cannot_approve_it(tiny_dir, tiny_ass
     refused = CliRunner().invoke(cli, ["approve", "tiny", version, "--key", "carol@example.com"])
     assert refused.exit_code == 1
     assert "signed with the key that signed the commit" in refused.output
+
+
+def test_a_held_canary_goes_on_only_for_a_signed_approval_on_tier_high(signed, keys):
+    from mlci_local.rollout.controller import _approval_counts, resume_step
+
+    config, version = signed
+    ledger = ledger_for(config)
+    target = Registry(config).by_version(version)
+    facts = {"model": "tiny", "version": version, "digest": target.digest}
+    ledger.append("canary.step", {**facts, "step": 0, "weight": 0.05})
+    ledger.append("canary", {**facts, "verdict": "inconclusive", "passed": False})
+
+    def resumes_at() -> int:
+        return resume_step(ledger, "tiny", version, _approval_counts(config, ledger, target))
+
+    # Someone who can write the ledger appends an approval record without a signature.
+    ledger.append("approve", {**facts, "approver": "bob@example.com", "role": "risk"})
+    assert resumes_at() == 0  # the held step is judged again, not skipped
+    done = approve(keys, "bob", version)
+    assert done.exit_code == 0, done.output
+    assert resumes_at() == 1  # a verified approval releases the hold

@@ -142,9 +142,17 @@ class ProductionWatcher(threading.Thread):
             self.stop.wait(0.2)
 
 
-def test_eight_runners_promote_against_one_server_and_losers_say_production_changed(
+def test_eight_runners_at_once_one_run_per_model_and_a_linear_history(
     tmp_path, assets, team_stack, fresh_database
 ):
+    """Eight CI runners start `mlci run` for one model against one server at once.
+
+    The team-wide run lock (PostgreSQL) lets one run per model through at a time: a runner
+    that overlaps is turned away naming the holder; one that slipped in between (after a
+    holder finished) and was evaluated against an older production is refused with
+    "production changed". Nothing is lost or duplicated, one version is in production at
+    every moment, and the promotions form one linear history.
+    """
     model = f"team-{uuid.uuid4().hex[:8]}"
     make = lambda name, c: make_runner(  # noqa: E731
         tmp_path / name, assets, model=model, registry=team_stack.mlflow,
@@ -170,14 +178,21 @@ def test_eight_runners_promote_against_one_server_and_losers_say_production_chan
     winners = [out for code, out in zip(codes, outputs, strict=True) if code == 0]
     losers = [out for code, out in zip(codes, outputs, strict=True) if code == 1]
     assert winners, outputs
+    refused = [out for out in losers if "is in progress" in out]
+    assert refused, outputs  # eight at once: the run lock turned overlapping runs away
     for out in losers:
-        assert "production changed since" in out, out
         assert "Traceback" not in out
+        if out in refused:
+            assert f"another run for model '{model}'" in out and " pid " in out, out
+        else:
+            assert "production changed since" in out, out
 
     registry = Registry(config)
     versions = registry.versions()
-    assert [v.version for v in versions] == [str(n) for n in range(1, 10)]  # none lost
-    assert len({v.digest for v in versions}) == 9  # none duplicated
+    # Every runner the lock let through registered one version; none lost, none duplicated.
+    assert [v.version for v in versions] == [str(n) for n in range(1, len(versions) + 1)]
+    assert len(versions) == 1 + len(runners) - len(refused)
+    assert len({v.digest for v in versions}) == len(versions)
     # Exactly one production version at every moment the watcher looked.
     assert watcher.seen and None not in watcher.seen
     assert set(watcher.seen) <= {v.version for v in versions}

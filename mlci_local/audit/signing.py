@@ -84,16 +84,16 @@ class SshKey:
 
         self.check_can_sign()
         assert self.private_key is not None
-        return sign(data, self.private_key, namespace)
+        return sign(data, self.private_key, namespace, label="[tool.mlci.audit] ssh_key")
 
     def verify(self, data: bytes, namespace: str, signature: str) -> None:
-        from mlci_local.sshsig import SshSignatureError, verify_with_public_key
+        from mlci_local.sshsig import SignatureInvalid, verify_with_public_key
 
         try:
             verify_with_public_key(
                 data, str(signature), namespace=namespace, public_key=self.public_key
             )
-        except SshSignatureError as exc:
+        except SignatureInvalid as exc:
             raise SignatureMismatch(f"{exc} (key {self.key_id})") from None
 
     def check_can_sign(self) -> None:

@@ -31,7 +31,7 @@ def command(
     identity = "unverified" (and no --key) the approver is $MLCI_ACTOR or git user.email,
     unauthenticated, and recorded as such.
     """
-    from mlci_local import approval_keys
+    from mlci_local import sshsig
     from mlci_local.approvals import (
         UNVERIFIED_NOTE,
         counted_or_refused,
@@ -67,7 +67,7 @@ def command(
         data = sign_approval(config, target, role, comment, key)
         try:
             approver = counted_or_refused(config, target, data)
-        except approval_keys.SignatureInvalid as exc:
+        except sshsig.SignatureInvalid as exc:
             raise PromotionRefused(
                 f"not recorded: your approval of {model} v{target.version} would not count: "
                 f"{exc} (checked against {config.approvals.allowed_signers} in the version's "

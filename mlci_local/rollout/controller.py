@@ -28,10 +28,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from mlci_local.ledger import LedgerBase
+from mlci_local.ledger import LedgerBase, LedgerRecord
 from mlci_local.registry import Registry
 from pytest_mlci.config import DEFAULT_CANARY_STEPS, MlciConfig
 from pytest_mlci.errors import PromotionRefused
+from pytest_mlci.registry_read import RegisteredVersion
 
 DEFAULT_STEPS = DEFAULT_CANARY_STEPS
 ENDED = ("pass", "fail", "aborted")  # verdicts of a canary record that closes a rollout
@@ -160,7 +161,9 @@ def run_canary(
     target = registry.by_version(version)
     facts = {"model": config.model, "version": target.version, "digest": target.digest,
              "control": production.version}  # fmt: skip
-    start = resume_step(ledger, config.model, target.version)
+    start = resume_step(
+        ledger, config.model, target.version, _approval_counts(config, ledger, target)
+    )
     control_seen = canary_seen = None
     results: list[StepResult] = []
     last = len(policy.steps) - 1
@@ -285,8 +288,15 @@ class InFlight:
     approved: bool  # a human approved the version after the hold
 
 
-def in_flight(ledger: LedgerBase, model: str) -> InFlight | None:
-    """The model's unfinished canary according to the ledger, if any."""
+def in_flight(
+    ledger: LedgerBase, model: str, counts: Callable[[LedgerRecord], bool] | None = None
+) -> InFlight | None:
+    """The model's unfinished canary according to the ledger, if any.
+
+    ``counts`` decides whether an ``approve`` record releases a hold; without it every
+    approval record does (fine for display). The controller passes the approvals rule of the
+    tier, so on tier high only a verified signature lets a held step go on.
+    """
     if not ledger.exists():
         return None
     current: dict[str, Any] | None = None
@@ -302,15 +312,41 @@ def in_flight(ledger: LedgerBase, model: str) -> InFlight | None:
                 current = None
             else:
                 current.update(held=True, approved=False)
-        elif record.action == "approve" and current and current["version"] == version:
+        elif (
+            record.action == "approve"
+            and current
+            and current["version"] == version
+            and (counts is None or counts(record))
+        ):
             current["approved"] = current["held"]
     return InFlight(**current) if current else None
 
 
-def resume_step(ledger: LedgerBase, model: str, version: str) -> int:
+def resume_step(
+    ledger: LedgerBase,
+    model: str,
+    version: str,
+    counts: Callable[[LedgerRecord], bool] | None = None,
+) -> int:
     """The step to continue from: where a stopped controller was, the step after a held one
-    that a human approved, the held step otherwise, else 0 (a new canary)."""
-    found = in_flight(ledger, model)
+    that a human approved (an approval ``counts`` accepts), the held step otherwise, else 0
+    (a new canary)."""
+    found = in_flight(ledger, model, counts)
     if found is None or found.version != version:
         return 0
     return found.step + 1 if found.held and found.approved else found.step
+
+
+def _approval_counts(
+    config: MlciConfig, ledger: LedgerBase, target: RegisteredVersion
+) -> Callable[[LedgerRecord], bool] | None:
+    """Which approval records may release a held step: those the tier's approvals rule
+    accepts (a verified signature for this digest on tier high). Judged only when a held,
+    approved canary of this version is on record, so an ordinary run asks git nothing."""
+    found = in_flight(ledger, config.model)
+    if found is None or found.version != target.version or not (found.held and found.approved):
+        return None
+    from mlci_local.approvals import tally
+
+    accepted = set(tally(config, ledger, target).accepted)
+    return lambda record: record.seq in accepted
