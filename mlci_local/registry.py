@@ -18,7 +18,7 @@ from typing import Any
 from pytest_mlci import registry_read as rr
 from pytest_mlci.artifact_check import TAG_LOCATION, workspace_path
 from pytest_mlci.config import MlciConfig
-from pytest_mlci.errors import RegistryError
+from pytest_mlci.errors import ConfigError, RegistryError
 from pytest_mlci.redact import redact_text, redact_uri
 from pytest_mlci.registry_read import RegisteredVersion
 
@@ -92,9 +92,21 @@ class Registry:
         return rr.version_by_alias(self.client, self.model, alias)
 
     def by_version(self, version: str) -> RegisteredVersion:
-        mv = self.call(
-            f"read version {version}", self.client.get_model_version, self.model, str(version)
-        )
+        """The registered ``version``; a version that does not exist is the user's mistake
+        (a typo on the command line), so it is a :class:`ConfigError` saying where to look."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version(self.model, str(version))
+        except MlflowException as exc:
+            if rr.is_not_found(exc):
+                raise ConfigError(
+                    f"model '{self.model}' has no version {version} in registry "
+                    f"{self.shown_uri}; `mlci status` shows the versions the aliases point at"
+                ) from None
+            mv = self.call(
+                f"read version {version}", self.client.get_model_version, self.model, str(version)
+            )
         return RegisteredVersion.from_mlflow(mv)
 
     def aliases(self) -> dict[str, RegisteredVersion]:

@@ -121,6 +121,20 @@ def test_promote_without_records_is_refused(invoke, tiny_dir):
     assert "production -> v1" in forced.output
 
 
+def test_a_version_that_does_not_exist_is_a_usage_error_naming_it(invoke, tiny_dir):
+    from mlci_local.registry import Registry
+    from pytest_mlci.config import load_config
+    from pytest_mlci.model_io import sha256_file
+
+    config = load_config(tiny_dir.root / "pyproject.toml")
+    Registry(config).register(config.artifact, sha256_file(config.artifact), tags={})
+    for command in (("promote", "7"), ("approve", "tiny", "7")):
+        result = invoke(*command)
+        assert result.exit_code == 2, result.output
+        assert "model 'tiny' has no version 7" in result.output
+        assert "Traceback" not in result.output
+
+
 def test_check_exits_1_with_findings_and_0_when_clean(invoke, tiny_dir):
     leaky = tiny_dir.root / "src" / "leaky.py"
     leaky.write_text(
