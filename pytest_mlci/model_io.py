@@ -35,32 +35,13 @@ def load_model(path: Path, *, trusted_types: Sequence[str] = (), allow_pickle: b
         raise DataError(
             f"{path}: model artifact not found; run `dvc repro` (or fix 'artifact' in config)"
         )
-    suffix = path.suffix.lower()
-    if suffix == ".skops":
-        import skops.io as sio
-
-        try:
-            untrusted = sio.get_untrusted_types(file=path)
-        except Exception as exc:  # a corrupt zip or a non-skops file
-            raise DataError(f"{path}: not a readable skops file ({exc})") from None
-        unknown = sorted(set(untrusted) - set(trusted_types))
-        if unknown:
-            raise DataError(
-                f"{path}: the model contains types skops does not trust by default: "
-                f"{', '.join(unknown)}; if they are yours, list them in [tool.mlci] "
-                "trusted_types"
-            )
-        return sio.load(path, trusted=list(untrusted))
-    if suffix in (".pkl", ".pickle", ".joblib"):
-        if not allow_pickle:
-            raise DataError(
-                f"{path}: pickle files run code when loaded; save the model with skops "
-                "(skops.io.dump) or set allow_pickle = true in [tool.mlci]"
-            )
-        import joblib
-
-        return joblib.load(path)
-    raise DataError(f"{path}: unknown model format '{suffix}'; use a .skops file")
+    return load_model_bytes(
+        path.read_bytes(),
+        path.name,
+        trusted_types=trusted_types,
+        allow_pickle=allow_pickle,
+        label=str(path),
+    )
 
 
 def load_model_bytes(

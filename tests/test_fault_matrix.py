@@ -529,3 +529,40 @@ def test_a_killed_live_canary_leaves_no_router_behind_and_the_next_run_settles(b
     assert outcome == "ok", detail
     assert_consistent(config, production="3", previous="2")
     assert in_flight(ledger_for(config), config.model) is None
+
+
+def test_a_running_router_answers_the_first_request_after_a_move_with_the_new_production(
+    base, tmp_path
+):
+    """`mlci serve` keeps running while production is promoted and rolled back: the very next
+    request is answered by the version the alias moved to, not the one it moved away from
+    (the background refresh alone would let a request or two through to the old one)."""
+    from mlci_local.promotion import rollback
+    from mlci_local.rollout.router import build_app
+    from mlci_local.rollout.state import rollout_dir
+    from mlci_local.rollout.traffic import LocalRouter
+
+    config = copy_workspace(base, tmp_path / "ws")
+    registry, ledger = Registry(config), ledger_for(config)
+    body = json.dumps({"dataframe_records": [ROW]})
+
+    def answered_by(router) -> str:
+        connection = router.connection()
+        connection.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+        reply = connection.getresponse()
+        reply.read()
+        assert reply.status == 200
+        request_id = reply.getheader("X-Request-Id")
+        connection.close()
+        lines = (rollout_dir(config) / "requests.jsonl").read_text().splitlines()
+        return next(
+            line["version"] for line in map(json.loads, lines) if line["request_id"] == request_id
+        )
+
+    with LocalRouter(config, app=build_app(config)) as router:
+        assert answered_by(router) == "2"
+        promote(config, registry, ledger, "3")
+        assert answered_by(router) == "3"
+        rollback(config, registry, ledger, reason="bad answers")
+        assert answered_by(router) == "2"  # the rollback takes effect at once
+        assert router.request("GET", "/health")[1]["production"]["version"] == "2"

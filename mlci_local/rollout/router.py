@@ -602,6 +602,8 @@ class Router:
         # The production alias as last read (version, move tag); None until the first read.
         self.alias: tuple[str | None, str | None] | None = None
         self.refused: str | None = None  # why the rollout state is not obeyed, if it is not
+        # The rollout state whose named production was last synchronised (see catch_up).
+        self._caught_up_with: RolloutState | None = None
         self.shadows: ShadowScorer | None = None  # set by build_app
         # What requests are checked against: the schema's columns (read once, here, so a
         # schema that cannot be loaded stops `mlci serve` with the key named) and the loaded
@@ -714,6 +716,32 @@ class Router:
         )
         if changed or due:
             self._kick()
+        return self.obeyed()
+
+    def production_behind(self) -> bool:
+        """Whether a freshly written rollout state names a production other than the loaded one.
+
+        Promote and rollback rewrite the state with the production they moved to. The
+        background refresh would load it, but the requests that arrive meanwhile would still
+        get the version moved away from: after a rollback, exactly the answers the rollback
+        was for. So the next request waits for :meth:`catch_up` instead. Once per state
+        written, so a stale state (one naming a production the alias no longer has) costs
+        one registry read, not one per request.
+        """
+        if self._injected_production or self.production is None:
+            return False
+        state = self.watcher.state
+        named = state.production_version
+        return (
+            named is not None
+            and named != self.production.version
+            and state is not self._caught_up_with
+        )
+
+    def catch_up(self) -> RolloutState:
+        """Re-read the production alias and load what it names now (a worker thread)."""
+        self._caught_up_with = self.watcher.state
+        self.ensure_production(force=True)
         return self.obeyed()
 
     def obeyed(self) -> RolloutState:
@@ -902,6 +930,8 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
         if parsed.ignored:
             record["ignored_columns"] = list(parsed.ignored)
         state = router.refresh()
+        if router.production_behind():
+            state = await anyio.to_thread.run_sync(router.catch_up)
         arm = choose_arm(state, request.headers.get("x-request-key") or request_id)
         record.update(arm=arm, step=state.step, mode=state.mode, rows=len(frame))
         if router.refused:
@@ -969,6 +999,8 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
 
     async def health(request: Request) -> JSONResponse:
         router.refresh()
+        if router.production_behind():
+            await anyio.to_thread.run_sync(router.catch_up)
         if router.production is None:
             await anyio.to_thread.run_sync(router.ensure_production)
         status, body = router.health()
