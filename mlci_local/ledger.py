@@ -11,8 +11,11 @@ different threats, and must not confuse them:
   any such change breaks the chain and ``verify`` names the line.
 
 What a chain alone cannot show is records cut off the *end*: a shorter chain is still a valid
-chain. The caller therefore stores :class:`Checkpoint` values (``seq`` + ``hash`` of the head)
-somewhere else — the registry, as a tag at each promotion — and passes them to :func:`verify`.
+chain, and an unkeyed chain can be recomputed by whoever can write the file. The caller
+therefore stores :class:`Checkpoint` values (``seq`` + ``hash`` of the head) somewhere else —
+the registry, as a tag at each promotion, and with ``[tool.mlci.audit] signing`` a signed
+checkpoint after every append, anchored outside the ledger (``mlci_local.audit``) — and
+passes them to :func:`verify`.
 
 One record per line, canonical JSON (sorted keys, no spaces, UTF-8)::
 
