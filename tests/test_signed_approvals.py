@@ -462,7 +462,7 @@ def test_gpg_the_key_that_signed_the_commit_cannot_approve_it(tiny_dir, tiny_ass
 
 
 def test_a_held_canary_goes_on_only_for_a_signed_approval_on_tier_high(signed, keys):
-    from mlci_local.rollout.controller import _approval_counts, resume_step
+    from mlci_local.rollout.controller import approval_counts, resume_step
 
     config, version = signed
     ledger = ledger_for(config)
@@ -472,11 +472,18 @@ def test_a_held_canary_goes_on_only_for_a_signed_approval_on_tier_high(signed, k
     ledger.append("canary", {**facts, "verdict": "inconclusive", "passed": False})
 
     def resumes_at() -> int:
-        return resume_step(ledger, "tiny", version, _approval_counts(config, ledger, target))
+        return resume_step(ledger, "tiny", version, approval_counts(config, ledger, target))
+
+    def status_says_approved() -> bool:
+        shown = CliRunner().invoke(cli, ["status", "--json"])
+        assert shown.exit_code == 0, shown.output
+        return json.loads(shown.output)["rollout"]["in_flight"]["approved"]
 
     # Someone who can write the ledger appends an approval record without a signature.
     ledger.append("approve", {**facts, "approver": "bob@example.com", "role": "risk"})
     assert resumes_at() == 0  # the held step is judged again, not skipped
+    assert status_says_approved() is False
     done = approve(keys, "bob", version)
     assert done.exit_code == 0, done.output
     assert resumes_at() == 1  # a verified approval releases the hold
+    assert status_says_approved() is True

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import click
 
 from mlci_local.workspace import Workspace, pass_workspace
+from pytest_mlci.errors import MlciError
 
 
 @click.command("status")
@@ -73,11 +75,19 @@ def _rollout(config, registry, ledger) -> dict:
     from dataclasses import asdict
 
     from mlci_local.promotion import rollout_problem
-    from mlci_local.rollout.controller import in_flight
+    from mlci_local.rollout.controller import approval_counts, in_flight
     from mlci_local.rollout.shadow import shadow_summary
 
     state, stale = rollout_problem(config, registry, ledger)
     found = in_flight(ledger, config.model)
+    if found is not None and found.held and found.approved:
+        # Shown as approved only if the controller would let it go on: the tier's rule (a
+        # verified signature on tier high), not any approval record in the ledger.
+        try:
+            counts = approval_counts(config, ledger, registry.by_version(found.version))
+            found = in_flight(ledger, config.model, counts)
+        except MlciError:
+            found = replace(found, approved=False)
     summary = None if stale else shadow_summary(config, state)
     last = None
     if state.candidate_version and ledger.exists():

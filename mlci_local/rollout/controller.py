@@ -162,7 +162,7 @@ def run_canary(
     facts = {"model": config.model, "version": target.version, "digest": target.digest,
              "control": production.version}  # fmt: skip
     start = resume_step(
-        ledger, config.model, target.version, _approval_counts(config, ledger, target)
+        ledger, config.model, target.version, approval_counts(config, ledger, target)
     )
     control_seen = canary_seen = None
     results: list[StepResult] = []
@@ -337,7 +337,7 @@ def resume_step(
     return found.step + 1 if found.held and found.approved else found.step
 
 
-def _approval_counts(
+def approval_counts(
     config: MlciConfig, ledger: LedgerBase, target: RegisteredVersion
 ) -> Callable[[LedgerRecord], bool] | None:
     """Which approval records may release a held step: those the tier's approvals rule
