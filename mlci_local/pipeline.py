@@ -47,7 +47,8 @@ class StageOutcome:
 class RunContext:
     """What earlier stages hand to later ones."""
 
-    digest: str | None = None
+    digest: str | None = None  # exact sha256 of the artifact every later check verifies
+    content_digest: str | None = None  # "same model" (pytest_mlci.content_digest)
     version: str | None = None
     report: dict[str, Any] | None = None
     report_path: Path | None = None
@@ -96,8 +97,8 @@ class Pipeline:
                 if self.ctx.already_production and stage in STAGES[3:]:
                     outcome_status = "up to date"
                     detail = (
-                        f"v{self.ctx.already_production} holds this exact artifact and is "
-                        "production; nothing new to register"
+                        f"v{self.ctx.already_production} holds this model (same content "
+                        "digest) and is production; nothing new to register"
                         if stage == "evaluate"
                         else "nothing to do"
                     )
@@ -191,6 +192,7 @@ class Pipeline:
 
     def stage_train(self) -> tuple[str, str]:
         from mlci_local.training import reproduce
+        from pytest_mlci.content_digest import content_digest
         from pytest_mlci.model_io import sha256_file
 
         result = reproduce(self.config.root)
@@ -198,8 +200,14 @@ class Pipeline:
         if not artifact.is_file():
             raise CheckFailed(f"{artifact}: dvc repro finished but produced no artifact")
         self.ctx.digest = sha256_file(artifact)
+        self.ctx.content_digest = content_digest(artifact)
         production = self.registry.by_alias("production")
-        if production is not None and production.digest == self.ctx.digest:
+        # The same model counts even as other bytes: a retrain without DVC's cache (a fresh CI
+        # runner, `dvc repro -f`) writes the same skops model differently every time.
+        if production is not None and (
+            production.digest == self.ctx.digest
+            or production.content_digest == self.ctx.content_digest
+        ):
             self.ctx.already_production = production.version
         if result.up_to_date:
             return "up to date", f"dvc repro ran nothing; artifact {self.ctx.digest[:12]}"
@@ -310,6 +318,11 @@ class Pipeline:
         )
         version = registration.version.version
         self.ctx.version = version
+        same_model_new_bytes = registration.version.digest not in (None, digest)
+        if same_model_new_bytes:
+            # From here on the registered bytes are what is staged, verified and promoted;
+            # their ledger records (evaluation, staging, canary) are keyed by that digest.
+            digest = self.ctx.digest = registration.version.digest
         if registration.created:
             from mlci_local.model_card import attach_model_card
 
@@ -330,6 +343,11 @@ class Pipeline:
         dirty = {True: ", uncommitted changes", False: "", None: ", not a git repo"}[git.dirty]
         if registration.created:
             return "ok", f"{self.config.model} v{version} (commit {git.commit[:8]}{dirty})"
+        if same_model_new_bytes:
+            return "up to date", (
+                f"v{version} already holds this model (same content digest, other bytes); "
+                "no new version"
+            )
         return "up to date", f"v{version} already holds this artifact; no new version"
 
     def stage_stage(self) -> tuple[str, str]:

@@ -4,7 +4,8 @@ Registration avoids ``mlflow.sklearn.log_model`` on purpose: that spends seconds
 requirements and pickles the model. We upload the artifact the pipeline already produced
 (skops) with a sha256 tag, so what staging and production load is byte-for-byte what was
 evaluated. Registration is idempotent: a version carries an idempotency key (model name and
-artifact digest), and a repeated or retried registration returns the existing version.
+the artifact's content digest), and a repeated or retried registration of the same model returns
+the existing version, even when the serializer wrote the same model as different bytes.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class Registration:
 
 
 def idempotency_key(model: str, digest: str) -> str:
-    """Same model name and same artifact bytes: same key, hence the same version."""
+    """Same model name and same content digest (:mod:`pytest_mlci.content_digest`): same key,
+    hence the same version."""
     import hashlib
 
     return hashlib.sha256(f"{model}\0{digest}".encode()).hexdigest()
@@ -118,9 +120,13 @@ class Registry:
                 result[alias] = version
         return result
 
-    def find_by_key(self, key: str) -> RegisteredVersion | None:
+    def find_by_key(self, key: str, digest: str | None = None) -> RegisteredVersion | None:
+        """The version holding the same model: its idempotency key is ``key``, or its exact
+        bytes are ``digest`` (a version registered before keys came from content digests)."""
         for version in self.versions():
             if version.tags.get(TAG_IDEMPOTENCY) == key:
+                return version
+            if digest is not None and version.digest == digest:
                 return version
         return None
 
@@ -134,20 +140,27 @@ class Registry:
         tags: Mapping[str, str],
         attachments: Mapping[str, str] | None = None,
     ) -> Registration:
-        """Upload ``artifact`` and create a version, unless one with the same key exists.
+        """Upload ``artifact`` and create a version, unless one holds the same model.
+
+        "Same model" is the content digest, so a forced retrain that wrote the same model as
+        new bytes returns the existing version (whose ``digest`` is then not ``digest``: the
+        registered bytes stay the ones every later check verifies).
 
         ``attachments`` are small text files (name → content: lineage JSON, dvc.lock, the
         evaluation report) stored beside the model in the same run.
         """
         from mlci_local.locks import model_lock
+        from pytest_mlci.content_digest import content_digest
 
-        key = idempotency_key(self.model, digest)
+        content = content_digest(artifact)
+        key = idempotency_key(self.model, content)
         # Serialised per model: two runners registering the same bytes at once must not both
         # find nothing and both create a version.
         with model_lock(self.config, "register"):
-            existing = self.find_by_key(key)
+            existing = self.find_by_key(key, digest)
             if existing is not None:
                 return Registration(existing, created=False)
+            tags = {**tags, rr.TAG_CONTENT_DIGEST: content}
             return Registration(
                 self._create(artifact, digest, key, tags, attachments), created=True
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 TASKS = ("binary_classification", "multiclass", "regression")
 TIERS = ("low", "medium", "high")
 BASELINE_POLICIES = ("fail", "allow-first")
+# What baseline gates say when production cannot score the evaluation data (another feature
+# set, another input format); absolute gates are judged either way.
+INCOMPATIBLE_POLICIES = ("fail", "inconclusive")
 DEFAULT_REGISTRY = "sqlite:///.mlci/mlflow.db"
 REGISTRY_ENV = "MLCI_REGISTRY"  # overrides `registry`, e.g. from a CI secret
 DATABASE_ENV = "MLCI_DATABASE"  # overrides `database` (it carries credentials)
@@ -112,6 +116,16 @@ class GateSpec:
     def text(self) -> str:
         """The whole expression, e.g. ``f1 >= baseline - 0.01``."""
         return f"{self.metric} {self.expression}"
+
+
+@dataclass(frozen=True)
+class UserMetricSpec:
+    """A project metric: ``name = "module:function"`` in ``[tool.mlci.metrics]``, or the table
+    form ``name = { function = "module:function", greater_is_better = false }``."""
+
+    name: str
+    function: str
+    greater_is_better: bool = True
 
 
 @dataclass(frozen=True)
@@ -286,10 +300,12 @@ class MlciConfig:
     # Team scale: the audit ledger and promotion locks in PostgreSQL (None: local files).
     database: str | None = None
     on_missing_baseline: str = "fail"
+    on_incompatible_baseline: str = "fail"
     tests: tuple[str, ...] = ()
     static: StaticSettings = field(default_factory=StaticSettings)
     datasets: Mapping[str, DatasetConfig] = field(default_factory=dict)
     gates: tuple[GateSpec, ...] = ()
+    metrics: Mapping[str, UserMetricSpec] = field(default_factory=dict)
     staging_sample_rows: int = 200
     staging: StagingSettings = field(default_factory=lambda: StagingSettings())
     serve: ServeSettings = field(default_factory=lambda: ServeSettings())
@@ -341,10 +357,12 @@ _TOP_KEYS = {
     "registry": str,
     "database": str,
     "on_missing_baseline": str,
+    "on_incompatible_baseline": str,
     "tests": list,
     "static": dict,
     "datasets": dict,
     "gates": dict,
+    "metrics": dict,
     "staging": dict,
     "serve": dict,
     "evaluation": dict,
@@ -779,6 +797,36 @@ def _parse_audit(reader: _Reader, table: Mapping[str, Any], root: Path) -> Audit
     )
 
 
+_METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_USER_METRIC_KEYS = {"function": str, "greater_is_better": bool}
+
+
+def _parse_user_metrics(reader: _Reader, table: Mapping[str, Any]) -> dict[str, UserMetricSpec]:
+    """``[tool.mlci.metrics]``: names checked here, functions imported when a gate uses one."""
+    from pytest_mlci.evaluation.metrics import is_builtin
+
+    metrics = {}
+    for name, value in table.items():
+        key = f"metrics.{name}"
+        if not _METRIC_NAME.match(name):
+            raise reader.error(key, "a metric name is letters, digits and '_', e.g. pr_at_10")
+        if is_builtin(name):
+            raise reader.error(key, f"'{name}' is a built-in metric; give yours another name")
+        if isinstance(value, dict):
+            reader.check_keys(value, _USER_METRIC_KEYS, f"{key}.")
+            value, better = value.get("function"), value.get("greater_is_better", True)
+        else:
+            better = True
+        if not isinstance(value, str) or value.count(":") != 1 or value.startswith(":"):
+            raise reader.error(
+                key,
+                "must name a function as 'module:function' taking (y_true, y_score) and "
+                "returning a number, e.g. pr_at_10 = 'my_metrics:precision_at_10'",
+            )
+        metrics[name] = UserMetricSpec(name, value, better)
+    return metrics
+
+
 def find_config_file(start: Path | None = None) -> Path | None:
     """The nearest ``mlci.toml``, or ``pyproject.toml`` with a ``[tool.mlci]`` table, upwards."""
     here = (start or Path.cwd()).resolve()
@@ -829,6 +877,7 @@ def parse_config(
     reader.choice(table, "task", TASKS)
     reader.choice(table, "tier", TIERS)
     reader.choice(table, "on_missing_baseline", BASELINE_POLICIES)
+    reader.choice(table, "on_incompatible_baseline", INCOMPATIBLE_POLICIES)
 
     static_table = table.get("static", {})
     reader.check_keys(static_table, _STATIC_KEYS, "static.")
@@ -854,6 +903,7 @@ def parse_config(
             raise reader.error(where + "path", "is required; e.g. path = 'data/test.parquet'")
         datasets[name] = _parse_dataset(reader, name, spec, root=root, target=table["target"])
 
+    metrics = _parse_user_metrics(reader, table.get("metrics", {}))
     gates = []
     for metric, expressions in table.get("gates", {}).items():
         # One gate ("roc_auc = '>= 0.8'") or several on the same metric (a list).
@@ -945,10 +995,12 @@ def parse_config(
         registry=os.environ.get(REGISTRY_ENV) or table.get("registry", DEFAULT_REGISTRY),
         database=database,
         on_missing_baseline=table.get("on_missing_baseline", "fail"),
+        on_incompatible_baseline=table.get("on_incompatible_baseline", "fail"),
         tests=reader.strings(table.get("tests", []), "tests"),
         static=static,
         datasets=datasets,
         gates=tuple(gates),
+        metrics=metrics,
         staging_sample_rows=staging_table.get("sample_rows", 200),
         staging=StagingSettings(**{k: v for k, v in staging_table.items() if k != "sample_rows"}),
         serve=ServeSettings(max_body_mb=max_body_mb),

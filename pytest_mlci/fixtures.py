@@ -62,11 +62,13 @@ def mlci_baseline(mlci_eval: Any) -> Any:
     """The production model from the registry (alias 'production').
 
     With no production model the configured policy decides: by default the test fails
-    (fail closed); with on_missing_baseline = 'allow-first' it is skipped, visibly.
+    (fail closed); with on_missing_baseline = 'allow-first' it is skipped, visibly. A
+    production model that cannot score the evaluation data (another feature set) fails the
+    test with the difference named, whatever on_incompatible_baseline says.
     """
     from pytest_mlci.evaluation.session import PRESENT, WAIVED_FIRST
 
-    baseline = _user_error(lambda: mlci_eval.baseline)
+    baseline = _user_error(lambda: mlci_eval.comparable_baseline)
     if baseline.status == PRESENT:
         return baseline.model
     if baseline.status == WAIVED_FIRST:

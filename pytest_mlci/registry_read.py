@@ -20,6 +20,8 @@ TAG_FILE = "mlci.artifact_file"
 TAG_EVER_PROMOTED = "mlci.ever_promoted"
 TAG_PROMOTED_AT = "mlci.promoted_at"
 TAG_MANIFEST = "mlci.manifest"  # JSON {file name: sha256} of every file of the model
+# Same model whatever run wrote the file (pytest_mlci.content_digest): identity, never integrity.
+TAG_CONTENT_DIGEST = "mlci.content_digest"
 
 
 def quiet_offline_environment() -> None:
@@ -92,6 +94,11 @@ class RegisteredVersion:
     @property
     def digest(self) -> str | None:
         return self.tags.get(TAG_SHA256)
+
+    @property
+    def content_digest(self) -> str | None:
+        """None for a version registered before content digests were recorded."""
+        return self.tags.get(TAG_CONTENT_DIGEST)
 
     @classmethod
     def from_mlflow(cls, mv: Any) -> RegisteredVersion:

@@ -123,6 +123,9 @@ class MlciPlugin:
             terminalreporter.section("mlci gates")
             for line in gate_table(results):
                 terminalreporter.write_line(line)
+            incompatible = self.state.evaluation.known_incompatibility
+            if incompatible:
+                terminalreporter.write_line(f"baseline incompatible: {incompatible}")
             summary = _cache_summary(self.state.evaluation.log)
             if summary:
                 terminalreporter.write_line(summary)

@@ -6,13 +6,12 @@ pandera ``DataFrameModel`` class or ``DataFrameSchema`` instance) or as a pander
 
 from __future__ import annotations
 
-import importlib
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_mlci.errors import ConfigError
+from pytest_mlci.importing import import_object
 
 MAX_FAILURES_SHOWN = 10
 MAX_ROWS_SHOWN = 5
@@ -44,24 +43,13 @@ def load_schema(spec: str, *, root: Path, dataset: str) -> Any:
         if not path.is_file():
             raise ConfigError(f"schema file {path} not found", key=key)
         return pandera.io.from_yaml(path)
-    module_name, _, attribute = spec.partition(":")
-    if not attribute:
+    if ":" not in spec:
         raise ConfigError(
             f"'{spec}' is neither a YAML file nor 'module:Object'; "
             "e.g. 'example.schema:EvalSchema'",
             key=key,
         )
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import '{module_name}' ({exc})", key=key) from None
-    try:
-        schema = getattr(module, attribute)
-    except AttributeError:
-        raise ConfigError(f"module '{module_name}' has no '{attribute}'", key=key) from None
-    return schema
+    return import_object(spec, root=root, key=key, example="example.schema:EvalSchema")
 
 
 def validate_frame(schema: Any, frame: Any) -> list[SchemaFailure]:

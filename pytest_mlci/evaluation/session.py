@@ -17,10 +17,28 @@ from typing import Any
 from pytest_mlci.config import MlciConfig
 from pytest_mlci.errors import CheckFailed, ConfigError, DataError
 from pytest_mlci.evaluation.compare import BootstrapSettings, Predictions, bootstrap_metric
-from pytest_mlci.evaluation.metrics import get_metric, metrics_for
-from pytest_mlci.gates import FAIL, WAIVED, Estimate, Gate, GateOutcome, Reference, parse_gate
+from pytest_mlci.evaluation.metrics import (
+    TOP_K,
+    Metric,
+    get_metric,
+    metrics_for,
+    top_k_metric,
+    user_metric,
+)
+from pytest_mlci.gates import (
+    FAIL,
+    INCONCLUSIVE,
+    WAIVED,
+    Estimate,
+    Gate,
+    GateOutcome,
+    Reference,
+    parse_gate,
+)
 
 PRESENT, WAIVED_FIRST, MISSING = "present", "waived", "missing"
+#: Production exists but cannot score the evaluation data (another feature set or format).
+INCOMPATIBLE = "incompatible"
 
 
 @dataclass(frozen=True)
@@ -216,6 +234,11 @@ class Evaluation:
             elif self.config.task == "binary_classification":
                 positive = _positive_class(model)
                 raw = (np.asarray(model.predict(features)) == positive).astype(np.int64)
+            elif self.config.task == "multiclass" and hasattr(model, "predict_proba"):
+                # Columns in the candidate's class order, so paired scores line up.
+                proba = np.asarray(model.predict_proba(features))
+                raw = np.asarray(model.classes_)[proba.argmax(axis=1)]
+                score = _align_columns(proba, model.classes_, self.class_labels)
             else:
                 raw = model.predict(features)
         except Exception as exc:
@@ -226,17 +249,129 @@ class Evaluation:
         return Predictions(y_pred=np.asarray(raw), y_score=score)
 
     @property
+    def class_labels(self) -> Any:
+        """The candidate's classes: the column order of multiclass scores."""
+        import numpy as np
+
+        return self._memo("class_labels", lambda: np.asarray(self.model.classes_))
+
+    @property
     def candidate_predictions(self) -> Predictions:
         return self._memo("candidate_predictions", lambda: self.predictions(self.model))
 
     @property
     def baseline_predictions(self) -> Predictions | None:
-        baseline = self.baseline
+        baseline = self.comparable_baseline
         if baseline.status != PRESENT:
             return None
         return self._memo("baseline_predictions", lambda: self.predictions(baseline.model))
 
+    @property
+    def comparable_baseline(self) -> Baseline:
+        """The baseline, or ``INCOMPATIBLE`` with the reason when it cannot score this data.
+
+        Checked before any comparison, so absolute gates are judged on the candidate alone
+        and baseline gates follow ``on_incompatible_baseline`` instead of crashing.
+        """
+        return self._memo("comparable_baseline", self._check_baseline)
+
+    @property
+    def known_incompatibility(self) -> str | None:
+        """Why production cannot score the data, if this process found out (never computes)."""
+        baseline = self._cache.get("comparable_baseline")
+        return baseline.reason if baseline and baseline.status == INCOMPATIBLE else None
+
+    def _check_baseline(self) -> Baseline:
+        """Score production once; the answer is kept on disk with the estimates, so a run
+        that reads its estimates from the cache does not score production again."""
+        import json
+
+        from pytest_mlci.fileio import write_atomically
+
+        baseline = self.baseline
+        if baseline.status != PRESENT:
+            return baseline
+        path = self._cache_dir / f"{self._inputs_key}.baseline.json"
+        try:
+            problem = json.loads(path.read_text(encoding="utf-8"))["problem"]
+        except (OSError, ValueError, KeyError, TypeError):
+            problem, predictions = self._scoring_problem(baseline.model, baseline.version)
+            if problem is None:
+                self._cache["baseline_predictions"] = predictions
+            write_atomically(path, json.dumps({"problem": problem}))
+        if problem is None:
+            return baseline
+        return dataclasses.replace(baseline, status=INCOMPATIBLE, reason=str(problem))
+
+    def _scoring_problem(
+        self, model: Any, version: str | None
+    ) -> tuple[str | None, Predictions | None]:
+        """Why ``model`` (a registered version) cannot score the data, or its predictions."""
+        from pytest_mlci.evaluation.compatibility import definitely_unreadable, describe_mismatch
+
+        who = f"production v{version}"
+        columns = list(self.features.columns)
+        mismatch = describe_mismatch(model, columns, who=who)
+        if mismatch and definitely_unreadable(model, columns):
+            return mismatch, None
+        try:
+            return None, self.predictions(model)
+        except CheckFailed as exc:
+            cause = exc.__cause__ or exc
+            error = f"{type(cause).__name__}: {cause}".strip()
+            head = mismatch or f"{who} cannot score {self.config.eval_dataset.path}"
+            return f"{head} ({error.splitlines()[0] if error else 'no detail'})", None
+
+    def baseline_outcome(self, baseline: Baseline) -> GateOutcome:
+        """The verdict of a baseline gate when there is nothing to compare with, and why."""
+        if baseline.status == WAIVED_FIRST:
+            return GateOutcome(WAIVED, baseline.reason)
+        if baseline.status != INCOMPATIBLE:
+            return GateOutcome(FAIL, baseline.reason)
+        policy = self.config.on_incompatible_baseline
+        if policy == "inconclusive":
+            return GateOutcome(
+                INCONCLUSIVE,
+                f"baseline incompatible, inconclusive by on_incompatible_baseline = "
+                f"'inconclusive' (fails closed): {baseline.reason}",
+            )
+        return GateOutcome(
+            FAIL,
+            f"baseline incompatible, failed by on_incompatible_baseline = 'fail': "
+            f"{baseline.reason}; absolute gates are judged on the candidate alone",
+        )
+
     # ------------------------------------------------------------------ metrics and gates
+
+    def metric(self, name: str) -> Metric:
+        """The metric a gate names: a user metric, ``top_<k>_accuracy`` with the candidate's
+        classes, or a built-in one."""
+        spec = self.config.metrics.get(name)
+        if spec is not None:
+            function = self.user_function(name)
+            return user_metric(name, function, spec.function, spec.greater_is_better)
+        top_k = TOP_K.match(name)
+        if top_k and self.config.task == "multiclass":
+            get_metric(name, self.config.task)  # k must be at least 1
+            return top_k_metric(int(top_k["k"]), labels=self.class_labels)
+        return get_metric(name, self.config.task)
+
+    def user_function(self, name: str) -> Any:
+        """Import ``[tool.mlci.metrics] <name>``; a :class:`ConfigError` names the key."""
+        from pytest_mlci.importing import import_object
+
+        spec = self.config.metrics[name]
+        key = f"metrics.{name}"
+
+        def resolve() -> Any:
+            function = import_object(
+                spec.function, root=self.config.root, key=key, example="my_metrics:pr_at_10"
+            )
+            if not callable(function):
+                raise ConfigError(f"'{spec.function}' is not a function", key=key)
+            return function
+
+        return self._memo(f"user_metric:{name}", resolve)
 
     def estimate(self, metric_name: str) -> tuple[Estimate, Estimate | None, float | None]:
         """Candidate estimate, paired delta (or None) and the baseline's point value."""
@@ -344,7 +479,12 @@ class Evaluation:
         return self._memo("inputs_key", lambda: _digest(self._inputs()))
 
     def _cache_key(self, name: str) -> str:
-        return _digest({**self._inputs(), "metric": name})
+        parts = {**self._inputs(), "metric": name}
+        if name in self.config.metrics:
+            # A user metric's estimate is only as current as its code: key on the source file.
+            source = _source_digest(self.user_function(name))
+            parts["user_metric"] = [self.config.metrics[name], source]
+        return _digest(parts)
 
     def _inputs(self) -> dict[str, Any]:
         from pytest_mlci import __version__
@@ -383,7 +523,7 @@ class Evaluation:
                 confidence=settings.confidence,
                 seed=settings.seed,
             )
-        metric = get_metric(name, self.config.task)
+        metric = self.metric(name)
         candidate, delta = bootstrap_metric(
             metric,
             self.y_true,
@@ -402,7 +542,7 @@ class Evaluation:
             lambda: measure_cost(self.model, self.features, self.artifact, self.config.cost),
         )
         value = candidate[name]
-        if self.baseline.status != PRESENT:
+        if self.comparable_baseline.status != PRESENT:
             return Estimate(value), None, None
         # The baseline's artifact size is not on disk here; its other costs are measured.
         base = self._memo(
@@ -485,11 +625,10 @@ class Evaluation:
         """The ratchet: pair the candidate with the best recent production version."""
         best = self.best_model(gate.metric)
         if best.status != PRESENT:
-            verdict = WAIVED if best.status == WAIVED_FIRST else FAIL
-            return GateOutcome(verdict, best.reason), self.estimate(gate.metric)[0], None, None
+            return self.baseline_outcome(best), self.estimate(gate.metric)[0], None, None
         settings = self.config.evaluation
         candidate, delta = bootstrap_metric(
-            get_metric(gate.metric, self.config.task),
+            self.metric(gate.metric),
             self.y_true,
             self.candidate_predictions,
             self.predictions(best.model),
@@ -520,10 +659,10 @@ class Evaluation:
     def _find_best(self, metric_name: str) -> Baseline:
         from pytest_mlci import registry_read as rr
 
-        baseline = self.baseline
+        baseline = self.comparable_baseline
         if baseline.status != PRESENT:
-            return baseline  # no production at all: the same policy decides
-        metric = get_metric(metric_name, self.config.task)
+            return baseline  # no production, or one that cannot score: the same policy decides
+        metric = self.metric(metric_name)
         client = rr.open_client(self.config.registry_uri)
         best: Baseline | None = None
         best_value = None
@@ -531,7 +670,9 @@ class Evaluation:
             client, self.config.model, self.config.evaluation.ratchet
         ):
             model = self._load_registered(version)
-            preds = self.predictions(model)
+            _, preds = self._scoring_problem(model, version.version)
+            if preds is None:
+                continue  # an older feature set: not a candidate for "best" on this data
             value = float(metric.fn(self.y_true, preds.y_pred, preds.y_score))
             better = best_value is None or (
                 value > best_value if metric.greater_is_better else value < best_value
@@ -551,7 +692,11 @@ class Evaluation:
         parsed = []
         for spec in self.config.gates:
             gate = parse_gate(spec.metric, spec.expression)
-            check_metric_name(gate.metric, self.config.task, protected=protected)
+            check_metric_name(
+                gate.metric, self.config.task, protected=protected, user=self.config.metrics
+            )
+            if gate.metric in self.config.metrics:
+                self.user_function(gate.metric)  # an import error is a config error, now
             if gate.reference is Reference.BEST:
                 if self.config.evaluation.ratchet < 1:
                     raise ConfigError(
@@ -559,7 +704,8 @@ class Evaluation:
                         "set [tool.mlci.evaluation] ratchet = N (how many versions to look at)",
                         key=f"gates.{gate.metric}",
                     )
-                get_metric(gate.metric, self.config.task)  # plain metrics only
+                if gate.metric not in self.config.metrics:
+                    get_metric(gate.metric, self.config.task)  # plain metrics only
             parsed.append(gate)
         return parsed
 
@@ -571,9 +717,8 @@ class Evaluation:
         """
         if gate.reference is Reference.BEST:
             outcome, candidate, delta, base_value = self._against_best(gate)
-        elif gate.reference is Reference.BASELINE and self.baseline.status != PRESENT:
-            verdict = WAIVED if self.baseline.status == WAIVED_FIRST else FAIL
-            outcome = GateOutcome(verdict, self.baseline.reason)
+        elif gate.reference is Reference.BASELINE and self.comparable_baseline.status != PRESENT:
+            outcome = self.baseline_outcome(self.comparable_baseline)
             candidate, delta, base_value = self.estimate(gate.metric)[0], None, None
         else:
             candidate, delta, base_value = self.estimate(gate.metric)
@@ -636,6 +781,33 @@ def _point(name: str, evaluation: Evaluation, preds: Predictions, mask: Any) -> 
             return float(metric.fn(evaluation.y_true[mask], preds.y_pred[mask], score))
         except ValueError:
             return float("nan")
+
+
+def _align_columns(proba: Any, classes: Any, labels: Any) -> Any:
+    """``proba``'s columns reordered to ``labels``; a class the model lacks scores 0."""
+    import numpy as np
+
+    classes = list(classes)
+    if classes == list(labels):
+        return proba
+    aligned = np.zeros((proba.shape[0], len(labels)))
+    for column, label in enumerate(labels):
+        if label in classes:
+            aligned[:, column] = proba[:, classes.index(label)]
+    return aligned
+
+
+def _source_digest(function: Any) -> str:
+    """sha256 of the file defining ``function`` ('' where there is none, e.g. a builtin)."""
+    import inspect
+
+    from pytest_mlci.model_io import sha256_file
+
+    try:
+        source = inspect.getsourcefile(function)
+    except TypeError:
+        return ""
+    return sha256_file(Path(source)) if source else ""
 
 
 def _positive_class(model: Any) -> Any:

@@ -55,6 +55,8 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
             "version": baseline.version,
             "sha256": baseline.digest,
         }
+        if evaluation.known_incompatibility:
+            report["baseline"]["incompatible"] = evaluation.known_incompatibility
     judged = bool(results) and not state.crashed
     failed = any(r.verdict in (FAIL, INCONCLUSIVE) for r in results)
     report["passed"] = judged and not failed and exitstatus == 0
