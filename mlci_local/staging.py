@@ -172,7 +172,7 @@ def probe(config: MlciConfig, alias: str) -> StagingResult:
 
     from pytest_mlci import registry_read as rr
     from pytest_mlci.artifact_check import load_verified
-    from pytest_mlci.data.loading import read_table
+    from pytest_mlci.data.loading import model_input, read_dataset
 
     client = rr.open_client(config.registry_uri)
     if alias.isdigit():
@@ -195,8 +195,9 @@ def probe(config: MlciConfig, alias: str) -> StagingResult:
     )
     loaded = time.perf_counter() - started
     dataset = config.eval_dataset
-    frame = read_table(dataset.path)
-    sample = frame.drop(columns=[dataset.target or config.target]).head(config.staging_sample_rows)
+    frame = read_dataset(dataset)
+    sample = model_input(frame, dataset, dataset.target or config.target)
+    sample = sample.head(config.staging_sample_rows)
     started = time.perf_counter()
     predictions = np.asarray(model.predict(sample))
     _check_outputs(predictions, len(sample), "predict")

@@ -90,6 +90,13 @@ class DatasetConfig:
     # rows; its cross-validated ROC AUC at or above this fails (0.5 = indistinguishable)
     drift_domain_auc: float | None = None
     stream: str = "auto"
+    # file shape: a CSV/TSV delimiter (None: sniffed) and a headerless file's column names
+    sep: str | None = None
+    columns: tuple[str, ...] = ()
+    # the model's input: exactly ``features`` (in order), else every column but the target and
+    # ``drop``; the frame the checks read keeps every column
+    features: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
     declared: frozenset[str] = frozenset()
 
     def psi_threshold(self, column: str) -> float:
@@ -402,6 +409,11 @@ _DATASET_KEYS = {
     "max_unseen_share": float,
     "drift_domain_auc": float,
     "stream": str,
+    "sep": str,
+    "header": bool,
+    "columns": list,
+    "features": list,
+    "drop": list,
 }
 _QUALITY_KEYS = frozenset(
     {"max_null_rate", "null_rates", "max_duplicate_rate", "allow_constant", "min_label_share"}
@@ -471,6 +483,7 @@ def _parse_dataset(
                 )
         thresholds[column] = {metric: float(number) for metric, number in table.items()}
     numbers = {k: float(v) for k, v in spec.items() if _DATASET_KEYS[k] is float}
+    shape = _parse_shape(reader, where, spec, target=spec.get("target", target))
     return DatasetConfig(
         name=name,
         path=root / spec["path"],
@@ -488,8 +501,64 @@ def _parse_dataset(
         drift_thresholds=thresholds,
         stream=spec.get("stream", "auto"),
         declared=frozenset(spec),
+        **shape,
         **numbers,
     )
+
+
+def _parse_shape(
+    reader: _Reader, where: str, spec: Mapping[str, Any], *, target: str
+) -> dict[str, Any]:
+    """The file-shape keys (sep, header, columns) and the model-input keys (features, drop)."""
+    columns = reader.strings(spec.get("columns", []), where + "columns")
+    features = reader.strings(spec.get("features", []), where + "features")
+    drop = reader.strings(spec.get("drop", []), where + "drop")
+    if "sep" in spec and len(spec["sep"]) != 1:
+        raise reader.error(
+            where + "sep",
+            f'must be one character, got {spec["sep"]!r}; for a tab write sep = "\\t" '
+            "(double quotes: in single quotes TOML keeps the backslash)",
+        )
+    if spec.get("header", True) is False and not columns:
+        raise reader.error(
+            where + "columns",
+            "is required with header = false (the file has no header line to name its "
+            "columns); e.g. columns = ['age', 'income', 'label']",
+        )
+    if "columns" in spec and spec.get("header", True) is not False:
+        raise reader.error(
+            where + "columns",
+            "names the columns of a headerless file; add header = false (a file with a "
+            "header line names its own columns)",
+        )
+    if len(set(columns)) != len(columns):
+        twice = next(c for c in columns if columns.count(c) > 1)
+        raise reader.error(where + "columns", f"names {twice!r} twice")
+    delimited = (".csv", ".tsv", ".txt")
+    files = [spec["path"], *([spec["reference"]] if "reference" in spec else [])]
+    for key in ("sep", "header", "columns"):
+        if key in spec and not any(Path(f).suffix.lower() in delimited for f in files):
+            raise reader.error(
+                where + key,
+                f"applies to CSV/TSV files only, and {files[0]!r} is not one; remove {key!r}",
+            )
+    if features and drop:
+        raise reader.error(
+            where + "drop",
+            "cannot be used with 'features' (features already lists every input the model "
+            "gets); keep one of the two",
+        )
+    if target in features:
+        raise reader.error(
+            where + "features",
+            f"lists the target {target!r}; the model must not be given its own label",
+        )
+    return {
+        "sep": spec.get("sep"),
+        "columns": columns,
+        "features": features,
+        "drop": drop,
+    }
 
 
 _STAGING_KEYS = {

@@ -281,15 +281,15 @@ class SyntheticTraffic:
 
 def sample_rows(config: MlciConfig) -> tuple[list[dict[str, Any]], list[Any] | None]:
     """The evaluation dataset as request rows (features only) and their labels."""
-    from pytest_mlci.data.loading import read_table
+    from pytest_mlci.data.loading import model_input, read_dataset
 
     dataset = config.eval_dataset
-    frame = read_table(dataset.path)
+    frame = read_dataset(dataset)
     target = dataset.target or config.target
     if target not in frame.columns:
         raise CheckFailed(f"{dataset.path}: no target column '{target}' for the canary's labels")
     labels = frame[target].tolist() if config.task != "regression" else None
-    rows = frame.drop(columns=[target]).to_dict(orient="records")
+    rows = model_input(frame, dataset, target).to_dict(orient="records")
     return rows, labels
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from pytest_mlci.config import DatasetConfig
 from pytest_mlci.data.drift import check_drift
 from pytest_mlci.data.freshness import check_freshness, newest_file_time, newest_timestamp
-from pytest_mlci.data.loading import read_table
+from pytest_mlci.data.loading import read_dataset
 from pytest_mlci.data.quality import check_quality
 from pytest_mlci.data.results import FAIL, PASS, CheckRow
 from pytest_mlci.data.schema import load_schema, validate_frame
@@ -106,7 +106,7 @@ class DatasetChecks:
             path = self.dataset.path if which == "current" else self.dataset.reference
             if path is None:
                 raise DataError(f"dataset '{self.dataset.name}' declares no reference")
-            self._frames[which] = read_table(path)
+            self._frames[which] = read_dataset(self.dataset, path)
         return self._frames[which]
 
     # ------------------------------------------------------------------ checks
@@ -194,7 +194,7 @@ class DatasetChecks:
                                     f"'{dataset.timestamp}' (key 'timestamp')")  # fmt: skip
                 values = frame[dataset.timestamp]
             else:
-                values = read_table(dataset.path, columns=[dataset.timestamp])[dataset.timestamp]
+                values = read_dataset(dataset, columns=[dataset.timestamp])[dataset.timestamp]
             newest, source = newest_timestamp(values), dataset.timestamp
         else:
             newest, source = newest_file_time(dataset.path), "<file mtime>"

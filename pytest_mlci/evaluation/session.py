@@ -115,11 +115,11 @@ class Evaluation:
         return self._memo("data", self._load_data)
 
     def _load_data(self) -> Any:
-        from pytest_mlci.data.loading import read_table
+        from pytest_mlci.data.loading import model_input, read_dataset
         from pytest_mlci.data.schema import load_schema, validate_frame
 
         dataset = self.config.eval_dataset
-        frame = read_table(dataset.path)
+        frame = read_dataset(dataset)
         target = dataset.target or self.config.target
         if target not in frame.columns:
             raise DataError(f"{dataset.path}: target column '{target}' is missing")
@@ -129,6 +129,7 @@ class Evaluation:
             if failures:
                 lines = "\n".join(f"  {f.describe()}" for f in failures[:10])
                 raise DataError(f"{dataset.path}: evaluation data fails its schema:\n{lines}")
+        model_input(frame, dataset, target)  # an unknown features/drop column fails here, once
         return frame
 
     @property
@@ -151,10 +152,19 @@ class Evaluation:
     @property
     def row_strategy(self) -> Any:
         """Hypothesis strategy of schema-valid one-row frames, without the target column."""
+        from pytest_mlci.data.loading import model_input
         from pytest_mlci.evaluation.robustness import row_strategy
 
-        target = self.config.eval_dataset.target or self.config.target
-        return self._memo("row_strategy", lambda: row_strategy(self.schema, exclude=(target,)))
+        dataset = self.config.eval_dataset
+        target = dataset.target or self.config.target
+
+        def build() -> Any:
+            rows = row_strategy(self.schema, exclude=(target, *dataset.drop))
+            if dataset.features:  # exactly the model's inputs, in their order
+                rows = rows.map(lambda frame: model_input(frame, dataset, target))
+            return rows
+
+        return self._memo("row_strategy", build)
 
     @property
     def data_digest(self) -> str:
@@ -162,8 +172,11 @@ class Evaluation:
 
     @property
     def features(self) -> Any:
-        target = self.config.eval_dataset.target or self.config.target
-        return self.data.drop(columns=[target])
+        """What the model is given: the dataset's ``features``, else all but target and ``drop``."""
+        from pytest_mlci.data.loading import model_input
+
+        dataset = self.config.eval_dataset
+        return model_input(self.data, dataset, dataset.target or self.config.target)
 
     @property
     def y_true(self) -> Any:
@@ -500,6 +513,8 @@ class Evaluation:
                 getattr(self.config.evaluation, k) for k in ("resamples", "confidence", "seed")
             ],
             "fairness": [self.config.fairness.min_group_size, self.config.eval_dataset.protected],
+            # how the file is read and which columns the model is given (features/drop)
+            "shape": [getattr(self.config.eval_dataset, k) for k in _SHAPE_KEYS],
         }
 
     def _estimate(self, name: str) -> tuple[Estimate, Estimate | None, float | None]:
@@ -761,6 +776,9 @@ class Evaluation:
         if exported.get("cost") and "cost:candidate" not in self._cache:
             self._cache["cost:candidate"] = exported["cost"]
         self.log.extend(exported.get("log", []))
+
+
+_SHAPE_KEYS = ("target", "sep", "columns", "features", "drop")
 
 
 def _digest(parts: dict[str, Any]) -> str:

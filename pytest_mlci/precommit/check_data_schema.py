@@ -41,7 +41,7 @@ def check_file(path: Path, dataset: DatasetConfig, root: Path) -> list[str]:
     streaming threshold) is validated batch by batch, so a commit of a file bigger than
     memory does not load it whole.
     """
-    from pytest_mlci.data.loading import read_table
+    from pytest_mlci.data.loading import read_dataset
     from pytest_mlci.data.schema import MAX_FAILURES_SHOWN, load_schema, validate_frame
     from pytest_mlci.data.validate import guard_parquet, streams
 
@@ -52,7 +52,7 @@ def check_file(path: Path, dataset: DatasetConfig, root: Path) -> list[str]:
 
             _, failures = guard_parquet(lambda: streamed_schema(path, schema), path)
         else:
-            failures = validate_frame(schema, read_table(path))
+            failures = validate_frame(schema, read_dataset(dataset, path))
     except DataError as exc:  # a ConfigError (broken schema reference) goes to main: exit 2
         message = str(exc)
         return [message if message.startswith(str(path)) else f"{path}: {message}"]
