@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from mlci_local.sshsig import SignatureInvalid, Verified
+from mlci_local.sshsig import SignatureInvalid, Verified, run_tool
 from pytest_mlci.errors import ConfigError
 
 TIMEOUT_S = 30
@@ -106,11 +106,4 @@ def commit_signer(root: Path, commit: str, keyring: Path) -> tuple[str | None, s
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
-    try:
-        done = subprocess.run(args, capture_output=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise SignatureInvalid(f"gpg did not finish in {TIMEOUT_S} s") from None
-    return subprocess.CompletedProcess(
-        done.args, done.returncode, done.stdout.decode(errors="replace"),
-        done.stderr.decode(errors="replace"),
-    )  # fmt: skip
+    return run_tool(args, what="gpg")

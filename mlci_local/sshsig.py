@@ -120,12 +120,16 @@ def verify_with_public_key(data: bytes, signature: str, *, namespace: str, publi
 
 
 def _run(args: list[str], data: bytes = b"") -> subprocess.CompletedProcess[str]:
+    return run_tool([ssh_keygen(), *args], data, what=f"ssh-keygen {args[1]}")
+
+
+def run_tool(argv: list[str], data: bytes = b"", *, what: str) -> subprocess.CompletedProcess[str]:
+    """Run a signing tool (ssh-keygen, gpg) on ``data``; its output as text. A tool that
+    hangs is a signature that proves nothing: :class:`SignatureInvalid` naming ``what``."""
     try:
-        done = subprocess.run(
-            [ssh_keygen(), *args], input=data, capture_output=True, timeout=TIMEOUT_S
-        )
+        done = subprocess.run(argv, input=data, capture_output=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise SignatureInvalid(f"ssh-keygen {args[1]} did not finish in {TIMEOUT_S} s") from None
+        raise SignatureInvalid(f"{what} did not finish in {TIMEOUT_S} s") from None
     return subprocess.CompletedProcess(
         done.args, done.returncode, done.stdout.decode(errors="replace"),
         done.stderr.decode(errors="replace"),

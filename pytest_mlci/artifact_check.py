@@ -41,12 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlci.errors import DataError, RegistryError
+from pytest_mlci.model_io import sha256_file
 from pytest_mlci.redact import redact_text
 
 TAG_LOCATION = "mlci.artifact_location"  # the model folder, relative to the state dir (posix)
 CHECK_ENV = "MLCI_ARTIFACT_CHECK"  # "download": a remote store is downloaded and hashed each use
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -173,18 +173,10 @@ def _hash_folder(
             data = path.read_bytes()  # hashed and loaded from memory: no check-then-load race
             actual = hashlib.sha256(data).hexdigest()
         else:
-            actual = _sha256_file(path)
+            actual = sha256_file(path)
         if actual != expected:
             raise _mismatch(version, where, name, expected, actual)
     return data
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _listing(version: Any, registry_uri: str) -> dict[str, int | None]:
