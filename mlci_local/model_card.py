@@ -228,6 +228,13 @@ def _context(facts: VersionFacts, config: Any) -> dict[str, Any]:
         for key, value in tags.items()
         if key.startswith("mlci.param.")
     }  # fmt: skip
+    # The project's own MLflow training run (mlci_local.mlflow_training), as registered.
+    training = {
+        f"mlflow.{key.removeprefix('mlci.training.')}": value
+        for key, value in tags.items()
+        if key.startswith(("mlci.training.param.", "mlci.training.metric."))
+        or key == "mlci.training.run_id"
+    }
     intended = facts.description
     task = (evaluation or {}).get("task") or getattr(config, "task", None) or "unknown"
     tier = tags.get("mlci.tier") or getattr(config, "tier", None) or "unknown"
@@ -257,7 +264,7 @@ def _context(facts: VersionFacts, config: Any) -> dict[str, Any]:
         "data_rows": data.get("rows"),
         "data_sha256": data.get("sha256") or tags.get("mlci.data_digest") or "unknown",
         "dvc_hashes": sorted(dvc_hashes.items()),
-        "params": sorted(params.items()),
+        "params": sorted({**params, **training}.items()),
         "has_evaluation": evaluation is not None,
         "evaluation_passed": (evaluation or {}).get("passed"),
         "baseline": baseline,

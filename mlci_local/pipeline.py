@@ -53,6 +53,7 @@ class RunContext:
     report: dict[str, Any] | None = None
     report_path: Path | None = None
     reproduced: tuple[str, ...] = ()
+    training: Any = None  # mlci_local.mlflow_training.TrainingLink: the linked MLflow run
     already_production: str | None = None
     outcomes: list[StageOutcome] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)  # printed under the current stage's line
@@ -173,6 +174,14 @@ class Pipeline:
         notes = []
         for dataset in datasets:
             outcome = validate_dataset(dataset, root=self.config.root, task=self.config.task)
+            if not outcome.checks and not outcome.error:
+                # Nothing declared is nothing judged, not a failure: the evaluation still
+                # reads the file; the line says how to switch checks on.
+                notes.append(
+                    f"{dataset.name}: no checks declared (add schema, reference, expected_rows "
+                    "or a quality key)"
+                )
+                continue
             if outcome.error:
                 raise CheckFailed(f"dataset '{dataset.name}': {outcome.error}")
             if overall(outcome.rows) != "pass":
@@ -182,6 +191,7 @@ class Pipeline:
                     + "\n".join(lines)
                 )
             rows = f"{outcome.row_count:,} rows, " if outcome.row_count is not None else ""
+            rows = f"{outcome.shape}, " if outcome.shape else rows  # a loader's X: its shape
             notes.append(f"{dataset.name} {rows}{'/'.join(outcome.checks)} ok")
         made = ""
         if prepared is not None and prepared.ran:
@@ -193,13 +203,20 @@ class Pipeline:
     def stage_train(self) -> tuple[str, str]:
         from mlci_local.training import reproduce
         from pytest_mlci.content_digest import content_digest
-        from pytest_mlci.model_io import sha256_file
+        from pytest_mlci.model_io import artifact_digest, artifact_exists
 
-        result = reproduce(self.config.root)
+        if self.config.training.mlflow_model:  # the script logs the model with MLflow
+            from mlci_local.mlflow_training import reproduce_in_run
+
+            result, self.ctx.training = reproduce_in_run(self.config)
+            shown = self.config.artifact.relative_to(self.config.root).as_posix()
+            self.ctx.lines.append(self.ctx.training.describe(shown))
+        else:
+            result = reproduce(self.config.root)
         artifact = self.config.artifact
-        if not artifact.is_file():
+        if not artifact_exists(artifact):
             raise CheckFailed(f"{artifact}: dvc repro finished but produced no artifact")
-        self.ctx.digest = sha256_file(artifact)
+        self.ctx.digest = artifact_digest(artifact)
         self.ctx.content_digest = content_digest(artifact)
         production = self.registry.by_alias("production")
         # The same model counts even as other bytes: a retrain without DVC's cache (a fresh CI
@@ -306,6 +323,10 @@ class Pipeline:
                 if g.get("candidate")
             },
         }
+        if self.ctx.training is not None:  # the project's own MLflow run, linked
+            from mlci_local.mlflow_training import training_tags
+
+            tags.update(training_tags(self.ctx.training))
         attachments = {
             "lineage.json": json.dumps(
                 {"git": asdict(git), "dvc_hashes": lineage.hashes, "params": params}, indent=2
@@ -513,9 +534,9 @@ class Pipeline:
 
     def _digest(self) -> str:
         if self.ctx.digest is None:
-            from pytest_mlci.model_io import sha256_file
+            from pytest_mlci.model_io import artifact_digest
 
-            self.ctx.digest = sha256_file(self.config.artifact)
+            self.ctx.digest = artifact_digest(self.config.artifact)
         return self.ctx.digest
 
 

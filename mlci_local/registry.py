@@ -203,8 +203,7 @@ class Registry:
             **{k: _clip(v) for k, v in tags.items()},
             **location,
             rr.TAG_SHA256: digest,
-            rr.TAG_FILE: artifact.name,
-            rr.TAG_MANIFEST: json.dumps({artifact.name: digest}, sort_keys=True),
+            **_file_tags(artifact, digest),
             TAG_IDEMPOTENCY: key,
         }
         mv = self.call(
@@ -390,6 +389,28 @@ class Registry:
     def _check_alias(alias: str) -> None:
         if alias not in ALIASES:
             raise RegistryError(f"alias '{alias}' is not one of {', '.join(ALIASES)}")
+
+
+def _file_tags(artifact: Path, digest: str) -> dict[str, str]:
+    """The model's file name and its ``{file: sha256}`` manifest, checked on every use.
+
+    A directory model (an MLflow model folder) is named with a trailing ``/`` and its manifest
+    lists every file; its digest is the manifest's tree digest.
+    """
+    from pytest_mlci.model_io import directory_manifest, tree_digest
+
+    if artifact.is_dir():
+        manifest = directory_manifest(artifact)
+        if tree_digest(manifest) != digest:
+            raise RegistryError(f"{artifact}: the model folder changed while it was registered")
+        return {
+            rr.TAG_FILE: f"{artifact.name}/",
+            rr.TAG_MANIFEST: json.dumps(manifest, sort_keys=True),
+        }
+    return {
+        rr.TAG_FILE: artifact.name,
+        rr.TAG_MANIFEST: json.dumps({artifact.name: digest}, sort_keys=True),
+    }
 
 
 def _clip(value: str) -> str:

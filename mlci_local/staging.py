@@ -172,7 +172,10 @@ def probe(config: MlciConfig, alias: str) -> StagingResult:
 
     from pytest_mlci import registry_read as rr
     from pytest_mlci.artifact_check import load_verified
-    from pytest_mlci.data.loading import model_input, read_dataset
+    from pytest_mlci.data.loaded import load_evaluation_data
+    from pytest_mlci.evaluation.scoring import row_count, take_rows
+    from pytest_mlci.flavours import ModelPolicy
+    from pytest_mlci.model_adapters import predict_scores
 
     client = rr.open_client(config.registry_uri)
     if alias.isdigit():
@@ -190,20 +193,17 @@ def probe(config: MlciConfig, alias: str) -> StagingResult:
         config.state_dir / "cache" / "staging",
         registry_uri=config.registry_uri,
         state_dir=config.state_dir,
-        trusted_types=config.trusted_types,
-        allow_pickle=config.allow_pickle,
+        policy=ModelPolicy.from_config(config),
     )
     loaded = time.perf_counter() - started
-    dataset = config.eval_dataset
-    frame = read_dataset(dataset)
-    sample = model_input(frame, dataset, dataset.target or config.target)
-    sample = sample.head(config.staging_sample_rows)
+    data = load_evaluation_data(config)
+    sample = take_rows(data.X, list(range(min(data.rows, config.staging_sample_rows))))
     started = time.perf_counter()
     predictions = np.asarray(model.predict(sample))
-    _check_outputs(predictions, len(sample), "predict")
-    if config.task != "regression" and hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(sample), dtype=float)
-        _check_outputs(proba, len(sample), "predict_proba")
+    _check_outputs(predictions, row_count(sample), "predict")
+    proba = predict_scores(model, sample) if config.task != "regression" else None
+    if proba is not None:
+        _check_outputs(proba, row_count(sample), "predict_proba")
         if (proba < 0).any() or (proba > 1).any():
             raise CheckFailed("staging: predict_proba returned values outside [0, 1]")
     elapsed = time.perf_counter() - started
@@ -211,9 +211,9 @@ def probe(config: MlciConfig, alias: str) -> StagingResult:
     return StagingResult(
         version=version.version,
         digest=version.digest or "",
-        rows=len(sample),
+        rows=row_count(sample),
         load_seconds=round(loaded, 4),
-        predict_ms_per_row=round(1000 * elapsed / max(len(sample), 1), 4),
+        predict_ms_per_row=round(1000 * elapsed / max(row_count(sample), 1), 4),
         **load,
     )
 
@@ -228,8 +228,12 @@ def _load_test(model: Any, sample: Any, config: MlciConfig) -> dict[str, Any]:
     from mlci_local.rollout.router import one_openmp_thread
 
     limits = config.staging
-    predict = model.predict_proba if hasattr(model, "predict_proba") else model.predict
-    rows = [sample.iloc[[i % len(sample)]] for i in range(min(len(sample), 200))]
+    from pytest_mlci.evaluation.scoring import row_count, take_rows
+    from pytest_mlci.model_adapters import serving_function
+
+    predict = serving_function(model)
+    count = row_count(sample)
+    rows = [take_rows(sample, [i % count]) for i in range(min(count, 200))]
     for row in rows[:10]:  # warm-up
         predict(row)
     deadline = time.monotonic() + limits.load_seconds

@@ -48,8 +48,13 @@ class ReproResult:
         return tuple(name for name in self.reproduced if name not in self.restored)
 
 
-def reproduce(root: Path, targets: Sequence[str] | None = None) -> ReproResult:
-    """Run ``dvc repro`` (for ``targets`` and their upstream, or the whole pipeline)."""
+def reproduce(
+    root: Path, targets: Sequence[str] | None = None, *, force: bool = False
+) -> ReproResult:
+    """Run ``dvc repro`` (for ``targets`` and their upstream, or the whole pipeline).
+
+    ``force``: ``dvc repro -f -s targets``, those stages only, even when up to date.
+    """
     quiet_offline_environment()
     if not (root / "dvc.yaml").is_file():
         raise ConfigError(f"{root / 'dvc.yaml'}: not found; training needs a DVC pipeline")
@@ -59,7 +64,11 @@ def reproduce(root: Path, targets: Sequence[str] | None = None) -> ReproResult:
     captured = _CapturedOutput()
     try:
         with _interpreter_first_on_path(), captured, Repo(str(root)) as repo:
-            stages = repo.reproduce(targets=list(targets) if targets else None)
+            stages = repo.reproduce(
+                targets=list(targets) if targets else None,
+                force=force,
+                single_item=force and bool(targets),
+            )
     except ReproductionError as exc:
         raise CheckFailed(
             f"dvc repro failed: {exc} {_cause(exc)}\n--- stage output ---\n{captured.text[-4000:]}"

@@ -51,12 +51,30 @@ _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 @dataclass(frozen=True)
 class VerifiedArtifact:
-    """The model file's bytes, hashed against the registered manifest just now."""
+    """The model's bytes, hashed against the registered manifest just now.
+
+    A single-file model has ``data``; a directory model (an MLflow model folder, registered
+    with an ``mlci.artifact_file`` ending in ``/``) has every file's bytes in ``files``.
+    """
 
     name: str  # the model file's name, e.g. model.skops (its suffix picks the loader)
     data: bytes
-    path: Path  # a file that held exactly ``data``: a cache copy, or a local store's own file
+    path: Path  # a file (folder) that held exactly these bytes: a cache copy or the store's
     how: str  # what was checked: "local store hashed" / "remote listing + cache hashed" / ...
+    files: dict[str, bytes] | None = None
+
+    def artifact(self, label: str) -> Any:
+        """The checked bytes as a :class:`pytest_mlci.flavours.ArtifactBytes` to load."""
+        from pytest_mlci.flavours import ArtifactBytes
+
+        if self.files is not None:
+            return ArtifactBytes(self.name.rstrip("/"), label, files=self.files)
+        return ArtifactBytes(self.name, label, data=self.data)
+
+
+def is_directory(filename: str) -> bool:
+    """Whether a version's ``mlci.artifact_file`` names a directory model (``model/``)."""
+    return filename.endswith("/")
 
 
 def manifest_of(version: Any) -> tuple[str, dict[str, str]]:
@@ -70,6 +88,16 @@ def manifest_of(version: Any) -> tuple[str, dict[str, str]]:
             "it was not registered by mlci and cannot be verified"
         )
     text = version.tags.get(TAG_MANIFEST)
+    if is_directory(filename):
+        from pytest_mlci.model_io import tree_digest
+
+        manifest = json.loads(text) if text else {}
+        if not manifest or tree_digest(manifest) != expected:
+            raise DataError(
+                f"{version.name} v{version.version}: the manifest does not add up to the "
+                f"registered {TAG_SHA256}; refusing to load"
+            )
+        return filename, manifest
     # Registered before manifests existed: the single-file digest is the manifest.
     manifest = json.loads(text) if text else {filename: expected}
     if manifest.get(filename, expected) != expected:
@@ -145,8 +173,9 @@ def _mismatch(version: Any, where: str, name: str, expected: str, actual: str) -
 
 def _hash_folder(
     version: Any, folder: Path, where: str, filename: str, manifest: dict[str, str]
-) -> bytes:
-    """Check every file of ``folder`` against ``manifest``; return the model file's bytes."""
+) -> tuple[bytes, dict[str, bytes] | None]:
+    """Check every file of ``folder`` against ``manifest``; return the model file's bytes
+    (for a directory model, every file's bytes)."""
     if not folder.is_dir():
         raise DataError(
             f"{version.name} v{version.version}: {where}: the model's folder is missing from "
@@ -162,6 +191,7 @@ def _hash_folder(
             "after registration"
         )
     data = b""
+    everything: dict[str, bytes] | None = {} if is_directory(filename) else None
     for name, expected in sorted(manifest.items()):
         path = folder / name
         if not path.is_file():
@@ -169,14 +199,18 @@ def _hash_folder(
                 f"{version.name} v{version.version}: {where}/{name}: listed in the manifest "
                 "but missing from the store"
             )
-        if name == filename:
-            data = path.read_bytes()  # hashed and loaded from memory: no check-then-load race
-            actual = hashlib.sha256(data).hexdigest()
+        if name == filename or everything is not None:
+            content = path.read_bytes()  # hashed and loaded from memory: no check-then-load race
+            actual = hashlib.sha256(content).hexdigest()
+            if everything is not None:
+                everything[name] = content
+            else:
+                data = content
         else:
             actual = sha256_file(path)
         if actual != expected:
             raise _mismatch(version, where, name, expected, actual)
-    return data
+    return data, everything
 
 
 def _listing(version: Any, registry_uri: str) -> dict[str, int | None]:
@@ -247,16 +281,23 @@ def verify(
     ``copy`` keeps a cache file with the checked bytes of a local store for callers that need
     a path; :func:`load_verified` loads from memory and needs none.
     """
-    from pytest_mlci.registry_read import sqlite_path
+    from pytest_mlci.registry_read import TAG_SHA256, sqlite_path
 
     filename, manifest = manifest_of(version)
-    expected = manifest[filename]
+    expected = version.tags[TAG_SHA256] if is_directory(filename) else manifest[filename]
     if state_dir is None and sqlite_path(registry_uri) is not None:
         state_dir = sqlite_path(registry_uri).parent  # the default layout keeps both together
     folder = local_store(version, state_dir)
     target = Path(cache_dir) / f"{version.name}-v{version.version}-{expected[:12]}"
     if folder is not None:
-        data = _hash_folder(version, folder, str(folder), filename, manifest)
+        data, files = _hash_folder(version, folder, str(folder), filename, manifest)
+        if files is not None:
+            if copy:
+                for name, content in files.items():
+                    _write_copy(target / name, content)
+            return VerifiedArtifact(
+                filename, b"", target if copy else folder, "local store hashed", files
+            )
         path = folder / filename
         if copy:
             path = target / filename
@@ -277,16 +318,20 @@ def verify(
     cached = target / "files"
     if os.environ.get(CHECK_ENV, "").lower() != "download" and _sizes_match(cached, listed):
         try:
-            data = _hash_folder(version, cached, str(cached), filename, manifest)
+            data, files = _hash_folder(version, cached, str(cached), filename, manifest)
             return VerifiedArtifact(
-                filename, data, cached / filename, "remote listing matched; cached copy hashed"
+                filename,
+                data,
+                cached if files is not None else cached / filename,
+                "remote listing matched; cached copy hashed",
+                files,
             )
         except DataError:
             pass  # a damaged cache is fetched again, never trusted
     fresh = Path(tempfile.mkdtemp(prefix=".download-", dir=_ensure(target)))
     try:
         local = _download(version, fresh / "files", registry_uri)
-        data = _hash_folder(version, local, where, filename, manifest)
+        data, files = _hash_folder(version, local, where, filename, manifest)
         try:
             if cached.exists():
                 shutil.rmtree(cached)
@@ -295,7 +340,13 @@ def verify(
             pass  # another process put its verified copy there meanwhile; ours is in memory
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
-    return VerifiedArtifact(filename, data, cached / filename, "remote store downloaded, hashed")
+    return VerifiedArtifact(
+        filename,
+        data,
+        cached if files is not None else cached / filename,
+        "remote store downloaded, hashed",
+        files,
+    )
 
 
 def _ensure(path: Path) -> Path:
@@ -320,17 +371,19 @@ def load_verified(
     state_dir: Path | None = None,
     trusted_types: Sequence[str] = (),
     allow_pickle: bool = False,
+    policy: Any = None,
 ) -> Any:
-    """:func:`verify` the version, then load the model from the very bytes that were hashed."""
-    from pytest_mlci.model_io import load_model_bytes
+    """:func:`verify` the version, then load the model from the very bytes that were hashed.
+
+    ``policy`` (:class:`pytest_mlci.flavours.ModelPolicy`, usually ``from_config``) decides the
+    flavour; without it ``trusted_types``/``allow_pickle`` make one that detects it.
+    """
+    from pytest_mlci.flavours import ModelPolicy, load
 
     verified = verify(
         version, cache_dir, registry_uri=registry_uri, state_dir=state_dir, copy=False
     )
-    return load_model_bytes(
-        verified.data,
-        verified.name,
-        trusted_types=trusted_types,
-        allow_pickle=allow_pickle,
-        label=f"{version.name} v{version.version}/{verified.name}",
-    )
+    if policy is None:
+        policy = ModelPolicy(trusted_types=tuple(trusted_types), allow_pickle=allow_pickle)
+    label = f"{version.name} v{version.version}/{verified.name}".rstrip("/")
+    return load(verified.artifact(label), policy)

@@ -30,6 +30,8 @@ BASELINE_POLICIES = ("fail", "allow-first")
 # What baseline gates say when production cannot score the evaluation data (another feature
 # set, another input format); absolute gates are judged either way.
 INCOMPATIBLE_POLICIES = ("fail", "inconclusive")
+#: How the artifact is read; "auto" decides by its name and content (pytest_mlci/flavours.py).
+FLAVOURS = ("auto", "skops", "pickle", "mlflow", "xgboost", "lightgbm", "custom")
 DEFAULT_REGISTRY = "sqlite:///.mlci/mlflow.db"
 REGISTRY_ENV = "MLCI_REGISTRY"  # overrides `registry`, e.g. from a CI secret
 DATABASE_ENV = "MLCI_DATABASE"  # overrides `database` (it carries credentials)
@@ -97,6 +99,9 @@ class DatasetConfig:
     # ``drop``; the frame the checks read keeps every column
     features: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
+    # "module:function" called with the path (and the reference's): returns a DataFrame or
+    # (X, y[, feature_names]) with X a DataFrame, 2-D numpy array or scipy sparse matrix
+    loader: str | None = None
     declared: frozenset[str] = frozenset()
 
     def psi_threshold(self, column: str) -> float:
@@ -292,6 +297,29 @@ class AuditSettings:
     s3_retention_days: int = 2555  # object lock retention of each checkpoint object
 
 
+#: Artifact names that say "one model file": wrong for a materialised MLflow model directory.
+_FILE_MODEL_SUFFIXES = (".skops", ".pkl", ".pickle", ".joblib")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """``[tool.mlci.training]``: how the training command hands over its model.
+
+    ``mlflow_model``: the training command logs an MLflow model with this name (``name=`` of
+    ``mlflow.<flavour>.log_model``, ``"model"`` for autolog); mlci runs ``dvc repro`` inside an
+    MLflow run it creates, and that model, downloaded to ``artifact``, is the candidate
+    (:mod:`mlci_local.mlflow_training`). ``experiment``: the MLflow experiment of that run
+    (default: the one the training script names in ``mlflow.set_experiment``, else the model).
+    ``stage``: the ``dvc.yaml`` stage that logs it, forced inside a linked run when DVC finds it
+    up to date but no linked model is materialised (default: the stage whose script calls
+    ``log_model`` or ``autolog``, else ``train``).
+    """
+
+    mlflow_model: str | None = None
+    experiment: str | None = None
+    stage: str | None = None
+
+
 @dataclass(frozen=True)
 class MlciConfig:
     """The validated configuration of one project."""
@@ -319,12 +347,18 @@ class MlciConfig:
     evaluation: EvaluationSettings = field(default_factory=lambda: EvaluationSettings())
     trusted_types: tuple[str, ...] = ()
     allow_pickle: bool = False
+    # the model's flavour ("auto": from the artifact), and for anything else a
+    # "module:function" that loads the artifact and one that predicts with it
+    flavour: str = "auto"
+    model_loader: str | None = None
+    predict: str | None = None
     fairness: FairnessSettings = field(default_factory=lambda: FairnessSettings())
     cost: CostSettings = field(default_factory=lambda: CostSettings())
     robustness: RobustnessSettings = field(default_factory=lambda: RobustnessSettings())
     approvals: ApprovalSettings = field(default_factory=lambda: ApprovalSettings())
     canary: CanarySettings = field(default_factory=lambda: CanarySettings())
     audit: AuditSettings = field(default_factory=lambda: AuditSettings())
+    training: TrainingSettings = field(default_factory=TrainingSettings)
 
     @property
     def state_dir(self) -> Path:
@@ -375,12 +409,16 @@ _TOP_KEYS = {
     "evaluation": dict,
     "trusted_types": list,
     "allow_pickle": bool,
+    "flavour": str,
+    "model_loader": str,
+    "predict": str,
     "fairness": dict,
     "cost": dict,
     "robustness": dict,
     "approvals": dict,
     "canary": dict,
     "audit": dict,
+    "training": dict,
 }
 _REQUIRED = ("model", "task", "target", "artifact")
 _STATIC_KEYS = {"paths": list, "select": list, "ignore": list, "per-file-ignores": dict}
@@ -414,6 +452,7 @@ _DATASET_KEYS = {
     "columns": list,
     "features": list,
     "drop": list,
+    "loader": str,
 }
 _QUALITY_KEYS = frozenset(
     {"max_null_rate", "null_rates", "max_duplicate_rate", "allow_constant", "min_label_share"}
@@ -534,6 +573,20 @@ def _parse_shape(
     if len(set(columns)) != len(columns):
         twice = next(c for c in columns if columns.count(c) > 1)
         raise reader.error(where + "columns", f"names {twice!r} twice")
+    loader = spec.get("loader")
+    if loader is not None:
+        module, _, function = loader.partition(":")
+        if not module or not function:
+            raise reader.error(
+                where + "loader",
+                f"{loader!r} is not 'module:function'; e.g. loader = 'features:load' (called "
+                "with the dataset's path, returning a DataFrame or (X, y))",
+            )
+        for key in ("sep", "header", "columns"):
+            if key in spec:
+                raise reader.error(
+                    where + key, "does not apply with 'loader' (the loader reads the file)"
+                )
     delimited = (".csv", ".tsv", ".txt")
     files = [spec["path"], *([spec["reference"]] if "reference" in spec else [])]
     for key in ("sep", "header", "columns"):
@@ -558,6 +611,7 @@ def _parse_shape(
         "columns": columns,
         "features": features,
         "drop": drop,
+        "loader": loader,
     }
 
 
@@ -631,6 +685,34 @@ class _Reader:
             if not isinstance(value, str):
                 raise self.error(key, f"must be a list of strings, found {value!r}")
         return tuple(values)
+
+
+_TRAINING_KEYS = {"mlflow_model": str, "experiment": str, "stage": str}
+
+
+def _parse_training(reader: _Reader, table: Mapping[str, Any], artifact: str) -> TrainingSettings:
+    """``[training]``: names checked here, so a typo fails before a long training run."""
+    reader.check_keys(table, _TRAINING_KEYS, "training.")
+    for key in _TRAINING_KEYS:
+        if key in table and not table[key].strip():
+            raise reader.error(f"training.{key}", "must not be empty; e.g. mlflow_model = 'model'")
+    name = table.get("mlflow_model")
+    if name is not None and ("/" in name or name in (".", "..")):
+        raise reader.error(
+            "training.mlflow_model",
+            f"{name!r} is not a model name; use the name the training script passes to "
+            "log_model(name=...), e.g. mlflow_model = 'model'",
+        )
+    if name is not None and artifact.lower().endswith(_FILE_MODEL_SUFFIXES):
+        raise reader.error(
+            "artifact",
+            f"{artifact!r} names one model file, but with training.mlflow_model mlci "
+            "materialises the MLflow model directory there; name it without a file "
+            "extension, e.g. artifact = 'models/model'",
+        )
+    return TrainingSettings(
+        mlflow_model=name, experiment=table.get("experiment"), stage=table.get("stage")
+    )
 
 
 def _parse_approvals(reader: _Reader, table: Mapping[str, Any], tier: Any) -> ApprovalSettings:
@@ -947,6 +1029,20 @@ def parse_config(
     reader.choice(table, "tier", TIERS)
     reader.choice(table, "on_missing_baseline", BASELINE_POLICIES)
     reader.choice(table, "on_incompatible_baseline", INCOMPATIBLE_POLICIES)
+    reader.choice(table, "flavour", FLAVOURS)
+    flavour = table.get("flavour", "auto")
+    if flavour == "custom" and "predict" not in table:
+        raise reader.error(
+            "predict",
+            "is required with flavour = 'custom'; name the function that scores rows, "
+            "e.g. predict = 'my_model:predict' (called as predict(model, X))",
+        )
+    if ("predict" in table or "model_loader" in table) and flavour not in ("auto", "custom"):
+        raise reader.error(
+            "flavour",
+            f"is {flavour!r}, but predict/model_loader are set; they define the 'custom' "
+            "flavour: set flavour = 'custom' (or remove them)",
+        )
 
     static_table = table.get("static", {})
     reader.check_keys(static_table, _STATIC_KEYS, "static.")
@@ -1033,6 +1129,7 @@ def parse_config(
 
     canary = _parse_canary(reader, table.get("canary", {}))
     audit = _parse_audit(reader, table.get("audit", {}), root)
+    training = _parse_training(reader, table.get("training", {}), table["artifact"])
     database = os.environ.get(DATABASE_ENV) or table.get("database")
     if database is not None and not database.startswith(DATABASE_SCHEMES):
         where = f"${DATABASE_ENV}" if os.environ.get(DATABASE_ENV) else "database"
@@ -1076,12 +1173,16 @@ def parse_config(
         evaluation=evaluation,
         trusted_types=reader.strings(table.get("trusted_types", []), "trusted_types"),
         allow_pickle=table.get("allow_pickle", False),
+        flavour="custom" if "predict" in table else flavour,
+        model_loader=table.get("model_loader"),
+        predict=table.get("predict"),
         fairness=FairnessSettings(**fairness_table),
         cost=CostSettings(**cost_table),
         robustness=robustness,
         approvals=approvals,
         canary=canary,
         audit=audit,
+        training=training,
     )
 
 

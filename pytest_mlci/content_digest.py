@@ -10,7 +10,10 @@ The content digest hashes what the model *is*: for a ``.skops`` zip, the members
 sorted order with zip metadata (timestamps, entry order, compression) ignored, and
 ``schema.json`` with the object ids renumbered in order of first appearance (equal ids stay
 equal, so shared references keep their shape) and member file names replaced by the same
-numbering. Pickle and joblib files have no such noise to remove (no timestamps; the pickler's
+numbering. A model directory (an MLflow model) is the digest of its files' content digests,
+with ``MLmodel``'s per-save fields (time, uuid, run id) left out and cloudpickle's per-process
+class ids in its pickles numbered (:func:`pickle_content_digest`). Pickle and joblib files have no
+such noise to remove (no timestamps; the pickler's
 memo is numbered in order), and no format-aware canonical form we could trust, so their content
 digest is their exact sha256.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,14 @@ from pytest_mlci.model_io import sha256_file
 SCHEMA = "schema.json"
 # Bumped if the canonical form changes; part of what is hashed, so two schemes never agree.
 SCHEME = b"mlci-content-digest/skops/1\0"
+DIRECTORY_SCHEME = b"mlci-content-digest/directory/1\0"
+PICKLE_SCHEME = b"mlci-content-digest/pickle/1\0"
+_UUID4_HEX = re.compile(r"[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}")
+MLMODEL = "MLmodel"
+#: What MLflow writes into ``MLmodel`` anew on every save of the same model.
+MLMODEL_PER_SAVE = frozenset(
+    {"utc_time_created", "model_uuid", "model_id", "run_id", "artifact_path", "model_size_bytes"}
+)
 
 
 def content_digest(path: Path) -> str:
@@ -42,11 +54,71 @@ def content_digest(path: Path) -> str:
     is never *less* strict than the content digest.
     """
     path = Path(path)
+    if path.is_dir():
+        return directory_content_digest(path)
     if path.suffix.lower() == ".skops":
         digest = skops_content_digest(path.read_bytes())
         if digest is not None:
             return digest
     return sha256_file(path)
+
+
+def directory_content_digest(path: Path) -> str:
+    """The content digest of a model directory (an MLflow model folder).
+
+    Each file counts by its own content digest, and ``MLmodel`` without the fields MLflow
+    writes afresh on every save (creation time, model uuid and id, run id, size): saving the
+    same model twice, in two runs, gives the same digest.
+    """
+    digest = hashlib.sha256(DIRECTORY_SCHEME)
+    for child in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+        name = child.relative_to(path).as_posix()
+        if name == MLMODEL:
+            part = _mlmodel_digest(child.read_bytes())
+        elif child.suffix.lower() in (".pkl", ".pickle"):
+            part = pickle_content_digest(child.read_bytes())
+        else:
+            part = content_digest(child)
+        digest.update(f"{name}\0{part}\n".encode())
+    return digest.hexdigest()
+
+
+def pickle_content_digest(data: bytes) -> str:
+    """A pickle's digest with cloudpickle's per-process class ids numbered instead.
+
+    MLflow cloudpickles a ``python_function`` model, and cloudpickle pickles a class defined in
+    the training script by value, tagged with a fresh ``uuid4().hex`` in every process (its
+    "class tracker id"): the only byte that differs between two saves of one model. The opcodes
+    are hashed with every string that is a version-4 uuid in hex replaced by its order of first
+    appearance; anything that is not a readable pickle counts by its exact bytes.
+    """
+    import pickletools
+
+    digest = hashlib.sha256(PICKLE_SCHEME)
+    seen: dict[str, int] = {}
+    try:
+        for opcode, argument, _ in pickletools.genops(data):
+            if isinstance(argument, str) and _UUID4_HEX.fullmatch(argument):
+                argument = f"<uuid {seen.setdefault(argument, len(seen))}>"
+            digest.update(f"{opcode.name}\0{argument!r}\n".encode())
+    except Exception:  # not a pickle, or a damaged one: be exact
+        return hashlib.sha256(data).hexdigest()
+    return digest.hexdigest()
+
+
+def _mlmodel_digest(data: bytes) -> str:
+    """An ``MLmodel`` file's digest without its per-save fields (exact bytes if unreadable)."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(data.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError):
+        document = None
+    if not isinstance(document, dict):
+        return hashlib.sha256(data).hexdigest()
+    stable = {k: v for k, v in document.items() if k not in MLMODEL_PER_SAVE}
+    text = json.dumps(stable, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def skops_content_digest(data: bytes) -> str | None:

@@ -53,7 +53,11 @@ def mlci_model(mlci_eval: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def mlci_data(mlci_eval: Any) -> Any:
-    """The evaluation DataFrame, already validated against its pandera schema."""
+    """The evaluation DataFrame, already validated against its pandera schema.
+
+    For a ``loader`` returning ``(X, y)`` it is a ``pytest_mlci.data.loaded.LoadedData``:
+    ``.X`` (numpy array or scipy CSR matrix, as the model gets it), ``.y``, ``.feature_names``.
+    """
     return _user_error(lambda: mlci_eval.data)
 
 

@@ -4,7 +4,12 @@ skops is the default format because it loads without executing arbitrary code: o
 known to be safe are rebuilt, and any other type must be trusted explicitly by name (config
 ``trusted_types``). Pickle and joblib files can execute code on load; they are refused unless
 the project opts in with ``allow_pickle = true``, which is a statement that the artifact comes
-only from this project's own pipeline and its sha256 is verified before loading.
+only from this project's own pipeline and its sha256 is verified before loading. The other
+flavours (XGBoost, LightGBM, MLflow model directories, a user's predict function) are in
+:mod:`pytest_mlci.flavours`.
+
+An artifact is a file, or a directory (an MLflow model): a directory's exact digest is the
+tree digest of its ``{relative path: sha256}`` manifest.
 """
 
 from __future__ import annotations
@@ -28,20 +33,64 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_model(path: Path, *, trusted_types: Sequence[str] = (), allow_pickle: bool = False) -> Any:
-    """Load ``path`` (``.skops``; ``.pkl``/``.joblib`` only with ``allow_pickle``)."""
+def tree_digest(files: dict[str, str]) -> str:
+    """The digest of a model directory from its ``{relative posix path: sha256}`` manifest.
+
+    Computed from the manifest alone, so a registered version's manifest can be checked
+    against its ``mlci.sha256`` tag without reading a file.
+    """
+    digest = hashlib.sha256(b"mlci-tree/1\0")
+    for name in sorted(files):
+        digest.update(f"{name}\0{files[name]}\n".encode())
+    return digest.hexdigest()
+
+
+def directory_manifest(path: Path) -> dict[str, str]:
+    """``{relative posix path: sha256}`` of every file under the directory ``path``."""
     path = Path(path)
-    if not path.is_file():
+    return {
+        child.relative_to(path).as_posix(): sha256_file(child)
+        for child in sorted(path.rglob("*"))
+        if child.is_file()
+    }
+
+
+def artifact_exists(path: Path) -> bool:
+    """A model artifact is a file, or a non-empty directory (an MLflow model folder)."""
+    path = Path(path)
+    return path.is_file() or (path.is_dir() and any(p.is_file() for p in path.rglob("*")))
+
+
+def artifact_digest(path: Path) -> str:
+    """The exact digest of an artifact: a file's sha256, or a directory's tree digest."""
+    path = Path(path)
+    if path.is_dir():
+        return tree_digest(directory_manifest(path))
+    return sha256_file(path)
+
+
+def load_model(
+    path: Path,
+    *,
+    trusted_types: Sequence[str] = (),
+    allow_pickle: bool = False,
+    policy: Any = None,
+) -> Any:
+    """Load the artifact at ``path`` (a file or an MLflow model directory) by its flavour.
+
+    ``policy`` (:class:`pytest_mlci.flavours.ModelPolicy`) carries the project's flavour keys;
+    without one, ``trusted_types`` and ``allow_pickle`` make a policy that detects the flavour.
+    """
+    from pytest_mlci.flavours import ArtifactBytes, ModelPolicy, load
+
+    path = Path(path)
+    if not artifact_exists(path):
         raise DataError(
             f"{path}: model artifact not found; run `dvc repro` (or fix 'artifact' in config)"
         )
-    return load_model_bytes(
-        path.read_bytes(),
-        path.name,
-        trusted_types=trusted_types,
-        allow_pickle=allow_pickle,
-        label=str(path),
-    )
+    if policy is None:
+        policy = ModelPolicy(trusted_types=tuple(trusted_types), allow_pickle=allow_pickle)
+    return load(ArtifactBytes.read(path), policy)
 
 
 def load_model_bytes(
@@ -51,39 +100,16 @@ def load_model_bytes(
     trusted_types: Sequence[str] = (),
     allow_pickle: bool = False,
     label: str | None = None,
+    policy: Any = None,
 ) -> Any:
-    """Load a model from bytes already checked against their sha256, under the same policy as
-    :func:`load_model`; ``name``'s suffix picks the format.
+    """Load a model file from bytes already checked against their sha256, under the same
+    policy as :func:`load_model`; ``name``'s suffix (and first bytes) pick the flavour.
 
     Loading the very bytes that were hashed leaves no moment in which the file on disk could
     change between the check and the load.
     """
-    where = label or name
-    suffix = Path(name).suffix.lower()
-    if suffix == ".skops":
-        import skops.io as sio
+    from pytest_mlci.flavours import ArtifactBytes, ModelPolicy, load
 
-        try:
-            untrusted = sio.get_untrusted_types(data=data)
-        except Exception as exc:  # a corrupt zip or a non-skops file
-            raise DataError(f"{where}: not a readable skops file ({exc})") from None
-        unknown = sorted(set(untrusted) - set(trusted_types))
-        if unknown:
-            raise DataError(
-                f"{where}: the model contains types skops does not trust by default: "
-                f"{', '.join(unknown)}; if they are yours, list them in [tool.mlci] "
-                "trusted_types"
-            )
-        return sio.loads(data, trusted=list(untrusted))
-    if suffix in (".pkl", ".pickle", ".joblib"):
-        if not allow_pickle:
-            raise DataError(
-                f"{where}: pickle files run code when loaded; save the model with skops "
-                "(skops.io.dump) or set allow_pickle = true in [tool.mlci]"
-            )
-        import io
-
-        import joblib
-
-        return joblib.load(io.BytesIO(data))
-    raise DataError(f"{where}: unknown model format '{suffix}'; use a .skops file")
+    if policy is None:
+        policy = ModelPolicy(trusted_types=tuple(trusted_types), allow_pickle=allow_pickle)
+    return load(ArtifactBytes(name, label or name, data=data), policy)

@@ -126,6 +126,8 @@ class MlciPlugin:
             incompatible = self.state.evaluation.known_incompatibility
             if incompatible:
                 terminalreporter.write_line(f"baseline incompatible: {incompatible}")
+            for who, how in _safe_scoring(self.state.evaluation).items():
+                terminalreporter.write_line(f"{who} labels: {how}")
             summary = _cache_summary(self.state.evaluation.log)
             if summary:
                 terminalreporter.write_line(summary)
@@ -171,6 +173,14 @@ class MlciPlugin:
             evaluation = self.state.evaluation if report.get("gates") else None
             html = render_html(report, evaluation, drift_samples=self.state.drift_samples)
             write_atomically(Path(targets["html"]), html)
+
+
+def _safe_scoring(evaluation: Any) -> dict[str, str]:
+    """How the models' labels were obtained; a report line never turns into a crash."""
+    try:
+        return dict(evaluation.scoring)
+    except Exception:
+        return {}
 
 
 def _cache_summary(log: list[dict[str, Any]]) -> str:

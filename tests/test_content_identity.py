@@ -6,6 +6,7 @@ register nothing and start no canary, while every integrity check stays on the e
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -247,3 +248,24 @@ def test_content_digest_reads_no_more_than_the_zip_it_is_given():
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("1.npy", b"x")
     assert skops_content_digest(buffer.getvalue()) is None
+
+
+def test_cloudpickles_class_ids_do_not_change_the_content_but_the_model_does():
+    """MLflow cloudpickles a python_function model; cloudpickle tags a class defined in the
+    training script with a fresh uuid in every process. Two such saves are one model."""
+    import cloudpickle
+
+    from pytest_mlci.content_digest import pickle_content_digest
+
+    def defined_in_a_script(weight: float):
+        # a class made at run time is pickled by value, with its own tracker id
+        return type("Scorer", (), {"weight": weight, "__module__": "__main__"})
+
+    first = cloudpickle.dumps(defined_in_a_script(0.5)())
+    again = cloudpickle.dumps(defined_in_a_script(0.5)())
+    other = cloudpickle.dumps(defined_in_a_script(0.25)())
+
+    assert first != again
+    assert pickle_content_digest(first) == pickle_content_digest(again)
+    assert pickle_content_digest(first) != pickle_content_digest(other)
+    assert pickle_content_digest(b"not a pickle") == hashlib.sha256(b"not a pickle").hexdigest()

@@ -407,7 +407,7 @@ def test_editing_a_user_metric_invalidates_its_cached_estimate(tiny_dir):
 
 
 def test_a_baselines_class_columns_are_put_in_the_candidates_order():
-    from pytest_mlci.evaluation.session import _align_columns
+    from pytest_mlci.evaluation.scoring import align_columns as _align_columns
 
     proba = np.array([[0.7, 0.3], [0.2, 0.8]])  # a production model that knew 'cat', 'ant'
     aligned = _align_columns(proba, ["cat", "ant"], np.array(["ant", "bee", "cat"]))

@@ -46,6 +46,7 @@ def command(ctx: click.Context, workspace: Workspace, version: str | None, repla
     from mlci_local.rollout.controller import policy_from_config, run_canary
     from pytest_mlci.artifact_check import load_verified
     from pytest_mlci.errors import ConfigError, PromotionRefused
+    from pytest_mlci.flavours import ModelPolicy
 
     config = workspace.config
     if sum((shadow, abort, replay is not None)) > 1:
@@ -95,8 +96,8 @@ def command(ctx: click.Context, workspace: Workspace, version: str | None, repla
 
         def load(v):
             return load_verified(v, cache, registry_uri=config.registry_uri,
-                                 state_dir=config.state_dir, trusted_types=config.trusted_types,
-                                 allow_pickle=config.allow_pickle)  # fmt: skip
+                                 state_dir=config.state_dir,
+                                 policy=ModelPolicy.from_config(config))  # fmt: skip
 
         source = ReplaySource(read_log(replay), load(production), load(target),
                               task=config.task)  # fmt: skip

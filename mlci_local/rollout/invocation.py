@@ -256,6 +256,9 @@ class InputContract:
     def _rows(self, fmt: str, rows: Any) -> Parsed:
         import pandas as pd
 
+        if isinstance(rows, list) and rows and all(isinstance(row, list) for row in rows):
+            return self._positional(fmt, rows)
+
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             if isinstance(rows, list):
                 number, bad = next((n, r) for n, r in enumerate(rows) if not isinstance(r, dict))
@@ -275,6 +278,31 @@ class InputContract:
             frame = pd.DataFrame.from_records(rows)
         except Exception as exc:
             raise BadRequest(f"{fmt} is not a valid DataFrame: {exc}") from None
+        return self._finish(frame, ignored)
+
+    def _positional(self, fmt: str, rows: list[list[Any]]) -> Parsed:
+        """Rows as plain lists of values (MLflow's tensor form), for models that read no column
+        names: one fitted on a numpy array or a sparse matrix. Refused while a model reads
+        columns by name, since a position cannot say which column it is."""
+        import pandas as pd
+
+        if self.columns:
+            raise BadRequest(
+                f"{fmt} rows are lists of values, but the models read columns by name: send "
+                f"objects keyed by {_names(self.required)} (or dataframe_split with 'columns')"
+            )
+        widths = {len(row) for row in rows}
+        if len(widths) != 1 or 0 in widths:
+            raise BadRequest(
+                f"{fmt} rows must all have the same, non-zero number of values; got lengths "
+                f"{sorted(widths)[:5]}"
+            )
+        names = list(range(widths.pop()))
+        ignored = self._check(dict(zip(names, zip(*rows, strict=True), strict=True)), names)
+        try:
+            frame = pd.DataFrame(rows, columns=names)
+        except Exception as exc:
+            raise BadRequest(f"{fmt} is not a valid table of values: {exc}") from None
         return self._finish(frame, ignored)
 
     def _columnar(self, data: dict[str, Any]) -> Parsed:

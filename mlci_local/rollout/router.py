@@ -136,14 +136,15 @@ def predict_output(model: Any, frame: Any, task: str) -> tuple[list[Any], list[A
     """
     import numpy as np
 
-    if task == "binary_classification" and hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(frame), dtype=float)
-        if proba.ndim == 2 and proba.shape[1] == 2:
-            classes = getattr(model, "classes_", None)
-            labels = None
-            if classes is not None and len(classes) == 2:
-                labels = np.asarray(classes)[proba.argmax(axis=1)].tolist()
-            return proba[:, 1].tolist(), labels
+    from pytest_mlci.model_adapters import predict_scores
+
+    proba = predict_scores(model, frame) if task == "binary_classification" else None
+    if proba is not None and proba.ndim == 2 and proba.shape[1] == 2:
+        classes = getattr(model, "classes_", None)
+        labels = None
+        if classes is not None and len(classes) == 2:
+            labels = np.asarray(classes)[proba.argmax(axis=1)].tolist()
+        return proba[:, 1].tolist(), labels
     return np.asarray(model.predict(frame)).tolist(), None
 
 
@@ -326,6 +327,9 @@ class Loaded:
         contract) is passed as it is and the model's error is its own.
         """
         features = self.features
+        if features is None and _positional(frame):
+            # rows sent as plain lists, for a model fitted on an unnamed array (numpy, sparse)
+            return frame.to_numpy()
         if features is None or tuple(frame.columns) == features:
             return frame
         if not set(features) <= set(frame.columns):
@@ -385,6 +389,7 @@ class RegistryLoader:
         from pytest_mlci import registry_read as rr
         from pytest_mlci.artifact_check import load_verified
         from pytest_mlci.errors import RegistryError
+        from pytest_mlci.flavours import ModelPolicy
 
         with self._lock:
             client = self._open()
@@ -403,13 +408,17 @@ class RegistryLoader:
                     Path(self.config.state_dir) / "cache" / "models",
                     registry_uri=self.config.registry_uri,
                     state_dir=Path(self.config.state_dir),
-                    trusted_types=self.config.trusted_types,
-                    allow_pickle=self.config.allow_pickle,
+                    policy=ModelPolicy.from_config(self.config),
                 )
             except DataError as exc:  # a tampered or unloadable version: never served
                 LOG.error("%s: refusing to serve v%s: %s", self.config.model, version, exc)
                 raise
         return Loaded(found.version, model)
+
+
+def _positional(frame: Any) -> bool:
+    """Whether ``frame``'s columns are the positions 0..n-1 (rows that came as lists)."""
+    return list(frame.columns) == list(range(len(frame.columns)))
 
 
 def _now() -> str:

@@ -249,7 +249,7 @@ class SyntheticTraffic:
                         connection,
                         "POST",
                         "/invocations",
-                        {"dataframe_records": [self.rows[row]]},
+                        _body(self.rows[row]),
                         {"X-Request-Id": self._id(number), "X-Request-Key": f"user-{user}"},
                     )
                     if status >= 500 and not isinstance(body, dict):
@@ -279,18 +279,32 @@ class SyntheticTraffic:
         return f"{self.run_id}-{number}"
 
 
-def sample_rows(config: MlciConfig) -> tuple[list[dict[str, Any]], list[Any] | None]:
-    """The evaluation dataset as request rows (features only) and their labels."""
-    from pytest_mlci.data.loading import model_input, read_dataset
+ARRAY_ROWS = 2_000
 
-    dataset = config.eval_dataset
-    frame = read_dataset(dataset)
-    target = dataset.target or config.target
-    if target not in frame.columns:
-        raise CheckFailed(f"{dataset.path}: no target column '{target}' for the canary's labels")
-    labels = frame[target].tolist() if config.task != "regression" else None
-    rows = model_input(frame, dataset, target).to_dict(orient="records")
-    return rows, labels
+
+def sample_rows(config: MlciConfig) -> tuple[list[dict[str, Any]], list[Any] | None]:
+    """The evaluation dataset as request rows (features only) and their labels.
+
+    A table's rows are objects keyed by column; a loader's arrays (numpy, sparse) are sent as
+    lists of values, one row made dense at a time, as a client of an array model would."""
+    from pytest_mlci.data.loaded import load_evaluation_data
+
+    data = load_evaluation_data(config)
+    labels = data.y.tolist() if config.task != "regression" else None
+    if hasattr(data.X, "to_dict"):
+        return data.X.to_dict(orient="records"), labels
+    # Array rows become Python lists: at most ARRAY_ROWS of them (the traffic cycles through
+    # its rows), so a wide sparse dataset is never made dense whole.
+    count = min(data.rows, ARRAY_ROWS)
+    labels = labels[:count] if labels is not None else None
+    if data.sparse:
+        return [data.X.getrow(i).toarray()[0].tolist() for i in range(count)], labels
+    return data.X[:count].tolist(), labels
+
+
+def _body(row: Any) -> dict[str, Any]:
+    """The request for one row: an object keyed by column, or a list of values."""
+    return {"dataframe_records": [row]} if isinstance(row, dict) else {"instances": [row]}
 
 
 def run_local_canary(

@@ -14,12 +14,13 @@ from typing import Any
 from pytest_mlci.config import DatasetConfig
 from pytest_mlci.data.drift import check_drift
 from pytest_mlci.data.freshness import check_freshness, newest_file_time, newest_timestamp
+from pytest_mlci.data.loaded import LoadedData, load_data
 from pytest_mlci.data.loading import read_dataset
 from pytest_mlci.data.quality import check_quality
 from pytest_mlci.data.results import FAIL, PASS, CheckRow
 from pytest_mlci.data.schema import load_schema, validate_frame
 from pytest_mlci.data.volume import check_volume
-from pytest_mlci.errors import DataError
+from pytest_mlci.errors import ConfigError, DataError
 
 # --------------------------------------------------------------------- all the checks
 
@@ -90,6 +91,7 @@ class DatasetChecks:
         self.root = root
         self.classification = task in ("binary_classification", "multiclass")
         self._frames: dict[str, Any] = {}
+        self._loaded: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ inputs
 
@@ -97,6 +99,8 @@ class DatasetChecks:
     def streamed(self) -> bool:
         """Whether drift and volume stream parquet batches instead of loading frames."""
         dataset = self.dataset
+        if dataset.loader:
+            return False  # a loader returns the data in memory
         paths = [dataset.path, *([dataset.reference] if dataset.reference else [])]
         return streams(paths, dataset.stream)
 
@@ -106,8 +110,35 @@ class DatasetChecks:
             path = self.dataset.path if which == "current" else self.dataset.reference
             if path is None:
                 raise DataError(f"dataset '{self.dataset.name}' declares no reference")
-            self._frames[which] = read_dataset(self.dataset, path)
+            if self.dataset.loader:
+                loaded = self.loaded(which)
+                if not loaded.is_table:
+                    raise DataError(
+                        f"datasets.{self.dataset.name}.loader returns (X, y), not a table"
+                    )
+                self._frames[which] = loaded.frame
+            else:
+                self._frames[which] = read_dataset(self.dataset, path)
         return self._frames[which]
+
+    def loaded(self, which: str = "current") -> LoadedData:
+        """The current (or reference) data through the dataset's loader, loaded once."""
+        if which not in self._loaded:
+            path = self.dataset.path if which == "current" else self.dataset.reference
+            if path is None:
+                raise DataError(f"dataset '{self.dataset.name}' declares no reference")
+            self._loaded[which] = load_data(self.dataset, path, root=self.root)
+        return self._loaded[which]
+
+    @property
+    def arrays(self) -> bool:
+        """Whether the data is a loader's (X, y) rather than a table."""
+        return bool(self.dataset.loader) and not self.loaded().is_table
+
+    def shape(self) -> str | None:
+        """``12,000 rows x 300 features (sparse)`` once a loader's data is loaded."""
+        loaded = self._loaded.get("current")
+        return loaded.describe() if loaded is not None else None
 
     # ------------------------------------------------------------------ checks
 
@@ -132,6 +163,13 @@ class DatasetChecks:
             rows, failures = self._guard(lambda: streamed_schema(path, schema), path)
             note = "; streamed: checked per batch"
         else:
+            if self.arrays:
+                raise ConfigError(
+                    f"a pandera schema checks a table, and '{self.dataset.loader}' returns "
+                    "(X, y); remove 'schema' (quality, volume and drift still check the "
+                    "arrays) or make the loader return a DataFrame",
+                    key=f"datasets.{self.dataset.name}.schema",
+                )
             frame = self.frame()
             rows = len(frame)
             if not self.dataset.schema:
@@ -159,6 +197,10 @@ class DatasetChecks:
                 reference_rows = self._guard(
                     lambda: parquet_rows(dataset.reference), dataset.reference
                 )
+        elif dataset.loader:
+            rows = self.loaded().rows
+            if dataset.reference is not None and not dataset.expected_rows:
+                reference_rows = self.loaded("reference").rows
         else:
             rows = len(self.frame())
             if dataset.reference is not None and not dataset.expected_rows:
@@ -181,12 +223,27 @@ class DatasetChecks:
                 lambda: streamed_quality(path, self.dataset, classification=self.classification),
                 path,
             )
+        if self.arrays:
+            from pytest_mlci.data.arrays import array_quality
+
+            return array_quality(self.loaded(), self.dataset, classification=self.classification)
         return check_quality(self.frame(), self.dataset, classification=self.classification)
 
     def freshness(self, *, now: float | None = None) -> list[CheckRow]:
         dataset = self.dataset
         assert dataset.max_age_hours is not None
-        if dataset.timestamp:
+        if dataset.timestamp and self.arrays:
+            raise ConfigError(
+                f"a timestamp column needs a table; '{dataset.loader}' returns (X, y) (without "
+                "'timestamp' freshness uses the file's modification time)",
+                key=f"datasets.{dataset.name}.timestamp",
+            )
+        if dataset.timestamp and dataset.loader:
+            if dataset.timestamp not in self.frame().columns:
+                raise DataError(f"{dataset.path}: the loader's table has no timestamp column "
+                                f"'{dataset.timestamp}' (key 'timestamp')")  # fmt: skip
+            newest, source = newest_timestamp(self.frame()[dataset.timestamp]), dataset.timestamp
+        elif dataset.timestamp:
             if "current" in self._frames:
                 frame = self._frames["current"]
                 if dataset.timestamp not in frame.columns:
@@ -212,6 +269,10 @@ class DatasetChecks:
                 self._require(path)
             return self._guard(lambda: streamed_drift(dataset.reference, dataset.path, dataset),
                                dataset.path)  # fmt: skip
+        if self.arrays:
+            from pytest_mlci.data.arrays import array_drift
+
+            return array_drift(self.loaded("reference"), self.loaded(), dataset)
         return check_drift(
             self.frame("reference"), self.frame(), dataset, cache=self._reference_cache()
         )
@@ -223,7 +284,7 @@ class DatasetChecks:
         from pytest_mlci.evaluation.session import digest_path
 
         reference = self.dataset.reference
-        if reference is None or not reference.exists():
+        if reference is None or not reference.exists() or self.dataset.loader:
             return None  # frames given in memory: nothing on disk to key a cache by
         directory = self.root / STATE_DIR / "cache" / "reference"
         return ReferenceCache(directory, digest_path(reference))
@@ -246,6 +307,8 @@ class DatasetOutcome:
     rows: tuple[CheckRow, ...]
     row_count: int | None
     error: str | None = None
+    #: ``12,000 rows x 300 features (sparse)`` for data a loader returned (else None)
+    shape: str | None = None
 
 
 def validate_dataset(
@@ -266,7 +329,9 @@ def validate_dataset(
         return DatasetOutcome(wanted, tuple(rows), None, str(exc))
     frame = runner._frames.get("current")
     count = len(frame) if frame is not None else None
+    if dataset.loader and "current" in runner._loaded:
+        count = runner.loaded().rows
     if count is None:
         count = next((int(r.statistic) for r in rows if r.test == "row count" and r.statistic),
                      None)  # fmt: skip
-    return DatasetOutcome(wanted, tuple(rows), count)
+    return DatasetOutcome(wanted, tuple(rows), count, shape=runner.shape())

@@ -39,6 +39,8 @@ class Predictions:
 
     y_pred: Any
     y_score: Any = None
+    #: how the labels were obtained (see pytest_mlci.evaluation.scoring), for the report
+    how: str = ""
 
 
 @dataclass(frozen=True)

@@ -27,18 +27,21 @@ def expected_inputs(model: Any) -> tuple[list[str] | None, int | None]:
     return None, int(count) if count is not None else None
 
 
-def describe_mismatch(model: Any, columns: Sequence[str], *, who: str) -> str | None:
+def describe_mismatch(model: Any, columns: Sequence[str] | int, *, who: str) -> str | None:
     """``"production v1 expects 200 features; the evaluation data has 300: ..."`` or None.
 
     None when the model declares nothing, or declares exactly these columns in this order.
+    ``columns`` is a count alone for an array (numpy or sparse) without column names: then
+    only the counts are compared.
     """
     names, count = expected_inputs(model)
-    columns = [str(c) for c in columns]
     if count is None:
         return None
-    head = f"{who} expects {count} features; the evaluation data has {len(columns)}"
-    if names is None:
-        return head if count != len(columns) else None
+    width = columns if isinstance(columns, int) else len(columns)
+    head = f"{who} expects {count} features; the evaluation data has {width}"
+    if names is None or isinstance(columns, int):
+        return head if count != width else None
+    columns = [str(c) for c in columns]
     if names == columns:
         return None
     missing = [n for n in names if n not in set(columns)]
@@ -53,7 +56,7 @@ def describe_mismatch(model: Any, columns: Sequence[str], *, who: str) -> str | 
     return f"{head}: {', '.join(parts)}"
 
 
-def definitely_unreadable(model: Any, columns: Sequence[str]) -> bool:
+def definitely_unreadable(model: Any, columns: Sequence[str] | int) -> bool:
     """True when the mismatch alone proves the model cannot read the data.
 
     A model that picks its columns by name (a scikit-learn Pipeline starting with a
@@ -64,6 +67,8 @@ def definitely_unreadable(model: Any, columns: Sequence[str]) -> bool:
     names, count = expected_inputs(model)
     if count is None:
         return False
+    if isinstance(columns, int):  # an unnamed array: a model reads it by position only
+        return count != columns
     if names is None:
         return count != len(columns)
     if _selects_columns_by_name(model):

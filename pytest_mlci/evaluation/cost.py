@@ -35,8 +35,9 @@ def measure_cost(model: Any, features: Any, artifact: Path, settings: CostSettin
     import numpy as np
 
     predict = _predict_function(model)
-    rows = features.head(max(settings.single_row_calls, 1))
-    singles = [rows.iloc[[i % len(rows)]] for i in range(settings.single_row_calls)]
+    rows = _head(features, max(settings.single_row_calls, 1))
+    count = rows.shape[0]
+    singles = [_row(rows, i % count) for i in range(settings.single_row_calls)]
     for row in singles[: settings.warmup]:
         predict(row)
     timings = np.empty(len(singles))
@@ -44,7 +45,7 @@ def measure_cost(model: Any, features: Any, artifact: Path, settings: CostSettin
         started = time.perf_counter()
         predict(row)
         timings[i] = time.perf_counter() - started
-    batch = features.head(settings.batch_rows)
+    batch = _head(features, settings.batch_rows)
     batch_times = []
     for _ in range(settings.batch_repeats):
         started = time.perf_counter()
@@ -63,12 +64,26 @@ def measure_cost(model: Any, features: Any, artifact: Path, settings: CostSettin
         "latency.p95_ms": float(p95),
         "latency.p99_ms": float(p99),
         "latency.batch_ms": batch_seconds * 1000,
-        "throughput.rows_per_s": len(batch) / batch_seconds if batch_seconds > 0 else 0.0,
+        "throughput.rows_per_s": batch.shape[0] / batch_seconds if batch_seconds > 0 else 0.0,
         "size.model_mb": Path(artifact).stat().st_size / 1e6,
         "memory.predict_mb": peak / 1e6,
     }
 
 
+def _head(features: Any, rows: int) -> Any:
+    """The first ``rows`` rows of a DataFrame, numpy array or CSR matrix (which stays sparse)."""
+    return features.head(rows) if hasattr(features, "head") else features[:rows]
+
+
+def _row(features: Any, index: int) -> Any:
+    """One row, still two-dimensional (a one-row frame, array or matrix), as serving sends it."""
+    if hasattr(features, "iloc"):
+        return features.iloc[[index]]
+    return features[index : index + 1]
+
+
 def _predict_function(model: Any) -> Any:
     """What serving calls: probabilities where the model has them, else predictions."""
-    return model.predict_proba if hasattr(model, "predict_proba") else model.predict
+    from pytest_mlci.model_adapters import serving_function
+
+    return serving_function(model)

@@ -137,10 +137,12 @@ def check_valid_outputs(model: Any, strategy: Any, examples: int, task: str) -> 
 
 
 def _output_problem(model: Any, row: Any, task: str, np: Any) -> str | None:
+    from pytest_mlci.model_adapters import predict_scores
+
     shown = row.to_dict(orient="records")[0]
     try:
-        if task != "regression" and hasattr(model, "predict_proba"):
-            out = np.asarray(model.predict_proba(row), dtype=float)
+        out = predict_scores(model, row) if task != "regression" else None
+        if out is not None:
             if out.shape[0] != 1:
                 return f"predict_proba returned {out.shape[0]} rows for 1 on row {shown}"
             if np.isnan(out).any():
@@ -148,8 +150,10 @@ def _output_problem(model: Any, row: Any, task: str, np: Any) -> str | None:
             if (out < 0).any() or (out > 1).any() or abs(out.sum() - 1) > 1e-6:
                 return f"predict_proba returned {out.tolist()} (not probabilities) for {shown}"
         else:
-            out = np.asarray(model.predict(row), dtype=float)
-            if out.shape[0] != 1 or np.isnan(out).any() or np.isinf(out).any():
+            out = np.asarray(model.predict(row))
+            numeric = out.dtype.kind in "fiub"
+            bad = numeric and (np.isnan(out.astype(float)).any() or np.isinf(out).any())
+            if out.shape[0] != 1 or bad:
                 return f"predict returned {out.tolist()} for row {shown}"
     except Exception as exc:  # the model crashing on a valid row is exactly the finding
         return f"the model raised {type(exc).__name__}: {exc} on schema-valid row {shown}"
@@ -188,6 +192,9 @@ def check_invariance(
 def _scores(model: Any, frame: Any) -> Any:
     import numpy as np
 
-    if hasattr(model, "predict_proba"):
-        return np.asarray(model.predict_proba(frame), dtype=float)[:, -1]
+    from pytest_mlci.model_adapters import predict_scores
+
+    proba = predict_scores(model, frame)
+    if proba is not None:
+        return proba[:, -1]
     return np.asarray(model.predict(frame), dtype=float)

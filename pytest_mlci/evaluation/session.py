@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlci.config import MlciConfig
-from pytest_mlci.errors import CheckFailed, ConfigError, DataError
+from pytest_mlci.errors import CheckFailed, ConfigError, DataError, MlciError
 from pytest_mlci.evaluation.compare import BootstrapSettings, Predictions, bootstrap_metric
 from pytest_mlci.evaluation.metrics import (
     TOP_K,
@@ -92,45 +92,55 @@ class Evaluation:
 
     @property
     def candidate_digest(self) -> str:
-        from pytest_mlci.model_io import sha256_file
+        from pytest_mlci.model_io import artifact_digest
 
-        return self._memo("candidate_digest", lambda: sha256_file(self.artifact))
+        return self._memo("candidate_digest", lambda: artifact_digest(self.artifact))
 
     @property
     def model(self) -> Any:
+        from pytest_mlci.flavours import ModelPolicy
         from pytest_mlci.model_io import load_model
 
         return self._memo(
             "model",
-            lambda: load_model(
-                self.artifact,
-                trusted_types=self.config.trusted_types,
-                allow_pickle=self.config.allow_pickle,
-            ),
+            lambda: load_model(self.artifact, policy=ModelPolicy.from_config(self.config)),
         )
 
     @property
     def data(self) -> Any:
-        """The evaluation frame, validated against its schema first (fail closed)."""
+        """The evaluation frame, validated against its schema first (fail closed); for a
+        loader returning ``(X, y)``, the :class:`~pytest_mlci.data.loaded.LoadedData`."""
+        loaded = self.loaded
+        return loaded.frame if loaded.is_table else loaded
+
+    @property
+    def loaded(self) -> Any:
+        """The evaluation data in whatever shape it came (:class:`LoadedData`): ask it."""
         return self._memo("data", self._load_data)
 
     def _load_data(self) -> Any:
-        from pytest_mlci.data.loading import model_input, read_dataset
+        import dataclasses as dc
+
+        from pytest_mlci.data.loaded import load_data
         from pytest_mlci.data.schema import load_schema, validate_frame
 
         dataset = self.config.eval_dataset
-        frame = read_dataset(dataset)
-        target = dataset.target or self.config.target
-        if target not in frame.columns:
-            raise DataError(f"{dataset.path}: target column '{target}' is missing")
+        if not dataset.target:
+            dataset = dc.replace(dataset, target=self.config.target)
+        loaded = load_data(dataset, root=self.config.root)
+        if dataset.schema and not loaded.is_table:
+            raise ConfigError(
+                f"a pandera schema checks a table, and '{dataset.loader}' returns (X, y); "
+                "remove 'schema' or make the loader return a DataFrame",
+                key=f"datasets.{dataset.name}.schema",
+            )
         if dataset.schema:
             schema = load_schema(dataset.schema, root=self.config.root, dataset=dataset.name)
-            failures = validate_frame(schema, frame)
+            failures = validate_frame(schema, loaded.frame)
             if failures:
                 lines = "\n".join(f"  {f.describe()}" for f in failures[:10])
                 raise DataError(f"{dataset.path}: evaluation data fails its schema:\n{lines}")
-        model_input(frame, dataset, target)  # an unknown features/drop column fails here, once
-        return frame
+        return loaded
 
     @property
     def schema(self) -> Any:
@@ -157,6 +167,11 @@ class Evaluation:
 
         dataset = self.config.eval_dataset
         target = dataset.target or self.config.target
+        if dataset.loader and not self.loaded.is_table:
+            raise ConfigError(
+                "robustness draws rows from a table's schema; the loader returns (X, y)",
+                key=f"datasets.{dataset.name}.loader",
+            )
 
         def build() -> Any:
             rows = row_strategy(self.schema, exclude=(target, *dataset.drop))
@@ -168,15 +183,25 @@ class Evaluation:
 
     @property
     def data_digest(self) -> str:
-        return self._memo("data_digest", lambda: digest_path(self.config.eval_dataset.path))
+        """sha256 of the evaluation file(s); with a loader, of its source file too, so a
+        changed loader is changed data (and no cached estimate survives it)."""
+        return self._memo("data_digest", self._data_digest)
+
+    def _data_digest(self) -> str:
+        from pytest_mlci.data.loaded import loader_source_digest
+
+        dataset = self.config.eval_dataset
+        digest = digest_path(dataset.path)
+        if not dataset.loader:
+            return digest
+        source = loader_source_digest(dataset, root=self.config.root)
+        return hashlib.sha256(f"{digest}\0{dataset.loader}\0{source}".encode()).hexdigest()
 
     @property
     def features(self) -> Any:
-        """What the model is given: the dataset's ``features``, else all but target and ``drop``."""
-        from pytest_mlci.data.loading import model_input
-
-        dataset = self.config.eval_dataset
-        return model_input(self.data, dataset, dataset.target or self.config.target)
+        """What the model is given: the dataset's ``features``, else all but target and
+        ``drop``; a loader's X as it returned it (DataFrame, numpy array or CSR, never dense)."""
+        return self.loaded.X
 
     @property
     def y_true(self) -> Any:
@@ -185,8 +210,7 @@ class Evaluation:
     def _labels(self, model: Any) -> Any:
         import numpy as np
 
-        target = self.config.eval_dataset.target or self.config.target
-        y = self.data[target].to_numpy()
+        y = self.loaded.y
         if self.config.task == "binary_classification":
             positive = _positive_class(model)
             return (y == positive).astype(np.int64)
@@ -230,43 +254,60 @@ class Evaluation:
     # ------------------------------------------------------------------ predictions
 
     def predictions(self, model: Any) -> Predictions:
-        """Hard predictions and (binary) positive-class scores of ``model`` on the data."""
-        import numpy as np
+        """Labels and (classification) scores of ``model`` on the data, scoring it once."""
+        from pytest_mlci.evaluation.scoring import score
 
-        features = self.features
         try:
-            score = None
-            if self.config.task == "binary_classification" and hasattr(model, "predict_proba"):
-                # One inference: sklearn's predict is the argmax of predict_proba anyway.
-                positive = _positive_class(model)
-                proba = np.asarray(model.predict_proba(features))
-                score = proba[:, list(model.classes_).index(positive)]
-                raw = (np.asarray(model.classes_)[proba.argmax(axis=1)] == positive).astype(
-                    np.int64
-                )
-            elif self.config.task == "binary_classification":
-                positive = _positive_class(model)
-                raw = (np.asarray(model.predict(features)) == positive).astype(np.int64)
-            elif self.config.task == "multiclass" and hasattr(model, "predict_proba"):
-                # Columns in the candidate's class order, so paired scores line up.
-                proba = np.asarray(model.predict_proba(features))
-                raw = np.asarray(model.classes_)[proba.argmax(axis=1)]
-                score = _align_columns(proba, model.classes_, self.class_labels)
-            else:
-                raw = model.predict(features)
+            return score(model, self.features, self.config.task, self._class_labels_of(model))
+        except MlciError:  # the data's own problems (a loader, a schema) keep their message
+            raise
         except Exception as exc:
             raise CheckFailed(
                 f"the model failed to predict on {self.config.eval_dataset.path}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-        return Predictions(y_pred=np.asarray(raw), y_score=score)
+
+    def _class_labels_of(self, model: Any) -> Any:
+        """The candidate's classes for a multiclass task (the column order of scores)."""
+        return self.class_labels if self.config.task == "multiclass" else None
+
+    @property
+    def scoring(self) -> dict[str, str]:
+        """How each model's labels were obtained (for the report): found out in this process,
+        else recorded by the run that computed the cached estimates."""
+        import json
+
+        found = self._scoring_here()
+        if found:
+            return found
+        try:
+            path = self._cache_dir / f"{self._inputs_key}.scoring.json"
+            return dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError, MlciError):
+            return {}
+
+    def _scoring_here(self) -> dict[str, str]:
+        found = {}
+        for who, key in (
+            ("candidate", "candidate_predictions"),
+            ("baseline", "baseline_predictions"),
+        ):
+            predictions = self._cache.get(key)
+            if predictions is not None and predictions.how:
+                found[who] = predictions.how
+        return found
 
     @property
     def class_labels(self) -> Any:
         """The candidate's classes: the column order of multiclass scores."""
         import numpy as np
 
-        return self._memo("class_labels", lambda: np.asarray(self.model.classes_))
+        def build() -> Any:
+            classes = getattr(self.model, "classes_", None)
+            # a pyfunc or custom model may not name its classes: those of the data, sorted
+            return np.asarray(classes) if classes is not None else np.unique(self.y_true)
+
+        return self._memo("class_labels", build)
 
     @property
     def candidate_predictions(self) -> Predictions:
@@ -323,7 +364,7 @@ class Evaluation:
         from pytest_mlci.evaluation.compatibility import definitely_unreadable, describe_mismatch
 
         who = f"production v{version}"
-        columns = list(self.features.columns)
+        columns = self.loaded.input_columns  # names, or only a count for an array
         mismatch = describe_mismatch(model, columns, who=who)
         if mismatch and definitely_unreadable(model, columns):
             return mismatch, None
@@ -452,6 +493,9 @@ class Evaluation:
             "baseline": base,
         }
         write_atomically(self._cache_dir / f"{self._cache_key(name)}.json", json.dumps(payload))
+        if self._scoring_here():
+            scoring = self._cache_dir / f"{self._inputs_key}.scoring.json"
+            write_atomically(scoring, json.dumps(self._scoring_here()))
         return candidate, delta, base
 
     def _compute_planned(self, *, exclude: str) -> None:
@@ -539,6 +583,17 @@ class Evaluation:
                 seed=settings.seed,
             )
         metric = self.metric(name)
+        if metric.needs_score and name not in self.config.metrics:
+            for who, predictions in (
+                ("the candidate", self.candidate_predictions),
+                ("production", self.baseline_predictions),
+            ):
+                if predictions is not None and predictions.y_score is None:
+                    raise CheckFailed(
+                        f"{name} ranks rows by score, and {who} gives labels only "
+                        f"({predictions.how}); gate on accuracy/f1/precision/recall, or make "
+                        "the model return probabilities"
+                    )
         candidate, delta = bootstrap_metric(
             metric,
             self.y_true,
@@ -579,6 +634,12 @@ class Evaluation:
     def protected_groups(self) -> dict[str, Any]:
         """Protected attribute name → its column in the evaluation data."""
         dataset = self.config.eval_dataset
+        if dataset.protected and not self.loaded.is_table:
+            raise ConfigError(
+                "a protected column needs a loader returning a DataFrame (or a table file); "
+                "the loader returns (X, y), which has no columns by name",
+                key=f"datasets.{dataset.name}.protected",
+            )
         missing = [c for c in dataset.protected if c not in self.data.columns]
         if missing:
             raise DataError(f"{dataset.path}: protected column(s) {missing} are missing")
@@ -596,7 +657,14 @@ class Evaluation:
                 {g.metric for g in self.gates() if g.metric in metrics_for(self.config.task)}
             )
             tables = []
-            for column in self.config.evaluation.segments:
+            segments = self.config.evaluation.segments
+            if segments and not self.loaded.is_table:
+                raise ConfigError(
+                    "a segment column needs a loader returning a DataFrame (or a table "
+                    "file); the loader returns (X, y), which has no columns by name",
+                    key="evaluation.segments",
+                )
+            for column in segments:
                 if column not in self.data.columns:
                     raise DataError(f"evaluation.segments names '{column}', not a data column")
                 values = self.data[column].astype(str).to_numpy()
@@ -661,14 +729,14 @@ class Evaluation:
     def _load_registered(self, version: Any) -> Any:
         """A registered version, its store checked against the manifest on this use."""
         from pytest_mlci.artifact_check import load_verified
+        from pytest_mlci.flavours import ModelPolicy
 
         return load_verified(
             version,
             self.config.state_dir / "cache" / "models",
             registry_uri=self.config.registry_uri,
             state_dir=self.config.state_dir,
-            trusted_types=self.config.trusted_types,
-            allow_pickle=self.config.allow_pickle,
+            policy=ModelPolicy.from_config(self.config),
         )
 
     def _find_best(self, metric_name: str) -> Baseline:
@@ -778,7 +846,7 @@ class Evaluation:
         self.log.extend(exported.get("log", []))
 
 
-_SHAPE_KEYS = ("target", "sep", "columns", "features", "drop")
+_SHAPE_KEYS = ("target", "sep", "columns", "features", "drop", "loader")
 
 
 def _digest(parts: dict[str, Any]) -> str:
@@ -801,20 +869,6 @@ def _point(name: str, evaluation: Evaluation, preds: Predictions, mask: Any) -> 
             return float("nan")
 
 
-def _align_columns(proba: Any, classes: Any, labels: Any) -> Any:
-    """``proba``'s columns reordered to ``labels``; a class the model lacks scores 0."""
-    import numpy as np
-
-    classes = list(classes)
-    if classes == list(labels):
-        return proba
-    aligned = np.zeros((proba.shape[0], len(labels)))
-    for column, label in enumerate(labels):
-        if label in classes:
-            aligned[:, column] = proba[:, classes.index(label)]
-    return aligned
-
-
 def _source_digest(function: Any) -> str:
     """sha256 of the file defining ``function`` ('' where there is none, e.g. a builtin)."""
     import inspect
@@ -829,13 +883,9 @@ def _source_digest(function: Any) -> str:
 
 
 def _positive_class(model: Any) -> Any:
-    classes = list(getattr(model, "classes_", [0, 1]))
-    if len(classes) != 2:
-        raise CheckFailed(
-            f"task is binary_classification but the model has classes {classes}; "
-            "set task = 'multiclass'"
-        )
-    return classes[1]
+    from pytest_mlci.evaluation.scoring import positive_class
+
+    return positive_class(model)
 
 
 def digest_path(path: Path) -> str:

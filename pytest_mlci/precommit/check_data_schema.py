@@ -51,6 +51,16 @@ def check_file(path: Path, dataset: DatasetConfig, root: Path) -> list[str]:
             from pytest_mlci.data.stats import streamed_schema
 
             _, failures = guard_parquet(lambda: streamed_schema(path, schema), path)
+        elif dataset.loader:  # the file is read by the project's loader, like the checks do
+            from pytest_mlci.data.loaded import load_data
+
+            loaded = load_data(dataset, path, root=root)
+            if not loaded.is_table:
+                raise ConfigError(
+                    f"a pandera schema checks a table, and '{dataset.loader}' returns (X, y)",
+                    key=f"datasets.{dataset.name}.schema",
+                )
+            failures = validate_frame(schema, loaded.frame)
         else:
             failures = validate_frame(schema, read_dataset(dataset, path))
     except DataError as exc:  # a ConfigError (broken schema reference) goes to main: exit 2

@@ -35,6 +35,8 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
             "path": str(evaluation.artifact),
             "sha256": evaluation.candidate_digest,
         }
+        # how each model's labels were obtained: derived from its scores, or predict called
+        report["scoring"] = _safe(lambda: evaluation.scoring, {})
         report["data"] = {
             "path": str(state.config.eval_dataset.path),
             "sha256": evaluation.data_digest,

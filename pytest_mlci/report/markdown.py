@@ -113,6 +113,7 @@ def _provenance(report: dict[str, Any]) -> list[str]:
         f"- baseline: {baseline.get('status')}"
         + (f" v{baseline['version']}" if baseline.get("version") else "")
         + (f" ({baseline['reason']})" if baseline.get("reason") else ""),
+        *(f"- {who} labels: {how}" for who, how in (report.get("scoring") or {}).items()),
     ]
 
 
