@@ -404,3 +404,49 @@ def test_saving_the_same_mlflow_model_again_registers_nothing(tiny_dir, training
     again = registry.register(config.artifact, artifact_digest(config.artifact), tags={})
     assert (first.created, again.created) == (True, False)
     assert again.version.version == first.version.version
+
+
+@pytest.mark.parametrize("kind", FLAVOURS)
+def test_each_flavour_is_registered_staged_and_served_from_its_checked_files(
+    kind, tiny_dir, training
+):
+    """What staging and `mlci serve` load is the registered version, checked file by file:
+    each flavour predicts there as it did in evaluation."""
+    import numpy as np
+
+    from mlci_local.registry import Registry
+    from mlci_local.rollout.router import Loaded, predict_output
+    from mlci_local.staging import probe
+    from pytest_mlci.artifact_check import load_verified
+    from pytest_mlci.flavours import ModelPolicy
+    from pytest_mlci.model_io import artifact_digest
+
+    X, y = training
+    artifact, extra = build(kind, tiny_dir.root, X, y)
+    write_config(tiny_dir.root, artifact, extra)
+    config = load_config(tiny_dir.root / "pyproject.toml")
+    version = (
+        Registry(config)
+        .register(config.artifact, artifact_digest(config.artifact), tags={})
+        .version
+    )
+
+    staged = probe(config, version.version)
+    assert (staged.version, staged.rows, staged.errors) == (version.version, 200, 0)
+    assert staged.digest == artifact_digest(config.artifact)
+
+    served = Loaded(
+        version.version,
+        load_verified(
+            version,
+            tiny_dir.root / "cache",
+            registry_uri=config.registry_uri,
+            policy=ModelPolicy.from_config(config),
+        ),
+    )
+    rows = X.head(50)
+    answers, _ = predict_output(served.model, served.inputs(rows), config.task)
+    assert len(answers) == 50
+    # the same probabilities as the working-tree model the evaluation judged
+    expected = Evaluation(config).model.predict_proba(rows)[:, 1]
+    assert np.allclose(answers, expected)
