@@ -11,7 +11,10 @@ its ``[tool.mlci]`` config and, where the data is not a table, one loader functi
 * **XGBoost on numpy arrays** (an ``.npz`` file, a native ``.ubj`` model), served afterwards;
 * **LightGBM** on a parquet table (a native text model), then retrained, promoted and rolled
   back;
-* an **MLflow pyfunc model directory** (a ``python_function`` model wrapping a pipeline).
+* an **MLflow pyfunc model directory** (a ``python_function`` model wrapping a pipeline);
+* a **training script that logs its model with MLflow** (``mlflow.sklearn.log_model`` inside
+  ``start_run``, no change to the script): tests/test_mlflow_training.py, end to end from
+  ``mlci run`` to production with the run linked to the registered version.
 
 Slow: each runs DVC, the evaluation and staging in child processes, as CI does.
 """

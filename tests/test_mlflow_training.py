@@ -397,16 +397,7 @@ def test_mlci_run_with_a_script_logging_no_model_exits_1_with_the_reason(tmp_pat
     assert "Traceback" not in done.stdout + done.stderr
 
 
-def _mlflow_directory_loads() -> bool:
-    try:
-        from pytest_mlci import flavours  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.mark.slow  # trains, evaluates, registers, stages and promotes
-@pytest.mark.skipif(not _mlflow_directory_loads(), reason="needs the MLflow directory flavour")
 def test_mlci_run_takes_the_logged_model_to_production_with_its_run_linked(tmp_path):
     root = mlflow_project(tmp_path / "p", before='mlflow.set_experiment("churn-training")')
 

@@ -21,6 +21,11 @@ Where the expected input comes from (:class:`InputContract`):
   (integer, number, string, boolean), ``nullable`` flag and ``isin`` values. A column the
   schema does not describe gets the generic check only (a finite number, a string or a
   boolean, never a list, an object or null).
+* **Rows as lists** (``instances`` / ``inputs`` as a list of lists, MLflow's tensor form) are
+  taken only when no loaded model reads columns by name (one fitted on a numpy array or a
+  sparse matrix): each row the same length, each value passing the generic check; the model
+  gets them as a 2-D array. While a model reads named columns a position cannot say which
+  column it is, so such a request is a 400 naming the columns to send.
 * Nothing else: no range checks (``in_range``, ``ge``) and no frame-wide checks. An 81-year-old
   outside the training range is a real user to score, and drift monitoring's business; a value
   the schema lists no category for is answered 400 because the one-hot encoder would silently

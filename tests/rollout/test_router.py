@@ -254,7 +254,7 @@ def test_the_request_id_is_returned_in_the_header_and_the_body(config):
     [
         (b"not json", 400, "not valid JSON"),
         (b"[1, 2]", 400, "must be a JSON object"),
-        (b'{"instances": [[1, 2]]}', 400, "instances must be a list of objects"),
+        (b'{"instances": [[1, 2]]}', 400, "instances rows are lists of values, but the models"),
         (b'{"dataframe_split": {"data": [[1]]}, "dataframe_records": []}', 400, "exactly one"),
         (b'{"dataframe_records": {"x0": 1}}', 400, "list of objects"),
         (b'{"dataframe_split": {"rows": []}}', 400, "'data'"),

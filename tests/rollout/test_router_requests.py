@@ -251,9 +251,11 @@ def test_csv_gets_the_same_checks(config):
                          "'dataframe_records', 'instances', 'inputs']; got a string 'text'"),
         (b'{"rows": []}', 400, "exactly one of"),
         (b'{"dataframe_records": [], "params": {}}', 400, "unexpected top-level key(s) ['params']"),
-        (b'{"inputs": [[1, 2]]}', 400, "inputs must be a list of objects, one per row, keyed by "
-                                       "column name (or an object of column -> list of values); "
-                                       "item 0 is a list of 2"),
+        (b'{"inputs": [{"x0": 1}, [1, 2]]}', 400, "inputs must be a list of objects, one per row, "
+                                                 "keyed by column name (or an object of column -> "
+                                                 "list of values); item 1 is a list of 2"),
+        (b'{"inputs": [[1, 2]]}', 400, "inputs rows are lists of values, but the models read "
+                                       "columns by name: send objects keyed by ['x0', 'x1', "),
         (b'{"inputs": {"x0": 1}}', 400, "inputs['x0'] must be a list of values, one per row"),
         (b'{"inputs": {"x0": [1], "x1": [1, 2]}}', 400, "different lengths [1, 2]"),
         (b'{"dataframe_split": {"columns": ["x0", "x0"], "data": [[1, 2]]}}', 400,
