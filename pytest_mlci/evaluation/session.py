@@ -119,15 +119,11 @@ class Evaluation:
         return self._memo("data", self._load_data)
 
     def _load_data(self) -> Any:
-        import dataclasses as dc
-
-        from pytest_mlci.data.loaded import load_data
+        from pytest_mlci.data.loaded import load_evaluation_data
         from pytest_mlci.data.schema import load_schema, validate_frame
 
         dataset = self.config.eval_dataset
-        if not dataset.target:
-            dataset = dc.replace(dataset, target=self.config.target)
-        loaded = load_data(dataset, root=self.config.root)
+        loaded = load_evaluation_data(self.config)
         if dataset.schema and not loaded.is_table:
             raise ConfigError(
                 f"a pandera schema checks a table, and '{dataset.loader}' returns (X, y); "
