@@ -88,8 +88,9 @@ def passed(run: subprocess.CompletedProcess) -> str:
     return run.stdout
 
 
-def served(root: Path, request: dict) -> dict:
-    """POST ``request`` to ``/invocations`` of a real `mlci serve` for ``root``."""
+def served(root: Path, *requests: dict) -> list[tuple[int, dict]]:
+    """POST each request to ``/invocations`` of a real `mlci serve` for ``root``; the status
+    and JSON body of each answer."""
     import socket
     import time
     import urllib.error
@@ -106,6 +107,7 @@ def served(root: Path, request: dict) -> dict:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    answers = []
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -118,16 +120,21 @@ def served(root: Path, request: dict) -> dict:
             assert server.poll() is None, server.stderr.read()
             assert time.monotonic() < deadline, "mlci serve did not become healthy"
             time.sleep(0.3)
-        post = urllib.request.Request(
-            f"{base}/invocations",
-            data=json.dumps(request).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(post, timeout=30) as response:
-            return json.loads(response.read())
+        for request in requests:
+            post = urllib.request.Request(
+                f"{base}/invocations",
+                data=json.dumps(request).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(post, timeout=30) as response:
+                    answers.append((response.status, json.loads(response.read())))
+            except urllib.error.HTTPError as refused:
+                answers.append((refused.code, json.loads(refused.read())))
     finally:
         server.terminate()
         server.wait(timeout=30)
+    return answers
 
 
 def status(root: Path) -> dict:
@@ -216,7 +223,7 @@ def test_a_lightgbm_model_goes_to_production_and_rolls_back(tmp_path):
     assert status(root)["aliases"]["production"]["version"] == "1"
 
     # `mlci serve` answers with the rolled-back LightGBM model, loaded from the registry.
-    body = served(
+    ((code, body),) = served(
         root,
         {
             "dataframe_split": {
@@ -225,6 +232,7 @@ def test_a_lightgbm_model_goes_to_production_and_rolls_back(tmp_path):
             }
         },
     )
+    assert code == 200, body
     high, low = body["predictions"]
     assert 0.5 < high <= 1 and 0 <= low < 0.5
 
@@ -573,6 +581,13 @@ def test_an_xgboost_model_on_numpy_arrays_is_served(tmp_path):
     assert "production -> v1" in out
 
     # An unnamed array model takes rows as arrays ("instances"), as MLflow's server does.
-    body = served(root, {"instances": [[2, -2, 1, 0, 0, 0], [-2, 2, -1, 0, 0, 0]]})
+    (code, body), (short, refused) = served(
+        root,
+        {"instances": [[2, -2, 1, 0, 0, 0], [-2, 2, -1, 0, 0, 0]]},
+        {"instances": [[2, -2, 1, 0, 0]]},  # a value short: the client's mistake, not a 500
+    )
+    assert code == 200, body
     high, low = body["predictions"]
     assert 0.5 < high <= 1 and 0 <= low < 0.5
+    assert short == 400
+    assert refused["message"] == "instances rows have 5 values; the model takes 6"

@@ -55,6 +55,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -156,6 +157,8 @@ class InputContract:
     """The columns a request must carry (and may carry) for every loaded model to score it."""
 
     columns: Mapping[str, ColumnSpec] = field(default_factory=dict)
+    #: values per row of a list-of-values request (models fitted on unnamed arrays), if known
+    widths: frozenset[int] = frozenset()
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -302,7 +305,11 @@ class InputContract:
                 f"{fmt} rows must all have the same, non-zero number of values; got lengths "
                 f"{sorted(widths)[:5]}"
             )
-        names = list(range(widths.pop()))
+        width = widths.pop()
+        if self.widths and width not in self.widths:
+            takes = " or ".join(str(w) for w in sorted(self.widths))
+            raise BadRequest(f"{fmt} rows have {width} values; the model takes {takes}")
+        names = list(range(width))
         ignored = self._check(dict(zip(names, zip(*rows, strict=True), strict=True)), names)
         try:
             frame = pd.DataFrame(rows, columns=names)
@@ -571,7 +578,10 @@ def _spec(name: str, column: Any) -> ColumnSpec:
 
 
 def build_contract(
-    declared: Declared | None, features: Sequence[tuple[str, ...] | None]
+    declared: Declared | None,
+    features: Sequence[tuple[str, ...] | None],
+    *,
+    widths: Sequence[int | None] = (),
 ) -> InputContract:
     """The contract for the loaded models' ``features`` (one entry per loaded arm).
 
@@ -589,4 +599,6 @@ def build_contract(
     if not features or any(names is None for names in features):
         for name, spec in declared_columns.items():
             columns.setdefault(name, spec)
-    return InputContract(columns)
+    # both arms must accept a request of lists whichever arm it goes to: one width only
+    known = {int(w) for w in widths if isinstance(w, Integral) and w > 0}
+    return InputContract(columns, frozenset(known) if len(known) == 1 else frozenset())

@@ -709,8 +709,12 @@ class Router:
         cached = self._contract
         if cached is not None and cached[0] is production and cached[1] is candidate:
             return cached[2]
-        arms = [arm.features for arm in (production, candidate) if arm is not None]
-        contract = build_contract(self.declared, arms)
+        loaded = [arm for arm in (production, candidate) if arm is not None]
+        contract = build_contract(
+            self.declared,
+            [arm.features for arm in loaded],
+            widths=[getattr(arm.model, "n_features_in_", None) for arm in loaded],
+        )
         self._contract = (production, candidate, contract)
         return contract
 
