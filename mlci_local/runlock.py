@@ -173,6 +173,12 @@ def _database_lock(config: MlciConfig, command: str, wait: float) -> Iterator[No
     name = lock_name(config)
     conn = connect(config.database)
     try:
+        # Named before the lock is taken: a contender that finds the lock held must also find
+        # who holds it (set afterwards, a busy machine let one read an unnamed session). The
+        # successful try is then the session's last query, so its start time is "since".
+        mine = holder_record(command)
+        label = f"{command} pid {mine['pid']} on {mine['host']}"[:63]  # NAMEDATALEN - 1
+        conn.execute("SELECT set_config('application_name', %s, false)", (label,))
         deadline = time.monotonic() + wait
         while not conn.execute(
             "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,)
@@ -180,10 +186,6 @@ def _database_lock(config: MlciConfig, command: str, wait: float) -> Iterator[No
             if time.monotonic() >= deadline:
                 raise _refusal(config, command, _database_holder(conn, name), wait)
             time.sleep(POLL_S)
-        # Said after taking the lock, so the session's last query time is "since".
-        mine = holder_record(command)
-        label = f"{command} pid {mine['pid']} on {mine['host']}"[:63]  # NAMEDATALEN - 1
-        conn.execute("SELECT set_config('application_name', %s, false)", (label,))
         yield
     finally:
         conn.close()  # ends the session, which releases the lock
