@@ -1,6 +1,6 @@
 """Start and stop the team server stack on loopback: PostgreSQL, an S3 endpoint, MLflow.
 
-This is what a team runs on real machines (README, "Team setup"), in miniature: an
+This is what a team runs on real machines (docs/team.md), in miniature: an
 ``mlflow server`` whose backend store is PostgreSQL and whose artifacts live in an
 S3-compatible bucket it serves to clients, plus the PostgreSQL database that holds mlci's
 audit ledger and promotion locks. CI (``.ci/run``) and the test suite use it to run the

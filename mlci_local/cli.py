@@ -92,6 +92,7 @@ def _register_commands() -> None:
         check,
         drift,
         evidence,
+        gates,
         init,
         metrics,
         promote,
@@ -105,7 +106,7 @@ def _register_commands() -> None:
 
     for module in (
         run, check, validate_data, drift, status, promote, rollback, approve, stage, canary,
-        serve, audit, evidence, metrics, init,
+        serve, audit, evidence, metrics, init, gates,
     ):  # fmt: skip
         cli.add_command(module.command)
 

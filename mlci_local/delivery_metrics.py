@@ -3,10 +3,12 @@
 The ledger already records every deployment and every undo with a trustworthy time, so no
 other system is needed:
 
-* **deployment frequency**: completed ``promote`` records per day and per week over the
-  observed window (from ``--since`` days ago, else from the model's first ledger record, to
-  now; a window shorter than a day counts as one day, so a fresh project does not report
-  thousands of deployments a day);
+* **deployment frequency**: completed ``promote`` records over the observed window (from
+  ``--since`` days ago, else from the model's first ledger record, to now). A rate is never
+  extrapolated beyond the window: per week only once the window spans a week, per day once it
+  spans a day; before that the count over the actual window is reported ("2 deployments in
+  2m 00s"), since two promotions in two minutes say nothing about a week (they printed
+  "14.00/week" when a short window was stretched to a day);
 * **lead time for changes**: commit time to production, for each version's *first*
   promotion in the window (promoting an old version again is not a new change). The commit is
   the one the ``register`` record names; its time comes from ``git show -s --format=%cI`` in
@@ -73,8 +75,8 @@ class DeliveryMetrics:
     window_end: datetime
     window_days: float
     deployments: int
-    deployments_per_day: float
-    deployments_per_week: float
+    deployments_per_day: float | None  # None: the window is shorter than a day
+    deployments_per_week: float | None  # None: the window is shorter than a week
     lead_time: Distribution
     lead_time_sources: Mapping[str, int] = field(default_factory=dict)
     lead_time_unknown: int = 0
@@ -92,6 +94,7 @@ class DeliveryMetrics:
                 "start": _iso(self.window_start),
                 "end": _iso(self.window_end),
                 "days": self.window_days,
+                "seconds": (self.window_end - self.window_start).total_seconds(),
             },
             "deployment_frequency": {
                 "deployments": self.deployments,
@@ -200,7 +203,7 @@ def compute_delivery_metrics(
         start = end - timedelta(days=since_days)
     else:
         start = min((moment for _, moment in events), default=end)
-    window_days = max((end - start).total_seconds() / _DAY, 1.0)
+    window_days = max((end - start).total_seconds(), 0.0) / _DAY
 
     def in_window(moment: datetime) -> bool:
         return start <= moment <= end
@@ -269,8 +272,8 @@ def compute_delivery_metrics(
         window_end=end,
         window_days=window_days,
         deployments=count,
-        deployments_per_day=count / window_days,
-        deployments_per_week=count / window_days * 7,
+        deployments_per_day=count / window_days if window_days >= 1 else None,
+        deployments_per_week=count / window_days * 7 if window_days >= 7 else None,
         lead_time=Distribution.of(lead_seconds),
         lead_time_sources={k: v for k, v in sources.items() if v},
         lead_time_unknown=unknown,
@@ -308,18 +311,33 @@ def format_table(metrics: DeliveryMetrics) -> str:
         else "- (nothing was rolled back)"
     )
     rows = [
-        ("deployment frequency",
-         f"{m.deployments_per_day:.2f}/day, {m.deployments_per_week:.2f}/week "
-         f"({_plural(m.deployments, 'deployment')})"),
+        ("deployment frequency", _frequency(m)),
         ("lead time for changes", lead_text),
         ("change failure rate", rate),
         ("time to restore", restore_text),
     ]  # fmt: skip
+    span = f"{m.window_days:.1f} days" if m.window_days >= 1 else _window(m)
     head = (
-        f"delivery metrics for {m.model}: {_iso(m.window_start)} .. {_iso(m.window_end)} "
-        f"({m.window_days:.1f} days)"
+        f"delivery metrics for {m.model}: {_iso(m.window_start)} .. {_iso(m.window_end)} ({span})"
     )
     return "\n".join([head, *(f"  {name:<22} {value}" for name, value in rows)])
+
+
+def _frequency(m: DeliveryMetrics) -> str:
+    """Rates only over as long a window as they speak of; below that, the plain count."""
+    count = _plural(m.deployments, "deployment")
+    if m.deployments_per_week is not None and m.deployments_per_day is not None:
+        return f"{m.deployments_per_day:.2f}/day, {m.deployments_per_week:.2f}/week ({count})"
+    if m.deployments_per_day is not None:
+        return (
+            f"{count} in {_window(m)}, {m.deployments_per_day:.2f}/day "
+            "(a weekly rate needs a week of history)"
+        )
+    return f"{count} in {_window(m)} (rates need a week of history)"
+
+
+def _window(m: DeliveryMetrics) -> str:
+    return format_duration((m.window_end - m.window_start).total_seconds())
 
 
 def format_duration(seconds: float | None) -> str:

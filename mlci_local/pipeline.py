@@ -54,6 +54,10 @@ class RunContext:
     report_path: Path | None = None
     reproduced: tuple[str, ...] = ()
     training: Any = None  # mlci_local.mlflow_training.TrainingLink: the linked MLflow run
+    prepared: Any = None  # stage 2's ReproResult (dvc repro of the stages making the data)
+    lock_noted: bool = False  # whether lock_before holds dvc.lock's state before any repro
+    lock_before: str | None = None  # sha256 of dvc.lock before this run's first dvc repro
+    lock_written: str | None = None  # sha256 of dvc.lock as this run's last dvc repro left it
     already_production: str | None = None
     outcomes: list[StageOutcome] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)  # printed under the current stage's line
@@ -90,7 +94,10 @@ class Pipeline:
     def run(self, until: str = "promote", status: Callable[[str], Any] | None = None) -> int:
         """Run stages up to ``until``; return the exit code (0 ok, 1 a stage said no)."""
         last = STAGES.index(until)
-        code = 0
+        code = self._preflight()
+        if code:
+            self._write_summary(code)
+            return code
         for number, stage in enumerate(STAGES[: last + 1], start=1):
             label = f"[{number}/{len(STAGES)}] {TITLES[stage]}"
             started = time.perf_counter()
@@ -130,6 +137,25 @@ class Pipeline:
         self._write_summary(code)
         return code
 
+    def _preflight(self) -> int:
+        """Check the whole configuration before stage 1 (:mod:`mlci_local.preflight`): a gate
+        typo exits 2 here, whether or not anything is new to train; 0 when clean."""
+        from mlci_local.preflight import preflight
+
+        started = time.perf_counter()
+        try:
+            preflight(self.config)
+        except MlciError as exc:
+            from mlci_local.workspace import exit_code_for
+
+            seconds = time.perf_counter() - started
+            message = redact_text(str(exc))
+            self._record("configuration", "failed", message.splitlines()[0], seconds)
+            self.echo(f"{'configuration':<28} FAILED: nothing ran ({seconds:.1f} s)")
+            self.echo(_indent(message))
+            return exit_code_for(exc)
+        return 0
+
     def _echo_lines(self) -> None:
         for line in self.ctx.lines:
             self.echo("      " + line)
@@ -163,14 +189,18 @@ class Pipeline:
 
     def stage_data(self) -> tuple[str, str]:
         from mlci_local.training import reproduce, stages_producing
-        from pytest_mlci.data.results import failing, overall
+        from pytest_mlci.data.results import overall
         from pytest_mlci.data.validate import validate_dataset
 
         datasets = list(self.config.datasets.values())
         if not datasets:
             return "skipped", "no datasets declared"
         producers = stages_producing(self.config.root, [d.path for d in datasets])
+        self._note_lock(before=True)
         prepared = reproduce(self.config.root, producers) if producers else None
+        if prepared is not None:
+            self.ctx.prepared = prepared
+            self._note_lock()
         notes = []
         for dataset in datasets:
             outcome = validate_dataset(dataset, root=self.config.root, task=self.config.task)
@@ -185,7 +215,7 @@ class Pipeline:
             if outcome.error:
                 raise CheckFailed(f"dataset '{dataset.name}': {outcome.error}")
             if overall(outcome.rows) != "pass":
-                lines = [row.describe() for row in failing(outcome.rows)[:15]]
+                lines = outcome.reasons()[:15]  # never empty: the reason, not "()"
                 raise CheckFailed(
                     f"dataset '{dataset.name}' did not pass ({', '.join(outcome.checks)}):\n"
                     + "\n".join(lines)
@@ -205,6 +235,7 @@ class Pipeline:
         from pytest_mlci.content_digest import content_digest
         from pytest_mlci.model_io import artifact_digest, artifact_exists
 
+        self._note_lock(before=True)
         if self.config.training.mlflow_model:  # the script logs the model with MLflow
             from mlci_local.mlflow_training import reproduce_in_run
 
@@ -213,6 +244,7 @@ class Pipeline:
             self.ctx.lines.append(self.ctx.training.describe(shown))
         else:
             result = reproduce(self.config.root)
+        self._note_lock()
         artifact = self.config.artifact
         if not artifact_exists(artifact):
             raise CheckFailed(f"{artifact}: dvc repro finished but produced no artifact")
@@ -226,10 +258,16 @@ class Pipeline:
             or production.content_digest == self.ctx.content_digest
         ):
             self.ctx.already_production = production.version
+        artifact = f"artifact {self.ctx.digest[:12]}"
+        earlier = self._made_in_stage_2()
+        if result.up_to_date and earlier:
+            # The data stage's repro trained too (the evaluation file is a side output of
+            # training): that was this run's training, not "nothing to do".
+            self.ctx.reproduced = self.ctx.prepared.reproduced
+            return earlier[0], f"{earlier[1]}; {artifact}"
         if result.up_to_date:
             return "up to date", f"dvc repro ran nothing; artifact {self.ctx.digest[:12]}"
         self.ctx.reproduced = result.reproduced
-        artifact = f"artifact {self.ctx.digest[:12]}"
         if not result.ran:
             restored = ", ".join(result.restored)
             return "restored", (
@@ -237,7 +275,47 @@ class Pipeline:
                 f"earlier run); {artifact}"
             )
         cached = f"; restored {', '.join(result.restored)}" if result.restored else ""
-        return "trained", f"dvc repro ran {', '.join(result.ran)}{cached}; {artifact}"
+        before = f"; {earlier[1]}" if earlier else ""
+        return "trained", f"dvc repro ran {', '.join(result.ran)}{cached}{before}; {artifact}"
+
+    def _made_in_stage_2(self) -> tuple[str, str] | None:
+        """("trained" or "restored", why) when stage 2's dvc repro ran (or restored from
+        DVC's run cache) a stage that makes the artifact; None otherwise."""
+        from mlci_local.training import stages_producing
+
+        prepared = self.ctx.prepared
+        if prepared is None or not prepared.reproduced:
+            return None
+        root = self.config.root
+        makers = set(stages_producing(root, [self.config.artifact]))
+        ran = [name for name in prepared.ran if name in makers]
+        restored = [name for name in prepared.restored if name in makers]
+        if not ran and not restored:
+            return None
+        stages = set(ran or restored)
+        data = [
+            _shown(dataset.path, root)
+            for dataset in self.config.datasets.values()
+            if stages & set(stages_producing(root, [dataset.path]))
+        ]
+        produce = f" to produce {', '.join(data)}" if data else ""
+        if ran:
+            return "trained", f"trained in stage 2 (dvc repro ran {', '.join(ran)}{produce})"
+        restored_from = f"dvc restored {', '.join(restored)} from its run cache"
+        return "restored", f"restored in stage 2 ({restored_from}{produce})"
+
+    def _note_lock(self, *, before: bool = False) -> None:
+        """Remember dvc.lock's sha256 before this run's first dvc repro (``before``) or as
+        its latest repro left it: registration tells the run's own lock from an edit."""
+        from mlci_local.lineage import sha256_of
+
+        if before and self.ctx.lock_noted:
+            return
+        digest = sha256_of(self.config.root / "dvc.lock")
+        if before:
+            self.ctx.lock_before, self.ctx.lock_noted = digest, True
+        else:
+            self.ctx.lock_written = digest
 
     def stage_evaluate(self) -> tuple[str, str]:
         from pytest_mlci.model_io import sha256_file
@@ -271,6 +349,7 @@ class Pipeline:
             )
         report = json.loads(report_path.read_text(encoding="utf-8"))
         self.ctx.report, self.ctx.report_path = report, report_path
+        _raise_for_crash(report, done)  # a crash's reason, not a digest mismatch it causes
         candidate = report.get("candidate", {})
         if candidate.get("sha256") != digest:
             raise CheckFailed("evaluation judged a different artifact than training produced")
@@ -306,7 +385,10 @@ class Pipeline:
         from mlci_local.registry import flatten
 
         digest = self._digest()
-        git = git_state(self.config.root)
+        lock = self.config.root / "dvc.lock"
+        # dvc.lock as this run's repro left it is the run's output, not an uncommitted change
+        written = {lock: self.ctx.lock_written} if self.ctx.lock_written else None
+        git = git_state(self.config.root, own_outputs=written)
         lineage = dvc_lineage(self.config.root)
         params = read_params(self.config.root)
         report = self.ctx.report or {}
@@ -327,10 +409,17 @@ class Pipeline:
             from mlci_local.mlflow_training import training_tags
 
             tags.update(training_tags(self.ctx.training))
+        post_repro = lineage.sha256 is not None and lineage.sha256 == self.ctx.lock_written
+        origin = "the lock this run's dvc repro left" if post_repro else "the workspace's lock"
+        dvc_lock = {
+            "sha256": lineage.sha256,
+            "post_repro": post_repro,
+            "written_by_this_run": post_repro and self.ctx.lock_written != self.ctx.lock_before,
+            "note": f"the attached dvc.lock is {origin}",
+        }
+        provenance = {"git": asdict(git), "dvc_lock": dvc_lock, "dvc_hashes": lineage.hashes}
         attachments = {
-            "lineage.json": json.dumps(
-                {"git": asdict(git), "dvc_hashes": lineage.hashes, "params": params}, indent=2
-            ),
+            "lineage.json": json.dumps({**provenance, "params": params}, indent=2),
             "dvc.lock": lineage.lock_text,
             "evaluation.json": json.dumps(report, indent=2),
         }
@@ -538,6 +627,36 @@ class Pipeline:
 
             self.ctx.digest = artifact_digest(self.config.artifact)
         return self.ctx.digest
+
+
+def _raise_for_crash(report: dict[str, Any], done: Any) -> None:
+    """Fail with why the evaluation crashed, one line per crashed item; or, when pytest judged
+    no gate at all (a collection error, nothing selected), with the end of its output.
+
+    Checked before the candidate digest: a report without results carries no digest, and
+    "judged a different artifact" would then name a consequence instead of the cause."""
+    crashed = list(report.get("crashed") or [])
+    reasons = report.get("crash_reasons") or {}
+    if crashed:
+        lines = [
+            f"{nodeid}: {reasons.get(nodeid) or 'crashed (run pytest --mlci to see why)'}"
+            for nodeid in crashed
+        ]
+        raise CheckFailed(
+            "the evaluation crashed; nothing is registered:\n" + redact_text("\n".join(lines))
+        )
+    if not report.get("gates") and not report.get("candidate"):
+        output = (done.stdout + done.stderr).strip().splitlines()
+        tail = [line for line in output if line.strip()][-15:]
+        raise CheckFailed(
+            f"the evaluation judged no gate (pytest exit {done.returncode}); its output ends:\n"
+            + redact_text("\n".join(tail))
+        )
+
+
+def _shown(path: Path, root: Path) -> str:
+    """``path`` relative to the project root where it lies inside it."""
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
 def _indent(text: str) -> str:

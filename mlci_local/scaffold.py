@@ -11,7 +11,7 @@ files are full of ``${{ ... }}`` and ``$VAR`` that must reach the CI system unto
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,16 +26,46 @@ PYTHON_VERSION = "3.11"
 REGISTRY_SECRET = "MLCI_REGISTRY"  # the env var pytest_mlci.config reads (REGISTRY_ENV)
 JENKINS_CREDENTIAL = "mlci-registry"
 
-# metric, absolute floor, the other metrics of the task (for the comment)
+# The first gates, before anything was measured: a floor any model with skill clears (a
+# constant predictor scores exactly it), and "not worse than production". No number that
+# depends on the data: the real floors come from the first measured run (`mlci gates
+# --suggest`). metric -> (floor or None, why, the other metrics of the task)
 _GATES = {
     "binary_classification": (
         "roc_auc",
-        ">= 0.75",
+        ">= 0.5",
+        "0.5 is chance",
         "accuracy, precision, recall, f1, roc_auc, log_loss, brier_score",
     ),
-    "multiclass": ("f1", ">= 0.60", "accuracy, precision, recall, f1 (macro averages)"),
-    "regression": ("r2", ">= 0.50", "mae, rmse, r2, mape"),
+    "multiclass": (
+        "f1",
+        None,
+        "chance depends on the class shares, so no floor before a measured run",
+        "accuracy, precision, recall, f1 (macro averages)",
+    ),
+    "regression": (
+        "r2",
+        ">= 0.0",
+        "0.0 is predicting the mean",
+        "mae, rmse, r2, mape",
+    ),
 }
+DEFAULT_EVAL = "data/eval.parquet"
+
+
+#: Every file ``mlci init`` writes says so in its first line; such files are its own to rewrite
+#: (--force), while anything else is the project's and never touched.
+MARKER = "`mlci init`"
+
+
+def written_by_init(path: Path) -> bool:
+    """Whether ``path`` is a file ``mlci init`` wrote: its first line carries the marker (a
+    config table init appended to the user's pyproject.toml does not make the file ours)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            return MARKER in handle.readline(400)
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -46,14 +76,12 @@ class ScaffoldOptions:
     task: str
     target: str
     ci: tuple[str, ...] = tuple(CI_FILES)
-
-
-class ExistingFiles(Exception):
-    """Raised instead of overwriting: the user's own files are never replaced silently."""
-
-    def __init__(self, paths: list[str]) -> None:
-        super().__init__(", ".join(paths))
-        self.paths = paths
+    artifact: str = ARTIFACT
+    eval_path: str = DEFAULT_EVAL
+    allow_pickle: bool = False  # the artifact is a pickle the project's own pipeline writes
+    mlflow_model: str | None = None  # the training script logs its model to MLflow
+    config_in_pyproject: bool = False  # [tool.mlci] appended to pyproject.toml, not mlci.toml
+    dvc_stub: bool = True  # False: the project has its own dvc.yaml (or one from MLproject)
 
 
 # --------------------------------------------------------------------------- templates
@@ -62,12 +90,12 @@ MLCI_TOML = """\
 # pytest-mlci configuration, written by `mlci init`. Every key is documented in the README
 # ("Configuration"). The same keys may live under [tool.mlci] in pyproject.toml instead;
 # mlci.toml wins when both exist.
-
+@@HEADER@@
 model = @@MODEL@@          # the registered model name in MLflow
 task = @@TASK@@
 target = @@TARGET@@        # the label column
-artifact = "@@ARTIFACT@@"   # the file `dvc repro` produces (skops format)
-
+artifact = @@ARTIFACT_TOML@@   # @@ARTIFACT_WHY@@
+@@TOP_EXTRA@@
 # What happens when there is no production model yet to compare with.
 # "allow-first": gates against `baseline` are WAIVED (shown, not silently passed) and tests
 #   using the mlci_baseline fixture are skipped, so the very first model can be promoted.
@@ -82,22 +110,24 @@ tests = ["tests/test_model_gates.py"]
 #                                        # URI: the environment variable MLCI_REGISTRY
 #                                        # overrides this key (set it from a CI secret).
 # trusted_types = []                    # extra types skops may load
-
-[datasets.eval]
-path = "data/eval.parquet"              # the data gates are computed on (`dvc repro` makes it)
+@@TRAINING@@
+[@@T@@datasets.eval]
+path = @@EVAL_TOML@@   # @@EVAL_WHY@@
 # schema = "data/eval.schema.yaml"      # a pandera YAML schema or "module:Object"
 # reference = "data/train.parquet"      # switches on volume, quality and drift checks
 # protected = ["gender"]                # columns for fairness metrics
 
-[gates]
+[@@T@@gates]
 # "<op> <number>" is an absolute floor; "baseline" is the production model, compared on the
 # same rows with a paired bootstrap. Metrics for @@TASK_NAME@@: @@METRICS@@.
-@@METRIC@@ = ["@@FLOOR@@", ">= baseline - 0.01"]
+# These first gates assume nothing about your data (@@FLOOR_WHY@@). After the first
+# `mlci run --until evaluate`, `mlci gates --suggest` proposes floors from what it measured.
+@@METRIC@@ = @@GATE_VALUE@@
 
-# [static]
+# [@@T@@static]
 # paths = ["src"]                       # what the static ML rules (check-ml-code) look at
 
-# [evaluation]
+# [@@T@@evaluation]
 # resamples = 500
 # confidence = 0.95
 # seed = 0
@@ -160,14 +190,19 @@ def test_the_model_predicts_one_value_per_row(mlci_model, mlci_data):
     assert predictions.shape[0] == len(rows)
 
 
-def test_predictions_do_not_depend_on_row_order(mlci_model, mlci_data):
-    rows = features(mlci_data).head(200)
-    forward = np.asarray(mlci_model.predict(rows))
-    backward = np.asarray(mlci_model.predict(rows.iloc[::-1]))[::-1]
-    assert (forward == backward).all()
+def predictions_forward_and_backward(model, data):
+    """Predictions for 200 rows, and for the same rows in reverse order (put back in order)."""
+    rows = features(data).head(200)
+    forward = np.asarray(model.predict(rows))
+    backward = np.asarray(model.predict(rows.iloc[::-1]))[::-1]
+    return forward, backward
 '''
 
 _TEST_CLASSIFICATION = """
+
+def test_predictions_do_not_depend_on_row_order(mlci_model, mlci_data):
+    forward, backward = predictions_forward_and_backward(mlci_model, mlci_data)
+    assert (forward == backward).all()  # labels: exactly equal
 
 def test_probabilities_are_valid(mlci_model, mlci_data):
     probabilities = np.asarray(mlci_model.predict_proba(features(mlci_data).head(200)))
@@ -181,6 +216,11 @@ def test_the_model_only_predicts_known_labels(mlci_model, mlci_data):
 """
 
 _TEST_REGRESSION = """
+
+def test_predictions_do_not_depend_on_row_order(mlci_model, mlci_data):
+    forward, backward = predictions_forward_and_backward(mlci_model, mlci_data)
+    # Floats: summation order may differ in the last bits (8.9e-16 is not a change).
+    np.testing.assert_allclose(forward, backward, rtol=1e-9, atol=1e-9)
 
 def test_predictions_are_finite(mlci_model, mlci_data):
     assert np.isfinite(np.asarray(mlci_model.predict(features(mlci_data)), dtype=float)).all()
@@ -201,7 +241,7 @@ repos:
         name: data schema of staged dataset files
         entry: check-data-schema
         language: system
-        files: \\.(csv|tsv|parquet|pq)$
+        files: (\\.(csv|tsv|jsonl|ndjson|parquet|pq|dvc)|(^|/)dvc\\.lock)$
 """
 
 GITHUB_WORKFLOW = """\
@@ -386,6 +426,100 @@ pipeline {
 """
 
 
+# Jobs to paste into a CI file the project already has (`mlci init` never edits it).
+GITHUB_JOB = """\
+  # pytest-mlci (from `mlci init`): paste under `jobs:`. Checks and `pytest --mlci` on every
+  # run; `mlci run` (train, evaluate, register, stage, promote) on main only. Set the
+  # repository secret MLCI_REGISTRY to the team's MLflow URI (and MLCI_DATABASE with several
+  # runners); left unset, the registry is a file on the runner.
+  mlci:
+    runs-on: ubuntu-latest
+    concurrency:
+      group: mlci-${{ github.ref }}
+      cancel-in-progress: false
+    env:
+      MLCI_REGISTRY: ${{ secrets.MLCI_REGISTRY }}
+      MLCI_DATABASE: ${{ secrets.MLCI_DATABASE }}
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "@@PYTHON@@"
+      - name: Install
+        run: |
+          python -m pip install 'pytest-mlci[hooks,team]'
+          if [ -f requirements.txt ]; then python -m pip install -r requirements.txt; fi
+      - name: pre-commit
+        run: pre-commit run --all-files --show-diff-on-failure
+      - name: pytest --mlci
+        if: github.ref != 'refs/heads/main'
+        run: |
+          dvc repro
+          pytest --mlci
+      - name: mlci run
+        if: github.ref == 'refs/heads/main'
+        run: mlci run
+"""
+
+GITLAB_JOB = """\
+# pytest-mlci (from `mlci init`): paste at the top level. Add the masked, protected CI/CD
+# variable MLCI_REGISTRY (the team's MLflow URI; MLCI_DATABASE with several runners).
+mlci-check:
+  image: python:@@PYTHON@@
+  script:
+    - python -m pip install 'pytest-mlci[hooks]'
+    - if [ -f requirements.txt ]; then python -m pip install -r requirements.txt; fi
+    - pre-commit run --all-files --show-diff-on-failure
+    - dvc repro
+    - pytest --mlci
+
+mlci-run:
+  image: python:@@PYTHON@@
+  needs: [mlci-check]
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+  resource_group: mlci-production
+  script:
+    - python -m pip install 'pytest-mlci[team]'
+    - if [ -f requirements.txt ]; then python -m pip install -r requirements.txt; fi
+    - mlci run
+"""
+
+JENKINS_STAGE = """\
+        // pytest-mlci (from `mlci init`): paste inside `stages { }`; the secret-text
+        // credential '@@JENKINS_CREDENTIAL@@' holds the team's MLflow URI.
+        stage('mlci') {
+            environment {
+                MLCI_REGISTRY = credentials('@@JENKINS_CREDENTIAL@@')
+            }
+            steps {
+                sh 'python -m pip install "pytest-mlci[hooks]" && pre-commit run --all-files'
+                sh 'dvc repro && pytest --mlci'
+                script {
+                    if (env.BRANCH_NAME == 'main') {
+                        sh 'mlci run'
+                    }
+                }
+            }
+        }
+"""
+
+PRE_COMMIT_HOOKS = """\
+  # pytest-mlci (from `mlci init`): paste under `repos:` in .pre-commit-config.yaml
+  - repo: local
+    hooks:
+      - id: check-ml-code
+        name: static ML checks (leakage, nondeterminism, hard-coded values)
+        entry: check-ml-code
+        language: system
+        types_or: [python, jupyter]
+      - id: check-data-schema
+        name: data schema of staged dataset files
+        entry: check-data-schema
+        language: system
+        files: (\\.(csv|tsv|jsonl|ndjson|parquet|pq|dvc)|(^|/)dvc\\.lock)$
+"""
+
 # --------------------------------------------------------------------------- rendering
 
 
@@ -400,59 +534,111 @@ def _fill(template: str, values: Mapping[str, str]) -> str:
 
 
 def render(options: ScaffoldOptions) -> dict[str, str]:
-    """Every file to write, relative path -> text, in the order they are reported."""
+    """Every file to write, relative path -> text, in the order they are reported.
+
+    With ``config_in_pyproject`` the config is the ``[tool.mlci]`` block to append to
+    ``pyproject.toml`` (key ``pyproject.toml``), else the whole ``mlci.toml``.
+    """
     if options.task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {options.task!r}")
     unknown = sorted(set(options.ci) - set(CI_FILES))
     if unknown:
         raise ValueError(f"unknown CI system {unknown[0]!r}; choose from {sorted(CI_FILES)}")
-    metric, floor, metrics = _GATES[options.task]
+    values = _values(options)
+    body = _TEST_REGRESSION if options.task == "regression" else _TEST_CLASSIFICATION
+    config_file = "pyproject.toml" if options.config_in_pyproject else "mlci.toml"
+    files = {config_file: MLCI_TOML}
+    if options.dvc_stub:
+        files["dvc.yaml"] = DVC_YAML
+    files["tests/test_model_gates.py"] = _TEST_HEADER + body
+    files[".pre-commit-config.yaml"] = PRE_COMMIT_CONFIG
+    ci_templates = {"github": GITHUB_WORKFLOW, "gitlab": GITLAB_CI, "jenkins": JENKINSFILE}
+    for system in CI_FILES:
+        if system in options.ci:
+            files[CI_FILES[system]] = ci_templates[system]
+    rendered = {path: _fill(text, values) for path, text in files.items()}
+    if options.config_in_pyproject:  # the leading comment is about mlci.toml
+        text = rendered["pyproject.toml"]
+        rendered["pyproject.toml"] = text[text.index("\n[tool.mlci]\n") + 1 :]
+    return rendered
+
+
+def snippets(options: ScaffoldOptions) -> dict[str, str]:
+    """What to paste into a file the project already has: CI system or "pre-commit" -> text."""
+    values = _values(options)
+    jobs = {"github": GITHUB_JOB, "gitlab": GITLAB_JOB, "jenkins": JENKINS_STAGE}
+    found = {system: _fill(text, values) for system, text in jobs.items()}
+    found["pre-commit"] = _fill(PRE_COMMIT_HOOKS, values)
+    return found
+
+
+def _values(options: ScaffoldOptions) -> dict[str, str]:
+    metric, floor, floor_why, metrics = _GATES[options.task]
+    gates = [">= baseline - 0.01"] if floor is None else [floor, ">= baseline - 0.01"]
+    top_extra = ""
+    if options.allow_pickle:
+        top_extra += (
+            "# The artifact is a pickle (or an MLflow model saved with one): loading it runs\n"
+            "# code from the file. Only allow it because your own pipeline writes it.\n"
+            "allow_pickle = true\n"
+        )
+    training = ""
+    if options.mlflow_model:
+        training = (
+            "\n[@@T@@training]\n"
+            "# The training script logs its model to MLflow under this name (the `name=` of its\n"
+            '# log_model call, "model" for autolog); mlci materialises it at `artifact`.\n'
+            f"mlflow_model = {json.dumps(options.mlflow_model)}\n"
+        )
+    table = "tool.mlci." if options.config_in_pyproject else ""
+    artifact_why = (
+        "the MLflow model the training script logs, downloaded here (keep it out of git)"
+        if options.mlflow_model
+        else "the model file `dvc repro` produces"
+    )
+    eval_why = (
+        "EDIT: the data gates are computed on (`dvc repro` makes it)"
+        if options.eval_path == DEFAULT_EVAL
+        else "the data the gates are computed on"
+    )
     # json.dumps gives a valid TOML basic string for any input (quotes, backslashes, unicode).
-    values = {
+    return {
+        "HEADER": "\n[tool.mlci]" if options.config_in_pyproject else "",
+        "TOP_EXTRA": top_extra.replace("@@T@@", table),
+        "TRAINING": training.replace("@@T@@", table),
+        "T": table,
         "MODEL": json.dumps(options.model),
         "TASK": json.dumps(options.task),
         "TASK_NAME": options.task,
         "TARGET": json.dumps(options.target),
         "TARGET_PY": repr(options.target),
-        "ARTIFACT": ARTIFACT,
+        "ARTIFACT": options.artifact,
+        "ARTIFACT_TOML": json.dumps(options.artifact),
+        "ARTIFACT_WHY": artifact_why,
+        "EVAL_TOML": json.dumps(options.eval_path),
+        "EVAL_WHY": eval_why,
         "METRIC": metric,
-        "FLOOR": floor,
+        "GATE_VALUE": json.dumps(gates[0]) if len(gates) == 1 else json.dumps(gates),
+        "FLOOR_WHY": floor_why,
         "METRICS": metrics,
         "PYTHON": PYTHON_VERSION,
         "JENKINS_CREDENTIAL": JENKINS_CREDENTIAL,
     }
-    body = _TEST_REGRESSION if options.task == "regression" else _TEST_CLASSIFICATION
-    files = {
-        "mlci.toml": MLCI_TOML,
-        "dvc.yaml": DVC_YAML,
-        "tests/test_model_gates.py": _TEST_HEADER + body,
-        ".pre-commit-config.yaml": PRE_COMMIT_CONFIG,
-    }
-    ci_templates = {"github": GITHUB_WORKFLOW, "gitlab": GITLAB_CI, "jenkins": JENKINSFILE}
-    for system in CI_FILES:
-        if system in options.ci:
-            files[CI_FILES[system]] = ci_templates[system]
-    return {path: _fill(text, values) for path, text in files.items()}
 
 
-def existing(root: Path, paths: Iterable[str]) -> list[str]:
-    """Which of ``paths`` already exist under ``root`` (these would be overwritten)."""
-    return [path for path in paths if (root / path).exists()]
+def write(root: Path, files: Mapping[str, str], *, force: bool = False) -> tuple[list, list]:
+    """Write the files of ``files`` that do not exist yet; with ``force``, also rewrite the
+    ones an earlier ``mlci init`` wrote (they carry :data:`MARKER`).
 
-
-def write(root: Path, files: Mapping[str, str], *, force: bool = False) -> list[Path]:
-    """Write ``files`` under ``root``; all or nothing when some already exist and not ``force``.
-
-    The check runs before the first write so a refusal leaves the directory untouched.
+    Returns (written, kept) as relative paths: the user's own files are never replaced.
     """
-    if not force:
-        clashes = existing(root, files)
-        if clashes:
-            raise ExistingFiles(clashes)
-    written = []
+    written, kept = [], []
     for relative, text in files.items():
         target = root / relative
+        if target.exists() and not (force and written_by_init(target)):
+            kept.append(relative)
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-        written.append(target)
-    return written
+        written.append(relative)
+    return written, kept

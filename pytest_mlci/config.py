@@ -72,10 +72,11 @@ class DatasetConfig:
     # freshness: the newest `timestamp` (or, without one, the file's mtime) is younger than this
     timestamp: str | None = None
     max_age_hours: float | None = None
-    # quality: nulls and duplicates fail unless allowed (fail closed, like pandera's default)
+    # quality: nulls fail unless allowed (fail closed, like pandera's default); duplicate rows
+    # are reported, and fail only above a declared max_duplicate_rate (real data repeats rows)
     max_null_rate: float = 0.0
     null_rates: Mapping[str, float] = field(default_factory=dict)
-    max_duplicate_rate: float = 0.0
+    max_duplicate_rate: float | None = None
     allow_constant: tuple[str, ...] = ()
     min_label_share: float = 0.01
     # drift: effect size decides (PSI, Wasserstein in reference standard deviations), the test's
@@ -760,6 +761,8 @@ _CANARY_JUDGE_KEYS = {
     "p95_limit_ms": float,
     "alpha": float,
     "quality": bool,
+    "regression_error": str,  # task = "regression": "absolute" (default) or "squared"
+    "regression_margin": float,  # task = "regression": share of production's mean error
 }
 # key -> (lowest, highest, lowest allowed?, highest allowed?, example)
 _CANARY_RANGES = {
@@ -770,6 +773,7 @@ _CANARY_RANGES = {
     "judge.latency_effect": (0.0, 0.5, False, False, "latency_effect = 0.1"),
     "judge.p95_limit_ms": (0.0, None, False, True, "p95_limit_ms = 50"),
     "judge.alpha": (0.0, 0.5, False, False, "alpha = 0.05"),
+    "judge.regression_margin": (0.0, 1.0, False, True, "regression_margin = 0.1"),
     "traffic.batch": (1, None, True, True, "batch = 500"),
     "traffic.max_requests_per_step": (1, None, True, True, "max_requests_per_step = 5000"),
     "traffic.rate": (0.0, None, True, True, "rate = 200 (0: as fast as the router answers)"),
@@ -786,6 +790,36 @@ _CANARY_TRAFFIC_KEYS = {
     "label_lag": int,
     "seed": int,
 }
+
+
+def _check_quality_keys(reader: _Reader, judge: Mapping[str, Any], task: Any) -> None:
+    """The quality keys that fit the task: a margin meant for another task is never ignored.
+
+    A classifier's quality is accuracy (``quality_margin``, in accuracy points); a regression
+    model's is its mean absolute or squared error (``regression_error``, and
+    ``regression_margin`` as a share of production's mean error).
+    """
+    error = judge.get("regression_error")
+    if error is not None and error not in ("absolute", "squared"):
+        raise reader.error(
+            "canary.judge.regression_error",
+            f'{error!r} is not valid; use "absolute" (mean absolute error, the default) or '
+            '"squared" (mean squared error)',
+        )
+    if task == "regression" and "quality_margin" in judge:
+        raise reader.error(
+            "canary.judge.quality_margin",
+            "is the accuracy margin of a classifier; for task = 'regression' the margin is "
+            "relative to production's mean error: use regression_margin = 0.1 (10 %) instead",
+        )
+    if task in TASKS and task != "regression":
+        for key in ("regression_error", "regression_margin"):
+            if key in judge:
+                raise reader.error(
+                    f"canary.judge.{key}",
+                    f"applies to task = 'regression' only; this model's task is '{task}', "
+                    "whose quality margin is quality_margin (accuracy points)",
+                )
 
 
 def _canary_steps(reader: _Reader, value: Any, key: str) -> tuple[float, ...]:
@@ -805,11 +839,12 @@ def _canary_steps(reader: _Reader, value: Any, key: str) -> tuple[float, ...]:
     return tuple(float(share) for share in value)
 
 
-def _parse_canary(reader: _Reader, table: Mapping[str, Any]) -> CanarySettings:
+def _parse_canary(reader: _Reader, table: Mapping[str, Any], task: Any = None) -> CanarySettings:
     """``[canary]`` (keys and types of the nested tables checked here) -> CanarySettings."""
     reader.check_keys(table, _CANARY_KEYS, "canary.")
     judge = table.get("judge", {})
     reader.check_keys(judge, _CANARY_JUDGE_KEYS, "canary.judge.")
+    _check_quality_keys(reader, judge, task)
     traffic = table.get("traffic", {})
     reader.check_keys(traffic, _CANARY_TRAFFIC_KEYS, "canary.traffic.")
     for key, (low, high, low_ok, high_ok, example) in _CANARY_RANGES.items():
@@ -997,7 +1032,7 @@ def load_config(path: Path | None = None, *, start: Path | None = None) -> MlciC
     if source is None:
         raise ConfigError(
             "no configuration found: add a [tool.mlci] table to pyproject.toml "
-            "or create mlci.toml (see README 'Configuration')"
+            "or create mlci.toml (see docs/configuration.md)"
         )
     source = source.resolve()
     try:
@@ -1127,7 +1162,7 @@ def parse_config(
         enabled="robustness" in table,
     )
 
-    canary = _parse_canary(reader, table.get("canary", {}))
+    canary = _parse_canary(reader, table.get("canary", {}), table.get("task"))
     audit = _parse_audit(reader, table.get("audit", {}), root)
     training = _parse_training(reader, table.get("training", {}), table["artifact"])
     database = os.environ.get(DATABASE_ENV) or table.get("database")
@@ -1146,7 +1181,7 @@ def parse_config(
             "audit.anchors",
             "a shared PostgreSQL ledger with signed checkpoints needs them in one place every "
             "runner writes: add anchors = ['database'] (an insert-only table an administrator "
-            "creates, see README 'What the audit trail proves')",
+            "creates, see docs/governance.md 'What the audit trail proves')",
         )
 
     return MlciConfig(

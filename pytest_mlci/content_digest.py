@@ -133,9 +133,7 @@ def skops_content_digest(data: bytes) -> str | None:
     except (zipfile.BadZipFile, ValueError, OSError, RuntimeError):
         # RuntimeError: an encrypted member; ValueError covers bad JSON and a bad zip header.
         return None
-    ids: dict[Any, int] = {}
-    files: dict[str, str] = {}
-    canonical = _canonical(schema, ids, files, members)
+    canonical, files = canonical_schema(schema, members)
     digest = hashlib.sha256(SCHEME)
     digest.update(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode())
     # Members the schema names were renamed; any other member keeps its own name, under a
@@ -145,6 +143,16 @@ def skops_content_digest(data: bytes) -> str | None:
         digest.update(b"\0member\0" + name.encode() + b"\0")
         digest.update(hashlib.sha256(renamed[name]).digest())
     return digest.hexdigest()
+
+
+def canonical_schema(schema: Any, members: dict) -> tuple[Any, dict[str, str]]:
+    """A skops ``schema.json`` with object ids and member file names numbered by first
+    appearance, and the ``{old member name: new name}`` map of the members it names.
+
+    Shared by the content digest and :mod:`pytest_mlci.skops_save`, which writes a model in
+    this form, so a file saved that way has the same content digest as a plain dump."""
+    files: dict[str, str] = {}
+    return _canonical(schema, {}, files, members), files
 
 
 def _canonical(node: Any, ids: dict[Any, int], files: dict[str, str], members: dict) -> Any:

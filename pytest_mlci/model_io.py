@@ -22,6 +22,7 @@ from typing import Any
 from pytest_mlci.errors import DataError
 
 _CHUNK = 1 << 20
+MISSING_ARTIFACT = "{path}: model artifact not found; run `dvc repro` (or fix 'artifact' in config)"
 
 
 def sha256_file(path: Path) -> str:
@@ -62,11 +63,25 @@ def artifact_exists(path: Path) -> bool:
 
 
 def artifact_digest(path: Path) -> str:
-    """The exact digest of an artifact: a file's sha256, or a directory's tree digest."""
+    """The exact digest of an artifact: a file's sha256, or a directory's tree digest.
+
+    A missing artifact is a :class:`DataError` saying how to make it (the evaluation asks
+    for the digest before it loads the model, so this is where a missing model is met first).
+    """
     path = Path(path)
+    if not artifact_exists(path):
+        raise DataError(MISSING_ARTIFACT.format(path=_shown(path)))
     if path.is_dir():
         return tree_digest(directory_manifest(path))
     return sha256_file(path)
+
+
+def _shown(path: Path) -> str:
+    """``models/model.skops`` when under the working directory (short and copyable)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return str(path)
 
 
 def load_model(
@@ -85,9 +100,7 @@ def load_model(
 
     path = Path(path)
     if not artifact_exists(path):
-        raise DataError(
-            f"{path}: model artifact not found; run `dvc repro` (or fix 'artifact' in config)"
-        )
+        raise DataError(MISSING_ARTIFACT.format(path=_shown(path)))
     if policy is None:
         policy = ModelPolicy(trusted_types=tuple(trusted_types), allow_pickle=allow_pickle)
     return load(ArtifactBytes.read(path), policy)

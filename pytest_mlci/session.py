@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from pytest_mlci.config import MlciConfig
+from pytest_mlci.errors import MlciError
 from pytest_mlci.evaluation.session import Evaluation
 from pytest_mlci.fileio import write_atomically
-from pytest_mlci.items.base import MlciCollector
+from pytest_mlci.items.base import MlciCollector, MlciItem
+from pytest_mlci.redact import redact_text
 
 
 @dataclass
@@ -28,6 +30,7 @@ class MlciState:
     config: MlciConfig
     evaluation: Evaluation
     crashed: list[str] = field(default_factory=list)
+    crash_reasons: dict[str, str] = field(default_factory=dict)  # node id -> one-line reason
     data_checks: list[Any] = field(default_factory=list)  # CheckRow of every data item run
     drift_samples: list[Any] = field(default_factory=list)  # (column, reference, current)
     selected_gates: list[tuple[str, Any]] = field(default_factory=list)  # (nodeid, Gate)
@@ -112,6 +115,17 @@ class MlciPlugin:
                         len(self.state.drift_samples),
                     )
                 )
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        # A user's test that reaches our error through a fixture or `mlci_eval` (a missing
+        # model, unreadable data) reports its message, as our own items do, not a traceback
+        # through pytest-mlci's internals.
+        report = yield
+        error = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(error, MlciError) and report.failed and not isinstance(item, MlciItem):
+            report.longrepr = redact_text(str(error))
+        return report
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from pytest_mlci.report.text import gate_table
@@ -220,6 +234,7 @@ def export_state(
     exported = {
         "evaluation": state.evaluation.export(),
         "crashed": list(state.crashed),
+        "crash_reasons": dict(state.crash_reasons),
         "items": items,
     }
     return json.dumps(exported, default=_plain)
@@ -248,6 +263,7 @@ def absorb_state(state: MlciState, exported: dict[str, Any], order: dict[str, in
     evaluation.absorb(exported["evaluation"])
     evaluation.results.sort(key=lambda result: position(f"mlci::gate::{result.gate}"))
     state.crashed = sorted({*state.crashed, *exported["crashed"]}, key=position)
+    state.crash_reasons.update(exported.get("crash_reasons", {}))
     merged = state.worker_items
     merged.extend(exported["items"])
     merged.sort(key=lambda entry: position(entry["nodeid"]))

@@ -232,7 +232,9 @@ def test_a_retrain_without_the_dvc_cache_registers_nothing(tmp_path):
     out = again.stdout
     assert again.returncode == 0, out + again.stderr
     assert "trained: dvc repro ran" in out
-    assert sha256_file(example / "models" / "model.skops") != registered
+    # The example writes skops zips canonically (its dvc.lock is committed), so the retrain
+    # is the same bytes; other bytes of one model are test_registering_the_same_model_...
+    assert sha256_file(example / "models" / "model.skops") == registered
     assert "holds this model (same content digest) and is production; nothing new to register" in (
         out
     )
@@ -269,3 +271,23 @@ def test_cloudpickles_class_ids_do_not_change_the_content_but_the_model_does():
     assert pickle_content_digest(first) == pickle_content_digest(again)
     assert pickle_content_digest(first) != pickle_content_digest(other)
     assert pickle_content_digest(b"not a pickle") == hashlib.sha256(b"not a pickle").hexdigest()
+
+
+def test_skops_save_writes_one_model_as_the_same_bytes(tmp_path):
+    """The public byte-stable save: for projects that commit the dvc.lock naming the model."""
+    import skops.io as sio
+
+    from pytest_mlci.skops_save import canonical_bytes, dump
+
+    first = dump(fitted(), tmp_path / "a.skops")
+    again = dump(fitted(), tmp_path / "deep" / "b.skops")
+    plain = sio.dumps(fitted())
+
+    assert first.read_bytes() == again.read_bytes()
+    assert canonical_bytes(plain) == first.read_bytes()
+    from pytest_mlci.content_digest import skops_content_digest
+
+    assert content_digest(first) == skops_content_digest(plain)
+    loaded = sio.loads(first.read_bytes(), trusted=sio.get_untrusted_types(file=first))
+    X = np.random.default_rng(1).normal(size=(20, 4))
+    assert np.array_equal(loaded.predict_proba(X), fitted().predict_proba(X))

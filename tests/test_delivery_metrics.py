@@ -82,7 +82,8 @@ def test_since_counts_only_the_window_but_looks_up_older_records(write):
     m = compute_delivery_metrics(ledger.records(), "m", now=at("2024-05-08 09:00"), since_days=3.5)
     assert m.window_start == at("2024-05-04 21:00") and m.window_days == 3.5
     assert m.deployments == 1
-    assert m.deployments_per_week == pytest.approx(2.0, rel=1e-12)
+    assert m.deployments_per_day == pytest.approx(1 / 3.5, rel=1e-12)
+    assert m.deployments_per_week is None  # 3.5 days are not stretched into a week
     assert m.lead_time.median_seconds == 24 * HOUR  # register record from before the window
     assert m.change_failure_rate == 0.0
     assert m.time_to_restore.count == 0 and m.time_to_restore.median_seconds is None
@@ -105,7 +106,8 @@ def test_a_failed_canary_that_is_rolled_back_is_one_failure(write):
 
 def test_an_empty_ledger_reports_zeros_not_errors(tmp_path):
     m = compute_delivery_metrics(Ledger(tmp_path / "none.jsonl").records(), "m")
-    assert m.deployments == 0 and m.deployments_per_day == 0.0 and m.window_days == 1.0
+    assert m.deployments == 0 and m.deployments_per_day is None and m.window_days == 0.0
+    assert "0 deployments in 0s (rates need a week of history)" in dm.format_table(m)
     assert m.change_failure_rate is None and m.lead_time.median_seconds is None
     assert "no changes reached production" in dm.format_table(m)
 
@@ -165,10 +167,16 @@ def test_mlci_metrics_prints_a_table_and_json(tiny_dir, write, monkeypatch):
     as_json = runner.invoke(group, ["metrics", "--json", "--since", "3.5"])
     payload = json.loads(as_json.output)
     assert payload["deployment_frequency"] == {"deployments": 1, "per_day": 1 / 3.5,
-                                               "per_week": 2.0}  # fmt: skip
+                                               "per_week": None}  # fmt: skip
     assert payload["lead_time"]["median_seconds"] == 86400.0
     assert payload["window"] == {"start": "2024-05-04T21:00:00Z",
-                                 "end": "2024-05-08T09:00:00Z", "days": 3.5}  # fmt: skip
+                                 "end": "2024-05-08T09:00:00Z", "days": 3.5,
+                                 "seconds": 3.5 * 86400}  # fmt: skip
+    short = runner.invoke(group, ["metrics", "--since", "3.5"])
+    assert (
+        "  deployment frequency   1 deployment in 3d 12h, 0.29/day (a weekly rate needs a "
+        "week of history)" in short.output.splitlines()
+    )
     bad = runner.invoke(group, ["metrics", "--since", "0"])
     assert bad.exit_code == 2
 
@@ -180,3 +188,26 @@ def test_percentile_and_duration_formatting():
     assert [format_duration(s) for s in (None, 45, 725, 11040, 183600)] == [
         "-", "45s", "12m 05s", "3h 04m", "2d 03h"
     ]  # fmt: skip
+
+
+def test_a_two_minute_window_is_a_count_never_a_weekly_rate(write):
+    """Two promotions two minutes apart once printed "14.00/week"."""
+    ledger = write(
+        ("2024-05-01 10:00", "register", {"model": "m", "version": "1", "commit": "none"}),
+        ("2024-05-01 10:00", "promote", {"model": "m", "version": "1"}),
+        ("2024-05-01 10:02", "promote", {"model": "m", "version": "2", "replaces": "1"}),
+    )
+    m = compute_delivery_metrics(ledger.records(), "m", now=at("2024-05-01 10:02"))
+    assert m.deployments == 2
+    assert m.deployments_per_day is None and m.deployments_per_week is None
+    table = dm.format_table(m)
+    assert table.splitlines()[0].endswith("(2m 00s)")
+    assert "  deployment frequency   2 deployments in 2m 00s (rates need a week of history)" in (
+        table.splitlines()
+    )
+    assert "/week" not in table and "/day" not in table
+    payload = m.to_dict()["deployment_frequency"]
+    assert payload == {"deployments": 2, "per_day": None, "per_week": None}
+    a_week_later = compute_delivery_metrics(ledger.records(), "m", now=at("2024-05-08 10:00"))
+    assert a_week_later.deployments_per_week == pytest.approx(2.0, rel=1e-12)
+    assert "0.29/day, 2.00/week (2 deployments)" in dm.format_table(a_week_later)

@@ -52,23 +52,33 @@ def project(tmp_path: Path) -> Path:
 def test_every_file_is_written_and_reported(project):
     for relative in ALL_FILES:
         assert (project / relative).is_file(), relative
+    assert (project / ".gitignore").read_text() == "/.mlci/\n"
     result = init(str(project), "--force")
     for relative in ALL_FILES:
         assert f"wrote {relative}" in result.output
 
 
+FIRST_GATES = {
+    # floors that assume nothing about the data: chance, predicting the mean; multiclass
+    # chance depends on the class shares, so only "not worse than production"
+    "binary_classification": ["roc_auc >= 0.5", "roc_auc >= baseline - 0.01"],
+    "multiclass": ["f1 >= baseline - 0.01"],
+    "regression": ["r2 >= 0.0", "r2 >= baseline - 0.01"],
+}
+
+
 @pytest.mark.parametrize("task", ["binary_classification", "multiclass", "regression"])
-def test_the_config_loads_with_one_floor_and_one_baseline_gate(tmp_path, task):
-    assert init(str(tmp_path), "--task", task, "--model", "m", "--target", "y").exit_code == 0
+def test_the_config_loads_with_gates_that_assume_nothing_about_the_data(tmp_path, task):
+    result = init(str(tmp_path), "--task", task, "--model", "m", "--target", "y")
+    assert result.exit_code == 0
     config = load_config(tmp_path / "mlci.toml")
     assert (config.model, config.task, config.target) == ("m", task, "y")
     assert config.artifact == tmp_path / "models" / "model.skops"
     assert config.on_missing_baseline == "allow-first"
     assert config.eval_dataset.path == tmp_path / "data" / "eval.parquet"
-    expressions = [gate.expression for gate in config.gates]
-    assert len(expressions) == 2
-    assert expressions[1] == ">= baseline - 0.01"
-    assert "baseline" not in expressions[0]
+    assert [gate.text for gate in config.gates] == FIRST_GATES[task]
+    assert "0.50" not in (tmp_path / "mlci.toml").read_text()
+    assert "`mlci run --until evaluate`, then `mlci gates --suggest`" in result.output
 
 
 def test_gate_metrics_exist_for_their_task():
@@ -147,16 +157,34 @@ def test_jenkinsfile_runs_main_only_with_the_registry_credential(project):
     assert text.count("{") == text.count("}")
 
 
-def test_existing_files_are_refused_without_force(project):
+def test_existing_files_are_kept_and_only_missing_ones_written(project):
     (project / "mlci.toml").write_text("# mine\n")
     (project / "dvc.yaml").unlink()
+    gates_test = project / "tests/test_model_gates.py"
+    gates_test.write_text(gates_test.read_text() + "# edited\n")
+
     result = init(str(project))
-    assert result.exit_code == 2
-    assert "mlci.toml" in result.output and "--force" in result.output
+
+    assert result.exit_code == 0, result.output
+    assert "kept mlci.toml (yours)" in result.output
+    assert "kept tests/test_model_gates.py (exists; --force rewrites it)" in result.output
+    assert "wrote dvc.yaml" in result.output
     assert (project / "mlci.toml").read_text() == "# mine\n"
-    assert not (project / "dvc.yaml").exists(), "a refusal must write nothing"
-    assert init(str(project), "--force").exit_code == 0
-    load_config(project / "mlci.toml")
+    assert gates_test.read_text().endswith("# edited\n")
+
+
+def test_force_rewrites_what_init_wrote_and_never_the_users_files(project):
+    (project / "mlci.toml").write_text("# mine\n")
+    gates_test = project / "tests/test_model_gates.py"
+    gates_test.write_text(gates_test.read_text() + "# edited\n")
+
+    result = init(str(project), "--force")
+
+    assert result.exit_code == 0, result.output
+    assert "wrote tests/test_model_gates.py" in result.output
+    assert not gates_test.read_text().endswith("# edited\n")
+    assert (project / "mlci.toml").read_text() == "# mine\n"
+    assert "kept mlci.toml (yours)" in result.output
 
 
 def test_ci_selection(tmp_path):
@@ -261,3 +289,32 @@ def test_the_example_tests_pass_on_a_real_model(tiny_project, pytester):
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("error", 0) == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["test_model_gates.py .... *"])
+
+
+class RowOrderWobble:
+    """A regressor whose predictions for reversed rows differ by ``wobble`` (float sums)."""
+
+    def __init__(self, wobble: float) -> None:
+        self.wobble = wobble
+
+    def predict(self, rows):
+        values = rows["x"].to_numpy(dtype=float) * 2.0
+        reversed_order = rows.index[0] > rows.index[-1]
+        return values + self.wobble if reversed_order else values
+
+
+def scaffolded_tests(task: str) -> dict:
+    text = render(ScaffoldOptions(model="m", task=task, target="y"))["tests/test_model_gates.py"]
+    namespace: dict = {}
+    exec(compile(text, "test_model_gates.py", "exec"), namespace)
+    return namespace
+
+
+def test_the_regression_row_order_test_compares_floats_with_a_tolerance():
+    import pandas as pd
+
+    data = pd.DataFrame({"x": [0.1 * i for i in range(50)], "y": [0.0] * 50})
+    check = scaffolded_tests("regression")["test_predictions_do_not_depend_on_row_order"]
+    check(RowOrderWobble(8.9e-16), data)  # the last bits of a float sum: not a change
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):
+        check(RowOrderWobble(1e-3), data)  # a real dependence on row order still fails

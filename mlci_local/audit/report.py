@@ -70,8 +70,8 @@ def audit_ledger(config: Any, ledger: LedgerBase, legacy: Sequence[Checkpoint] =
         lines.append(
             "not proved: signing is off ([tool.mlci.audit] signing = 'none'), so this detects "
             "accidental damage only: anyone who can write the ledger can rewrite records and "
-            "recompute every hash undetected; set signing = 'hmac' or 'ssh' (see README, "
-            "'What the audit trail proves')"
+            "recompute every hash undetected; set signing = 'hmac' or 'ssh' (see "
+            "docs/governance.md, 'What the audit trail proves')"
         )
         return AuditReport(chain.ok, tuple(lines), tuple(p.message for p in chain.problems))
 

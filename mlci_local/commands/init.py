@@ -3,6 +3,7 @@
 Why a command and not a cookiecutter: the templates must stay in step with the config
 schema and hook ids of the installed pytest-mlci, so they ship and are tested with it.
 It does not load any configuration (there is none yet), so it runs before anything else.
+In an existing project it keeps the user's files and reads them (:mod:`mlci_local.adopt`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from pathlib import Path
 
 import click
 
-from mlci_local.scaffold import CI_FILES, TASKS, ExistingFiles, ScaffoldOptions, render, write
-from mlci_local.workspace import EXIT_USAGE
+from mlci_local.scaffold import CI_FILES, TASKS
 
 
 def _ci_systems(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -49,12 +49,13 @@ def _ci_systems(ctx: click.Context, param: click.Parameter, value: str) -> tuple
     default=",".join(CI_FILES),
     show_default=True,
     callback=_ci_systems,
-    help="Comma-separated CI systems to write workflows for, or 'none'.",
+    help="Comma-separated CI systems to write workflows for when the project has no CI file, "
+    "or 'none'.",
 )
-@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-@click.pass_context
+@click.option(
+    "--force", is_flag=True, help="Rewrite the files an earlier `mlci init` wrote (never yours)."
+)
 def command(
-    ctx: click.Context,
     directory: Path,
     model: str | None,
     task: str,
@@ -62,32 +63,38 @@ def command(
     ci: tuple[str, ...],
     force: bool,
 ) -> None:
-    """Write mlci.toml, dvc.yaml, example gate tests, pre-commit hooks and CI workflows.
+    """Write the config, example gate tests, pre-commit hooks and CI for a project.
 
-    Existing files are never overwritten without --force: the command then writes
-    nothing, lists them and exits 2.
+    A new project gets mlci.toml, a dvc.yaml stub and CI workflows. An existing one keeps
+    every file it has: the config is appended to pyproject.toml as [tool.mlci] (or written to
+    mlci.toml), the artifact and evaluation data are read from dvc.yaml, an existing CI file
+    gets a job printed to paste, and .mlci/ is git-ignored. With an MLproject file and no
+    dvc.yaml, the training stage and params.yaml are written from its main entry point.
+    --force rewrites the files an earlier `mlci init` wrote; the project's own are never
+    touched.
     """
+    from mlci_local.adopt import initialise
+    from mlci_local.scaffold import written_by_init
+
     root = directory.resolve()
     name = model or root.name.replace(" ", "-") or "model"
     if not target.strip():
         raise click.BadParameter("must not be empty", param_hint="--target")
-    files = render(ScaffoldOptions(model=name, task=task, target=target, ci=ci))
-    try:
-        written = write(root, files, force=force)
-    except ExistingFiles as exc:
-        click.secho(
-            "error: these files already exist (nothing was written; use --force to overwrite):",
-            fg="red",
-            err=True,
-        )
-        for path in exc.paths:
-            click.echo(f"  {path}", err=True)
-        ctx.exit(EXIT_USAGE)
+    root.mkdir(parents=True, exist_ok=True)
+    result = initialise(root, model=name, task=task, target=target, ci=ci, force=force)
     click.echo(f"mlci init: model {name!r} ({task}) in {root}")
-    for path in written:
-        click.echo(f"  wrote {path.relative_to(root).as_posix()}")
-    click.echo(
-        "next: edit the commands in dvc.yaml and datasets.eval in mlci.toml, then run "
-        "`pre-commit install` and `mlci run`; in CI, set the secret MLCI_REGISTRY to the "
-        "team's MLflow URI"
-    )
+    for line in result.proposals:
+        click.echo(f"  proposed {line}")
+    for path in result.written:
+        click.echo(f"  wrote {path}")
+    for line in result.appended:
+        click.echo(f"  appended {line}")
+    for path in result.kept:
+        ours = written_by_init(root / path)
+        click.echo(f"  kept {path} " + ("(exists; --force rewrites it)" if ours else "(yours)"))
+    for where, text in result.snippets:
+        click.echo(f"\nadd this {where}:\n")
+        click.echo(text)
+    click.echo("next:")
+    for number, step in enumerate(result.next_steps, 1):
+        click.echo(f"  {number}. {step}")

@@ -20,7 +20,7 @@ def command(ctx: click.Context, workspace: Workspace, dataset: str | None, verbo
     passed), 2 on a configuration mistake.
     """
     from pytest_mlci.data.results import PASS, overall, table
-    from pytest_mlci.data.validate import validate_dataset
+    from pytest_mlci.data.validate import unjudged_reason, validate_dataset
 
     config = workspace.config
     failed = False
@@ -30,6 +30,9 @@ def command(ctx: click.Context, workspace: Workspace, dataset: str | None, verbo
             failed = True
             click.echo(f"{name}: FAILED")
             click.echo(f"  {outcome.error}")
+            continue
+        if not outcome.judged:  # as in `mlci run`: a note, not a verdict
+            click.echo(f"{name}: nothing judged; {outcome.reasons()[0]}")
             continue
         verdict = overall(outcome.rows)
         rows_note = f" ({outcome.row_count:,} rows)" if outcome.row_count is not None else ""
@@ -46,6 +49,8 @@ def command(ctx: click.Context, workspace: Workspace, dataset: str | None, verbo
             for row in shown:
                 if row.verdict != PASS and row.detail:
                     click.echo(f"  {row.check} {row.column}: {row.detail}")
+        for check in outcome.unjudged():  # no row to show: the line says why it did not pass
+            click.echo(f"  {unjudged_reason(check)}")
     ctx.exit(1 if failed else 0)
 
 

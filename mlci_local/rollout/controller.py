@@ -69,13 +69,14 @@ class CanaryPolicy:
 
 
 def policy_from_config(config: MlciConfig, **overrides: Any) -> CanaryPolicy:
-    """The configured canary of ``config``'s tier (``[tool.mlci.canary]``)."""
+    """The configured canary of ``config``'s tier (``[tool.mlci.canary]``); a regression
+    model's quality is judged on its mean error, a classifier's on accuracy."""
     from mlci_local.rollout.judge import JudgeSettings
 
     settings = config.canary
     return CanaryPolicy(
         steps=settings.steps_for(config.tier),
-        judge=JudgeSettings(**settings.judge),
+        judge=JudgeSettings(**settings.judge, regression=config.task == "regression"),
         min_samples=settings.min_samples,
         min_seconds=settings.min_seconds,
         **overrides,
@@ -91,7 +92,9 @@ class StepResult:
     summary: str
     batches: int
     canary_requests: int = 0  # requests the candidate answered during this step
-    criteria: tuple[tuple[str, str], ...] = ()  # (criterion, verdict) of the last judgement
+    # (criterion, verdict with its detail) of the last judgement, e.g. ("quality", "pass
+    # (absolute error -2.1%)") or ("quality", "not judged: no labels")
+    criteria: tuple[tuple[str, str], ...] = ()
 
     def line(self) -> str:
         """One line: the step's verdict, its criteria, how much traffic it took."""
@@ -121,15 +124,20 @@ def _merge(first: Any, second: Any) -> Any:
     """Cumulative observations of one arm: the judge sees everything since the start."""
     if first is None:
         return second
-    labels = None
-    if first.labelled_correct is not None or second.labelled_correct is not None:
-        labels = list(first.labelled_correct or []) + list(second.labelled_correct or [])
+
+    def joined(name: str) -> list[Any] | None:
+        before, after = getattr(first, name), getattr(second, name)
+        if before is None and after is None:
+            return None
+        return list(before or []) + list(after or [])
+
     return replace(
         first,
         requests=first.requests + second.requests,
         errors=first.errors + second.errors,
         latency_ms=list(first.latency_ms) + list(second.latency_ms),
-        labelled_correct=labels,
+        labelled_correct=joined("labelled_correct"),
+        labelled_residual=joined("labelled_residual"),
     )
 
 
@@ -187,7 +195,7 @@ def run_canary(
                 step_settings = replace(settings, interim=index < last)
                 judgement = judge(control_seen, canary_seen, step_settings)
                 verdict, summary = judgement.verdict, judgement.summary()
-                criteria = tuple((c.name, c.verdict) for c in judgement.criteria)
+                criteria = tuple((c.name, c.short()) for c in judgement.criteria)
                 short = _short_of(seen_here, need_samples, policy.clock() - began, need_seconds)
                 if verdict == "pass" and short:
                     verdict = "inconclusive"  # the judge is satisfied, the step is not over yet

@@ -14,7 +14,8 @@ The sequential test (one mechanism for all three criteria)
     the information ``I = 1/SE²`` (which grows as data arrive):
 
     * errors: canary error rate minus control error rate;
-    * quality: control accuracy minus canary accuracy (from delayed labels);
+    * quality: control accuracy minus canary accuracy (from delayed labels); for regression,
+      the canary's mean absolute (or squared) error minus the control's (see below);
     * latency: Mann-Whitney's common-language effect ``P(canary slower) - 1/2``.
 
     Under the usual normal approximation the score process ``S = h·I`` is a Brownian motion in
@@ -55,6 +56,21 @@ The sequential test (one mechanism for all three criteria)
     inconclusive, beyond the margin, not yet significant), 1,000 canary labels against a
     control with 9,000 can.
 
+Regression quality
+    A regression model has no right or wrong answer to count, so its quality criterion
+    compares the arms' mean error on the delayed labels: absolute error by default
+    (``judge.regression_error = "squared"`` for squared error). The margin is *relative*:
+    ``judge.regression_margin`` (default 0.10) is the share of production's mean error by
+    which the candidate's may exceed it, so one number means the same for prices in euros and
+    temperatures in kelvin, and a squared-error margin is not in squared units. Harm is
+    ``mean_c - mean_0`` with Welch's standard error and the same always-valid boundary
+    (the sample means are approximately normal at the ``min_labels`` the judge demands). It
+    is significant when ``(mean_c - mean_0)/SE`` reaches the boundary; non-inferiority is the
+    always-valid upper bound of the contrast ``mean_c - (1 + m)·mean_0`` below 0, i.e. the
+    relative excess ``mean_c/mean_0 - 1`` shown below ``m`` with production's own
+    uncertainty counted. Reported as relative excess with that bound. A production whose
+    mean error on the labelled traffic is 0 leaves a relative margin undefined: inconclusive.
+
 Verdicts (``m`` is the criterion's margin or effect threshold)
     * **fail**: harm is significant (its evidence reaches ``z(I)``) *and* the estimate is
       beyond ``m``, so a huge sample with a trivial shift never fails; for latency also a
@@ -68,8 +84,18 @@ Verdicts (``m`` is the criterion's margin or effect threshold)
       significant: the controller keeps the weight and collects more data.
 
 Fail closed: an arm with no requests, fewer than ``min_requests``, a NaN or negative count
-or latency, a label that is not 0/1, or no labels source while quality is judged makes the
-criterion (and so the step) inconclusive. :func:`judge` never returns pass on empty data.
+or latency, a label that is not 0/1 (a residual that is not finite), or no labels source while
+quality is judged makes the criterion (and so the step) inconclusive. :func:`judge` never
+returns pass on empty data.
+
+Quality not judged
+    Where no labels reach the judge, it says so ("quality not judged: no labels") in the
+    criterion and the step's line rather than passing silently on errors and latency. With
+    quality switched on (the default) that criterion is inconclusive, so the step holds (fail
+    closed: a feedback loop that should deliver labels and does not is a problem to look at).
+    With ``judge.quality = false`` (a model deliberately without a feedback loop) the
+    criterion is ``not judged`` and does not hold the step: it is judged on errors and
+    latency, and every step line says that quality was not.
 """
 
 from __future__ import annotations
@@ -86,7 +112,10 @@ from pytest_mlci.evaluation.compare import wilson_interval
 from pytest_mlci.gates import FAIL, INCONCLUSIVE, PASS
 
 ERRORS, LATENCY, QUALITY = "errors", "latency", "quality"
-_SEVERITY = {PASS: 0, INCONCLUSIVE: 1, FAIL: 2}
+NOT_JUDGED = "not judged"  # a criterion switched off by configuration; holds nothing
+NO_LABELS = "quality not judged: no labels"
+REGRESSION_ERRORS = ("absolute", "squared")
+_SEVERITY = {PASS: 0, NOT_JUDGED: 0, INCONCLUSIVE: 1, FAIL: 2}
 _NORMAL = NormalDist()
 _Z_MAX = 40.0  # beyond this a z-statistic carries no more information (p < 1e-300)
 
@@ -99,6 +128,8 @@ class ArmObservations:
     errors: int
     latency_ms: Sequence[float]  # one per successful request
     labelled_correct: Sequence[int] | None = None  # 1/0 per request whose delayed label arrived
+    # regression: prediction minus label per request whose delayed label arrived
+    labelled_residual: Sequence[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +140,9 @@ class JudgeSettings:
     an estimate within the margin" is enough to advance; False (the default, and what
     promotion needs) demands non-inferiority shown. ``quality``: whether delayed labels are
     judged at all (False for a model without a feedback loop); when True, missing labels make
-    the step inconclusive.
+    the step inconclusive. ``regression``: judge quality on the mean error of a regression
+    model (set from ``task`` by the controller) with ``regression_error`` ("absolute" or
+    "squared") and the relative ``regression_margin`` (module doc).
     """
 
     min_requests: int = 200  # per arm, below this -> inconclusive ("not enough traffic")
@@ -121,6 +154,9 @@ class JudgeSettings:
     alpha: float = 0.05  # bound on a false rollback, over all looks and criteria together
     interim: bool = False
     quality: bool = True
+    regression: bool = False
+    regression_error: str = "absolute"  # or "squared"
+    regression_margin: float = 0.10  # share of production's mean error the canary may add
 
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> ConfigError:
@@ -138,6 +174,13 @@ class JudgeSettings:
             raise bad("latency_effect", "must be between 0 and 0.5 (exclusive)")
         if not _finite(self.alpha) or not 0.0 < self.alpha < 0.5:
             raise bad("alpha", "must be between 0 and 0.5 (exclusive)")
+        if self.regression_error not in REGRESSION_ERRORS:
+            raise bad("regression_error", 'must be "absolute" or "squared"')
+        if not _finite(self.regression_margin) or not 0.0 < self.regression_margin <= 1.0:
+            raise bad(
+                "regression_margin",
+                "must be a share of production's mean error above 0 and at most 1, e.g. 0.1",
+            )
         if self.p95_limit_ms is not None and (
             not _finite(self.p95_limit_ms) or self.p95_limit_ms <= 0
         ):
@@ -160,10 +203,18 @@ class Criterion:
     """
 
     name: str  # "errors" | "latency" | "quality"
-    verdict: str  # pass | fail | inconclusive
+    verdict: str  # pass | fail | inconclusive | not judged
     message: str
     statistic: float | None = None
     p_value: float | None = None
+    detail: str = ""  # a few words for the step's one-line summary, e.g. "no labels"
+
+    def short(self) -> str:
+        """``verdict`` with its detail, for a step's line: ``quality pass (absolute error
+        -3.1 %)``, ``quality not judged: no labels``."""
+        if self.detail == "no labels":
+            return "not judged: no labels"
+        return f"{self.verdict} ({self.detail})" if self.detail else self.verdict
 
 
 @dataclass(frozen=True)
@@ -185,7 +236,18 @@ def judge(control: ArmObservations, canary: ArmObservations, settings: JudgeSett
         _errors(control, canary, settings),
         _latency(control, canary, settings),
     ]
-    if settings.quality:
+    if not settings.quality:
+        criteria.append(
+            Criterion(
+                QUALITY,
+                NOT_JUDGED,
+                f"{NO_LABELS} (judge.quality = false): judged on errors and latency only",
+                detail="no labels",
+            )
+        )
+    elif settings.regression:
+        criteria.append(_regression_quality(control, canary, settings))
+    else:
         criteria.append(_quality(control, canary, settings))
     verdict = max((c.verdict for c in criteria), key=_SEVERITY.__getitem__)
     return Judgement(verdict, tuple(criteria))
@@ -267,14 +329,14 @@ def _quality(control: ArmObservations, canary: ArmObservations, s: JudgeSettings
         if problem:
             return Criterion(QUALITY, INCONCLUSIVE, problem)
         if arm.labelled_correct is None:
-            return Criterion(
-                QUALITY, INCONCLUSIVE, f"no labels source for the {name}: quality not judged"
-            )
+            return _no_labels(f"no labels source for the {name}")
     tallies = []
     for name, arm in (("canary", canary), ("control", control)):
         labels, problem = _labels(name, arm)
         if problem:
             return Criterion(QUALITY, INCONCLUSIVE, problem)
+        if len(labels) == 0:
+            return _no_labels(f"no labels arrived for the {name} (it needs {s.min_labels})")
         if len(labels) < s.min_labels:
             return Criterion(
                 QUALITY,
@@ -285,6 +347,87 @@ def _quality(control: ArmObservations, canary: ArmObservations, s: JudgeSettings
         tallies.append((len(labels) - int(labels.sum()), len(labels)))  # wrong, labelled
     return _proportions(
         QUALITY, tallies[0], tallies[1], s.quality_margin, s, what="accuracy", higher_is_worse=False
+    )
+
+
+def _no_labels(why: str) -> Criterion:
+    """Quality that cannot be judged while it should be: inconclusive, so the step holds."""
+    return Criterion(QUALITY, INCONCLUSIVE, f"quality not judged: {why}", detail="no labels")
+
+
+def _regression_quality(
+    control: ArmObservations, canary: ArmObservations, s: JudgeSettings
+) -> Criterion:
+    """Non-inferiority of the canary's mean absolute (or squared) error (module doc)."""
+    import numpy as np
+
+    errors = {}
+    for name, arm in (("control", control), ("canary", canary)):
+        problem = _count_problem(name, arm)
+        if problem:
+            return Criterion(QUALITY, INCONCLUSIVE, problem)
+        if arm.labelled_residual is None:
+            return _no_labels(f"no labels source for the {name}")
+    for name, arm in (("canary", canary), ("control", control)):
+        residuals, problem = _residuals(name, arm)
+        if problem:
+            return Criterion(QUALITY, INCONCLUSIVE, problem)
+        if len(residuals) == 0:
+            return _no_labels(f"no labels arrived for the {name} (it needs {s.min_labels})")
+        if len(residuals) < s.min_labels:
+            return Criterion(
+                QUALITY,
+                INCONCLUSIVE,
+                f"{len(residuals)} labels arrived for the {name}, fewer than the "
+                f"{s.min_labels} needed: not enough labelled traffic yet",
+            )
+        errors[name] = np.abs(residuals) if s.regression_error == "absolute" else residuals**2
+    what = f"mean {s.regression_error} error"
+    cand, ctrl = errors["canary"], errors["control"]
+    nc, n0 = len(cand), len(ctrl)
+    mean_c, mean_0 = float(cand.mean()), float(ctrl.mean())
+    if not mean_0 > 0:
+        return Criterion(
+            QUALITY,
+            INCONCLUSIVE,
+            f"production's {what} is 0 on {n0} labels: a margin relative to it cannot be judged",
+        )
+    m = s.regression_margin
+    var_c, var_0 = float(cand.var(ddof=1)) / nc, float(ctrl.var(ddof=1)) / n0
+    floor = (1e-9 * mean_0) ** 2  # identical errors on every row: no infinite precision
+    var_harm = max(var_c + var_0, floor)
+    var_contrast = max(var_c + (1.0 + m) ** 2 * var_0, floor)  # of mean_c - (1 + m)·mean_0
+    harm = mean_c - mean_0
+    excess = harm / mean_0
+    tau = 2.0 * m * mean_0
+    k = s.criteria_count
+    p_value = min(1.0, k * always_valid_p(harm / math.sqrt(var_harm), 1.0 / var_harm, tau))
+    z = always_valid_z(1.0 / var_contrast, tau, s.alpha / k)
+    half = z * math.sqrt(var_contrast) / mean_0
+    low, high = excess - half, excess + half
+    shown = (
+        f"canary {what} {mean_c:.4g} on {nc} labels vs control {mean_0:.4g} on {n0}; "
+        f"excess {excess:+.1%} of the control's, always-valid bound [{low:+.1%}, "
+        f"{high:+.1%}] (z={z:.2f}), p={p_value:.3g}"
+    )
+    margin = f"{m:.0%} margin" if round(m * 100, 6).is_integer() else f"{m:.2%} margin"
+    if p_value < s.alpha and excess > m:
+        verdict, why = FAIL, f"significantly worse, beyond the {margin}"
+    elif high < m:
+        verdict, why = PASS, f"within the {margin} (non-inferiority shown)"
+    elif excess <= m and s.interim:
+        verdict, why = PASS, f"within the {margin} so far, no evidence of harm"
+    elif excess > m:
+        verdict, why = INCONCLUSIVE, f"beyond the {margin} but not yet significant"
+    else:
+        verdict, why = INCONCLUSIVE, f"not yet shown within the {margin}"
+    return Criterion(
+        QUALITY,
+        verdict,
+        f"{why} of production's {what}: {shown}",
+        excess,
+        p_value,
+        detail=f"{s.regression_error} error {excess:+.1%}",
     )
 
 
@@ -448,6 +591,20 @@ def _labels(name: str, arm: ArmObservations) -> tuple[Any, str | None]:
     if len(labels) > arm.requests:
         return None, f"the {name} has {len(labels)} labels for {arm.requests} requests"
     return labels, None
+
+
+def _residuals(name: str, arm: ArmObservations) -> tuple[Any, str | None]:
+    import numpy as np
+
+    try:
+        residuals = np.asarray(arm.labelled_residual, dtype=float).ravel()
+    except (TypeError, ValueError):
+        return None, f"the {name}'s residuals (prediction minus label) are not numbers"
+    if not np.isfinite(residuals).all():
+        return None, f"the {name}'s residuals hold NaN or infinite values"
+    if len(residuals) > arm.requests:
+        return None, f"the {name} has {len(residuals)} labels for {arm.requests} requests"
+    return residuals, None
 
 
 def _whole(value: Any) -> bool:

@@ -3,9 +3,11 @@
 Each poll reads the request lines appended since the last one (a byte offset, so nothing is
 read twice), keeps the requests served by the production or candidate arm at the current
 step, and joins the delayed labels that ``/feedback`` has appended by request id. A label
-that arrives after its request was first seen is counted when it arrives. Batches stop when
-the step's time budget runs out; a step that saw no traffic is therefore judged
-inconclusive by the judge, never passed.
+that arrives after its request was first seen is counted when it arrives: as right or wrong
+(classification) and, when prediction and label are both numbers, as the residual
+``prediction - label`` the regression judge reads (the judge picks by the model's task).
+Batches stop when the step's time budget runs out; a step that saw no traffic is therefore
+judged inconclusive by the judge, never passed.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class LogSource:
         from mlci_local.rollout.judge import ArmObservations
 
         arms: dict[str, dict[str, list[Any]]] = {
-            arm: {"latency": [], "errors": [], "correct": []} for arm in (PRODUCTION, CANDIDATE)
+            arm: {"latency": [], "errors": [], "correct": [], "residual": []}
+            for arm in (PRODUCTION, CANDIDATE)
         }
         for record in self._read_new(self.requests, "_request_offset"):
             arm = record.get("arm")
@@ -66,6 +69,9 @@ class LogSource:
                 self._labels[request_id] = item.get("label")
                 arm, predicted = self._predicted[request_id]
                 arms[arm]["correct"].append(int(predicted == item.get("label")))
+                difference = residual(predicted, item.get("label"))
+                if difference is not None:
+                    arms[arm]["residual"].append(difference)
         observed = []
         for arm in (PRODUCTION, CANDIDATE):
             data = arms[arm]
@@ -75,6 +81,7 @@ class LogSource:
                     errors=len(data["errors"]),
                     latency_ms=data["latency"],
                     labelled_correct=data["correct"],
+                    labelled_residual=data["residual"],
                 )
             )
         return observed[0], observed[1]
@@ -92,3 +99,13 @@ class LogSource:
                 yield json.loads(line)
             except ValueError:
                 continue
+
+
+def residual(predicted: Any, label: Any) -> float | None:
+    """``predicted - label`` when both are numbers (not booleans), else None."""
+    numbers = (int, float)
+    if isinstance(predicted, bool) or isinstance(label, bool):
+        return None
+    if isinstance(predicted, numbers) and isinstance(label, numbers):
+        return float(predicted) - float(label)
+    return None

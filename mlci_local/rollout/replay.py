@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mlci_local.rollout.live import residual
 from mlci_local.rollout.router import bucket  # the live router's split, exactly
 from pytest_mlci.errors import DataError
 
@@ -69,7 +70,7 @@ class ReplaySource:
         from mlci_local.rollout.judge import ArmObservations
 
         seen: dict[str, dict[str, list[Any]]] = {
-            arm: {"latency": [], "errors": [], "correct": []} for arm in self.models
+            arm: {"latency": [], "errors": [], "correct": [], "residual": []} for arm in self.models
         }
         for index, record in enumerate(chunk):
             key = str(record.get("request_id", self.position + index))
@@ -84,6 +85,10 @@ class ReplaySource:
             seen[arm]["latency"].append((time.perf_counter() - started) * 1000)
             if "label" in record and self.task != "regression":
                 seen[arm]["correct"].append(int(prediction == record["label"]))
+            elif "label" in record:  # regression: the judge reads prediction - label
+                difference = residual(_plain(prediction), record["label"])
+                if difference is not None:  # a label that is not a number says nothing
+                    seen[arm]["residual"].append(difference)
         arms = []
         for arm in ("production", "candidate"):
             data = seen[arm]
@@ -93,6 +98,12 @@ class ReplaySource:
                     errors=len(data["errors"]),
                     latency_ms=data["latency"],
                     labelled_correct=data["correct"] if self.task != "regression" else None,
+                    labelled_residual=data["residual"] if self.task == "regression" else None,
                 )
             )
         return arms[0], arms[1]
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds (what the router's JSON log carries)."""
+    return value.item() if hasattr(value, "item") else value

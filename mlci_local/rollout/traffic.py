@@ -285,12 +285,14 @@ ARRAY_ROWS = 2_000
 def sample_rows(config: MlciConfig) -> tuple[list[dict[str, Any]], list[Any] | None]:
     """The evaluation dataset as request rows (features only) and their labels.
 
+    The labels are the target values of every task: a class to count right or wrong, or a
+    regression target whose residuals the judge compares (quality is judged for both).
     A table's rows are objects keyed by column; a loader's arrays (numpy, sparse) are sent as
     lists of values, one row made dense at a time, as a client of an array model would."""
     from pytest_mlci.data.loaded import load_evaluation_data
 
     data = load_evaluation_data(config)
-    labels = data.y.tolist() if config.task != "regression" else None
+    labels = data.y.tolist()
     if hasattr(data.X, "to_dict"):
         return data.X.to_dict(orient="records"), labels
     # Array rows become Python lists: at most ARRAY_ROWS of them (the traffic cycles through
@@ -313,7 +315,6 @@ def run_local_canary(
     """Canary ``version`` through the local router with synthetic traffic (stage 7)."""
     import math
     import uuid
-    from dataclasses import replace
 
     from mlci_local.rollout.controller import policy_from_config, run_canary
     from mlci_local.rollout.live import LogSource
@@ -324,9 +325,6 @@ def run_local_canary(
     policy = policy_from_config(
         config, max_batches_per_step=math.ceil(traffic.max_requests_per_step / traffic.batch)
     )
-    if labels is None and policy.judge.quality:
-        # A regression model has no right/wrong answer to count: quality is not judged here.
-        policy = replace(policy, judge=replace(policy.judge, quality=False))
     with LocalRouter(config) as router:
         logs = LogSource(rollout_dir(config))
         source = SyntheticTraffic(router, rows, labels, traffic, logs,

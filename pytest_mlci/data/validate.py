@@ -17,9 +17,9 @@ from pytest_mlci.data.freshness import check_freshness, newest_file_time, newest
 from pytest_mlci.data.loaded import LoadedData, load_data
 from pytest_mlci.data.loading import read_dataset
 from pytest_mlci.data.quality import check_quality
-from pytest_mlci.data.results import FAIL, PASS, CheckRow
+from pytest_mlci.data.results import FAIL, INCONCLUSIVE, PASS, CheckRow, failing
 from pytest_mlci.data.schema import load_schema, validate_frame
-from pytest_mlci.data.volume import check_volume
+from pytest_mlci.data.volume import VolumeMemory, check_volume
 from pytest_mlci.errors import ConfigError, DataError
 
 # --------------------------------------------------------------------- all the checks
@@ -92,6 +92,7 @@ class DatasetChecks:
         self.classification = task in ("binary_classification", "multiclass")
         self._frames: dict[str, Any] = {}
         self._loaded: dict[str, Any] = {}
+        self.counted_rows: int | None = None  # what volume passed with, to remember
 
     # ------------------------------------------------------------------ inputs
 
@@ -187,30 +188,48 @@ class DatasetChecks:
         ]  # fmt: skip
 
     def volume(self) -> list[CheckRow]:
+        """The row count against ``expected_rows``, else the last validated count (never the
+        reference's, which may be a split of another size); see :mod:`.volume`."""
         dataset = self.dataset
-        reference_rows = None
         if self.streamed:
             from pytest_mlci.data.stats import parquet_rows
 
             rows = self._guard(lambda: parquet_rows(dataset.path), dataset.path)
-            if dataset.reference is not None and not dataset.expected_rows:
-                reference_rows = self._guard(
-                    lambda: parquet_rows(dataset.reference), dataset.reference
-                )
         elif dataset.loader:
             rows = self.loaded().rows
-            if dataset.reference is not None and not dataset.expected_rows:
-                reference_rows = self.loaded("reference").rows
         else:
             rows = len(self.frame())
-            if dataset.reference is not None and not dataset.expected_rows:
-                reference_rows = len(self.frame("reference"))
-        return check_volume(
+        memory = self.volume_memory()
+        shown = memory.path
+        if shown.is_relative_to(self.root):  # named in a failure: short and copyable
+            shown = shown.relative_to(self.root)
+        result = check_volume(
             rows,
             expected=dataset.expected_rows,
-            reference_rows=reference_rows,
+            previous=None if dataset.expected_rows else memory.recall(),
             tolerance=dataset.volume_tolerance,
+            memory=shown,
         )
+        self.counted_rows = rows if result[0].verdict == PASS else None
+        return result
+
+    def volume_memory(self) -> VolumeMemory:
+        """Where this dataset's last validated row count is kept (the state directory)."""
+        from pytest_mlci.config import STATE_DIR
+
+        return VolumeMemory(self.root / STATE_DIR / "cache" / "volume", self.dataset.name)
+
+    def remember_volume(self) -> None:
+        """Keep the row count the volume check just passed with, for the next validation.
+
+        Call only once every check of the dataset passed. A state directory that cannot be
+        written costs the next run its comparison, not this run its verdict.
+        """
+        import contextlib
+
+        if self.counted_rows:
+            with contextlib.suppress(OSError):
+                self.volume_memory().remember(self.counted_rows)
 
     def quality(self) -> list[CheckRow]:
         """Nulls, duplicates, constants, label balance; streamed, merged over record batches."""
@@ -299,6 +318,23 @@ class DatasetChecks:
         return guard_parquet(call, path)
 
 
+def probe(path: Path) -> None:
+    """Raise a :class:`DataError` naming why ``path`` cannot be read, reading little: a
+    parquet file's footer (its schema), a text file's first bytes. For a dataset without
+    checks, so stage 2 says the file is unreadable rather than the evaluation later."""
+    if not path.exists():
+        raise DataError(f"{path}: file not found; run `dvc repro` or fix the dataset 'path'")
+    if _is_parquet(path):
+        import pyarrow.dataset as ds
+
+        guard_parquet(lambda: ds.dataset(str(path), format="parquet").schema, path)
+        if path.is_file() or any(path.rglob("*.parquet")):
+            return
+        raise DataError(f"{path}: a directory without parquet files")
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty (0 bytes)")
+
+
 @dataclass(frozen=True)
 class DatasetOutcome:
     """Every row of every declared check of one dataset, or the error that stopped them."""
@@ -309,6 +345,39 @@ class DatasetOutcome:
     error: str | None = None
     #: ``12,000 rows x 300 features (sparse)`` for data a loader returned (else None)
     shape: str | None = None
+
+    @property
+    def judged(self) -> bool:
+        """Whether any check was declared (a dataset without checks is noted, not judged)."""
+        return bool(self.checks) or self.error is not None
+
+    def reasons(self) -> list[str]:
+        """Why the dataset did not pass, one line each, worst first; empty when it passed.
+
+        Never empty for a dataset that did not pass: the error that stopped the checks, each
+        failing or inconclusive row, and a declared check that produced no row at all."""
+        if self.error:
+            return [self.error]
+        if not self.checks:
+            return [NO_CHECKS]
+        order = {FAIL: 0, INCONCLUSIVE: 1}
+        ranked = sorted(failing(self.rows), key=lambda row: order.get(row.verdict, 2))
+        lines = [f"{row.check} {row.describe()}" for row in ranked]
+        return lines + [unjudged_reason(check) for check in self.unjudged()]
+
+    def unjudged(self) -> tuple[str, ...]:
+        """Declared checks that produced no row at all (inconclusive, and why must be said)."""
+        produced = {row.check for row in self.rows}
+        return tuple(check for check in self.checks if check not in produced)
+
+
+def unjudged_reason(check: str) -> str:
+    """The line for a declared check that produced no result."""
+    return f"{check}: judged nothing (the check produced no result), so it did not pass"
+
+
+#: What a dataset without any declared check says instead of a verdict.
+NO_CHECKS = "no checks declared (add schema, reference, expected_rows or a quality key)"
 
 
 def validate_dataset(
@@ -323,10 +392,14 @@ def validate_dataset(
     wanted = checks_for(dataset) if checks is None else checks
     rows: list[CheckRow] = []
     try:
+        if not wanted and not dataset.loader:
+            probe(dataset.path)  # nothing to judge, but an unreadable file says so now
         for check in wanted:
             rows.extend(runner.run(check))
     except DataError as exc:
         return DatasetOutcome(wanted, tuple(rows), None, str(exc))
+    if "volume" in wanted and all(row.verdict == PASS for row in rows):
+        runner.remember_volume()  # only a delivery that passed becomes the next comparison
     frame = runner._frames.get("current")
     count = len(frame) if frame is not None else None
     if dataset.loader and "current" in runner._loaded:

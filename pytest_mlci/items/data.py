@@ -33,6 +33,8 @@ class DatasetCollector(MlciCollector):
         super().__init__(**kwargs)
         self.dataset = dataset
         self._checks: Any = None
+        self._ran: set[str] = set()  # the checks that ran, and those of them that passed
+        self._passed: set[str] = set()
 
     @property
     def checks(self) -> Any:
@@ -44,6 +46,12 @@ class DatasetCollector(MlciCollector):
             config = self.config.stash[STATE_KEY].config
             self._checks = DatasetChecks(self.dataset, root=config.root, task=config.task)
         return self._checks
+
+    def teardown(self) -> None:
+        """After the dataset's last item: a row count that passed volume, with every other
+        check that ran passing too, becomes the count the next validation compares with."""
+        if "volume" in self._passed and self._passed == self._ran:
+            self.checks.remember_volume()
 
     def collect(self) -> Iterator[MlciItem]:
         from pytest_mlci.data.validate import checks_for
@@ -67,6 +75,7 @@ class DataCheckItem(MlciItem):
         from pytest_mlci.session import STATE_KEY
 
         assert isinstance(self.parent, DatasetCollector)
+        self.parent._ran.add(self.name)
         rows = self.parent.checks.run(self.name)
         state = self.config.stash[STATE_KEY]
         if hasattr(state, "data_checks"):
@@ -80,6 +89,7 @@ class DataCheckItem(MlciItem):
         if verdict == INCONCLUSIVE:
             headline = "INCONCLUSIVE (counts as a failure)"
             raise CheckFailed(_explain(self.dataset.name, self.name, failing(rows), headline))
+        self.parent._passed.add(self.name)
 
 
 class SchemaItem(DataCheckItem):
@@ -134,6 +144,10 @@ def _explain(dataset: str, check: str, rows: list[Any], headline: str) -> str:
     ranked = sorted(rows, key=lambda row: order.get(row.verdict, 2))
     lines = [f"{headline}: dataset '{dataset}' {check}"]
     lines += [f"  {row.describe()}" for row in ranked[:20]]
+    if not ranked:  # no row at all: still say why it did not pass
+        from pytest_mlci.data.validate import unjudged_reason
+
+        lines.append(f"  {unjudged_reason(check)}")
     if len(ranked) > 20:
         lines.append(f"  ... and {len(ranked) - 20} more")
     return "\n".join(lines)

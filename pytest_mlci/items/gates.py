@@ -45,11 +45,9 @@ class GateItem(MlciItem):
         state.checked.add(self.nodeid)
         try:
             result = state.evaluation.check_gate(self.gate)
-        except MlciError:
+        except Exception as exc:
             state.crashed.append(self.nodeid)
-            raise
-        except Exception:
-            state.crashed.append(self.nodeid)
+            state.crash_reasons[self.nodeid] = crash_reason(exc)
             raise
         if result.verdict == WAIVED:
             pytest.skip(f"waived: {result.message}")
@@ -77,14 +75,29 @@ class EvaluationStatusItem(MlciItem):
                 "without gates cannot pass (add e.g. roc_auc = '>= 0.8')"
             )
         crashed = list(state.crashed)
+        reasons = dict(state.crash_reasons)
         for nodeid, gate in state.selected_gates:
             if nodeid in state.checked:
                 continue
             try:
                 state.evaluation.check_gate(gate, record=False)
-            except Exception:
+            except Exception as exc:
                 crashed.append(nodeid)
+                reasons.setdefault(nodeid, crash_reason(exc))
         if crashed:
             order = {nodeid: index for index, (nodeid, _) in enumerate(state.selected_gates)}
             crashed.sort(key=lambda nodeid: order.get(nodeid, len(order)))
-            raise CheckFailed("the evaluation crashed in: " + ", ".join(crashed) + "; no verdict")
+            lines = [f"  {nodeid}: {reasons.get(nodeid, 'crashed')}" for nodeid in crashed]
+            raise CheckFailed("the evaluation crashed; no verdict:\n" + "\n".join(lines))
+
+
+def crash_reason(exc: BaseException) -> str:
+    """Why an item crashed, in one line: our own errors say it themselves; anything else is
+    named by its type (the item's own report keeps the traceback of a bug)."""
+    from pytest_mlci.redact import redact_text
+
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    if not isinstance(exc, MlciError):
+        first = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return redact_text(first)

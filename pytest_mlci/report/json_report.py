@@ -25,6 +25,8 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
         "pytest_exitstatus": exitstatus,
         "gates": [_result(r) for r in results],
         "crashed": list(state.crashed),
+        # why each crashed, one line per item (what `mlci run` prints instead of a traceback)
+        "crash_reasons": dict(getattr(state, "crash_reasons", {})),
         "data_checks": [row.as_json() for row in getattr(state, "data_checks", [])],
         # Where each estimate came from: "computed" (with seconds) or read from the "cache";
         # under pytest-xdist each entry names the worker.

@@ -16,7 +16,7 @@ from pytest_mlci.data.drift import check_drift, column_verdicts, judge, ks_and_w
 from pytest_mlci.data.freshness import check_freshness, newest_timestamp
 from pytest_mlci.data.quality import check_quality
 from pytest_mlci.data.results import FAIL, INCONCLUSIVE, PASS, overall
-from pytest_mlci.data.volume import check_volume
+from pytest_mlci.data.volume import PreviousCount, check_volume
 
 
 def dataset(**kwargs) -> DatasetConfig:
@@ -47,21 +47,31 @@ def frames(n: int, *, shift: float = 0.0, seed: int = 0, new_category: float = 0
 # ------------------------------------------------------------------------- volume
 
 
-def test_a_50_percent_drop_fails_against_the_reference():
-    [row] = check_volume(500, reference_rows=1000, tolerance=0.2)
+def test_a_50_percent_drop_fails_against_the_previously_validated_count():
+    previous = PreviousCount(1000, "2026-12-01 09:00 UTC")
+    [row] = check_volume(500, previous=previous, tolerance=0.2, memory=Path("m.json"))
     assert row.verdict == FAIL
     assert row.effect_size == pytest.approx(-0.5)
-    assert "500 rows vs 1,000 (reference), -50.0%" in row.describe()
+    assert (
+        "500 rows vs 1,000 (previously validated count of 2026-12-01 09:00 UTC), -50.0%, "
+        "allowed +-20%; if the new size is right, declare expected_rows or delete m.json"
+    ) in row.describe()
 
 
 def test_volume_within_tolerance_of_expected_rows_passes():
-    [row] = check_volume(1100, expected=1000, reference_rows=10, tolerance=0.2)
+    [row] = check_volume(1100, expected=1000, previous=PreviousCount(10), tolerance=0.2)
     assert row.verdict == PASS and "(expected_rows)" in row.detail
+
+
+def test_the_first_validation_passes_and_names_the_count_it_keeps():
+    [row] = check_volume(4500, tolerance=0.2)
+    assert row.verdict == PASS
+    assert row.detail.startswith("first validated count: 4,500 rows")
 
 
 def test_an_empty_dataset_never_passes_volume():
     assert check_volume(0, expected=1000)[0].verdict == FAIL
-    assert check_volume(10)[0].verdict == INCONCLUSIVE  # no expectation at all
+    assert check_volume(0)[0].verdict == FAIL  # not even the first time
 
 
 # ------------------------------------------------------------------------ quality
@@ -91,8 +101,14 @@ def test_allowed_nulls_duplicates_constants_and_label_balance():
     assert [(r.column, r.test) for r in failed] == [("country", "constant")]
     duplicated = pd.concat([frame, frame.head(10)])
     rows = check_quality(duplicated, ok, classification=True)
+    [dup] = [r for r in rows if r.test == "duplicate rows"]  # no limit declared: reported
+    assert dup.verdict == PASS and dup.statistic == pytest.approx(10 / 110)
+    assert "10 duplicate rows (9.1%), reported only: set max_duplicate_rate" in dup.detail
+    limited = dataset(max_null_rate=0.5, allow_constant=("country",), target="y",
+                      max_duplicate_rate=0.05)  # fmt: skip
+    rows = check_quality(duplicated, limited, classification=True)
     [dup] = [r for r in rows if r.test == "duplicate rows"]
-    assert dup.verdict == FAIL and "10 duplicate rows" in dup.detail
+    assert dup.verdict == FAIL and "10 duplicate rows" in dup.detail and dup.threshold == 0.05
 
 
 def test_a_label_that_lost_its_minority_class_fails():

@@ -108,7 +108,8 @@ def test_streamed_quality_equals_the_in_memory_rows_without_loading_a_frame(tmp_
     monkeypatch.setattr(streamed, "BATCH_ROWS", 1000)  # duplicates sit in other batches
     frame = messy()
     folder = write_parts(frame, tmp_path / "current", parts=4)
-    config = DatasetConfig(name="d", path=folder, stream="always", target="y", max_null_rate=0.05)
+    config = DatasetConfig(name="d", path=folder, stream="always", target="y", max_null_rate=0.05,
+                           max_duplicate_rate=0.0)  # fmt: skip
     checks = DatasetChecks(config, root=tmp_path, task="binary_classification")
     rows = checks.quality()
     exact = check_quality(frame, config, classification=True)
@@ -130,8 +131,8 @@ def test_streamed_duplicates_beyond_the_hash_budget_are_an_estimate_that_says_so
     unique = pd.DataFrame({"x": rng.normal(size=8000), "k": rng.poisson(3, 8000)})
     frame = pd.concat([unique, unique.iloc[:1000]], ignore_index=True)  # 1,000 duplicates
     folder = write_parts(frame, tmp_path / "current")
-    rows = streamed.streamed_quality(folder, DatasetConfig(name="d", path=folder),
-                                     classification=False)  # fmt: skip
+    config = DatasetConfig(name="d", path=folder, max_duplicate_rate=0.01)
+    rows = streamed.streamed_quality(folder, config, classification=False)
     [dup] = [r for r in rows if r.test == "duplicate rows"]
     assert dup.verdict == "fail" and "estimated from" in dup.detail
     assert dup.statistic == pytest.approx(1000 / 9000, abs=0.03)

@@ -287,14 +287,21 @@ def test_drift_catches_a_drifted_feature_and_names_it(tmp_path, loader):
     assert summary.detail == "39 of 40 features within their limits"
 
 
-def test_volume_counts_rows_against_the_reference(tmp_path):
-    save(tmp_path, "eval.pkl", sparse_data(500, 10, seed=1))
-    save(tmp_path, "ref.pkl", sparse_data(1000, 10, seed=2))
+def test_volume_counts_a_loaders_rows_against_the_last_validated_count(tmp_path):
+    """A reference of another size is no expectation; the last passing count is."""
+    save(tmp_path, "eval.pkl", sparse_data(1000, 10, seed=1))
+    save(tmp_path, "ref.pkl", sparse_data(4000, 10, seed=2))
     config_file = project(
         tmp_path, 'path = "data/eval.pkl"\nreference = "data/ref.pkl"\nloader = "features:arrays"\n'
     )
+    first = checks(config_file)
+    (row,) = first.run("volume")
+    assert row.verdict == PASS and row.detail.startswith("first validated count: 1,000 rows")
+    first.remember_volume()
+    save(tmp_path, "eval.pkl", sparse_data(500, 10, seed=1))
     (row,) = checks(config_file).run("volume")
-    assert row.verdict == FAIL and row.detail.startswith("500 rows vs 1,000 (reference), -50.0%")
+    assert row.verdict == FAIL
+    assert row.detail.startswith("500 rows vs 1,000 (previously validated count of ")
 
 
 def test_a_schema_with_an_array_loader_is_a_config_error(tmp_path):
@@ -456,7 +463,9 @@ def test_the_run_data_stage_shows_the_shape_and_fails_on_a_bad_matrix(tmp_path):
     save(tmp_path, "eval.pkl", sparse_data(12_000, 300, seed=1))
     save(tmp_path, "ref.pkl", sparse_data(12_000, 300, seed=2))
     config_file = project(
-        tmp_path, 'path = "data/eval.pkl"\nreference = "data/ref.pkl"\nloader = "features:arrays"\n'
+        tmp_path,
+        'path = "data/eval.pkl"\nreference = "data/ref.pkl"\nloader = "features:arrays"\n'
+        "max_duplicate_rate = 0.01\n",  # 600 repeated rows of 12,600 are 4.8%
     )
     status, note = Pipeline(load_config(config_file), echo=lambda line: None).stage_data()
     assert (status, note) == (
