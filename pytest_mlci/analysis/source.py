@@ -1,23 +1,22 @@
 """Turn a ``.py`` file or an ``.ipynb`` notebook into one Python source with a position map.
 
 A notebook is analysed as its code cells concatenated in order, because that is the order a
-reader runs them in and values flow from cell to cell. IPython-only lines (``%magic``,
-``!shell``, ``obj?``) are blanked to ``pass`` at the same indentation so that line numbers
-stay aligned and indented blocks stay valid; cells started by a cell magic (``%%bash``) are
-not Python and are skipped whole. Each line of the combined source remembers its cell and
-its line inside the cell, so findings point where the user will look.
+reader runs them in and values flow from cell to cell. Each cell is first turned into the
+Python IPython would run (``ipython_cells``: magics, ``!shell`` lines, ``obj?`` help and
+whole-cell indentation, with the same line count). Each line of the combined source
+remembers its cell and its line inside the cell, so findings point where the user will look.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from dataclasses import dataclass, field
 
+from pytest_mlci.analysis.ipython_cells import cell_to_python
+
 _NOQA = re.compile(r"#\s*noqa(?P<sep>\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I)
 _CELL_NOQA = re.compile(r"^\s*#\s*mlci\s*:\s*noqa(?:\s*:\s*(?P<codes>[A-Z0-9,\s]+))?\s*$", re.I)
-_SHELL_ASSIGN = re.compile(r"^(\s*[\w.,\s\[\]]+?=\s*)[!%]")
 ALL = "*"
 
 
@@ -111,8 +110,6 @@ def notebook_unit(path: str, raw: str) -> SourceUnit:
         if not isinstance(source, str):
             raise NotebookError(f"cell {number} has a source that is not text")
         cell_lines = source.splitlines() or [""]
-        if cell_lines[0].lstrip().startswith("%%"):
-            continue  # a cell magic (%%bash, %%time ...): its body is not plain Python
         header = _CELL_NOQA.match(cell_lines[0])
         if header:
             codes = header.group("codes")
@@ -121,59 +118,8 @@ def notebook_unit(path: str, raw: str) -> SourceUnit:
                 if codes and codes.strip()
                 else frozenset({ALL})
             )
-        if _needs_rewrite(cell_lines) and not _parses(source):
-            cell_lines = _rewrite(cell_lines)
+        cell_lines = cell_to_python(source)
         for offset, line in enumerate(cell_lines, start=1):
             lines.append(line)
             mapping.append((number, offset))
     return SourceUnit(path=path, text="\n".join(lines) + "\n", cells=mapping, cell_noqa=cell_noqa)
-
-
-def _needs_rewrite(lines: list[str]) -> bool:
-    for line in lines:
-        stripped = line.lstrip()
-        if stripped[:1] in ("%", "!") or _SHELL_ASSIGN.match(line):
-            return True
-        if stripped.endswith("?") and not stripped.startswith("#"):
-            return True
-    return False
-
-
-def _parses(source: str) -> bool:
-    """A `%` or `!` at the start of a line may be Python (`% args` continuing a format)."""
-    try:
-        compile(source, "<cell>", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
-def _rewrite(cell_lines: list[str]) -> list[str]:
-    rewritten = []
-    continued = False
-    for line in cell_lines:
-        # A `!shell \` or `%magic \` line continues onto the next: blank those too.
-        python = _blank(line) if continued else _python_line(line)
-        continued = python != line and line.rstrip().endswith("\\")
-        rewritten.append(python)
-    return rewritten
-
-
-def _blank(line: str) -> str:
-    """A continuation of a shell/magic line: the first line already holds the ``pass``."""
-    del line
-    return ""
-
-
-def _python_line(line: str) -> str:
-    """Replace IPython syntax by something that parses and keeps the indentation."""
-    stripped = line.lstrip()
-    if not stripped:
-        return line
-    indent = line[: len(line) - len(stripped)]
-    if stripped[0] in "%!" or (stripped.endswith("?") and not stripped.startswith("#")):
-        return indent + "pass"
-    assign = _SHELL_ASSIGN.match(line)
-    if assign:
-        return assign.group(1) + "None"
-    return line

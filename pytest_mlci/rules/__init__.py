@@ -161,13 +161,17 @@ def _parse(unit: SourceUnit) -> tuple[Analysis | None, list[Finding]]:
         except SyntaxError as exc:
             line = exc.lineno or 1
             cell, line_in_cell = unit.locate(line)
-            scope = (
-                f"cell {cell} was skipped" if cell is not None else "no ML checks ran on this file"
+            message = (
+                f"cannot parse: {exc.msg}; no ML checks ran on this file"
+                if cell is None
+                else f"cannot parse notebook cell {cell} as Python or IPython: {exc.msg}; "
+                f"cell {cell} was skipped (a notebook parse problem, not a finding about the "
+                "ML code)"
             )
             errors.append(
                 Finding(
                     PARSE_ERROR,
-                    f"cannot parse: {exc.msg}; {scope}",
+                    message,
                     unit.path,
                     line_in_cell,
                     max(exc.offset or 1, 1),

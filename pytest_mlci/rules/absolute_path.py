@@ -7,11 +7,12 @@ What it does
     * a home directory: ``~/...``, ``/home/<user>/...``, ``/Users/<user>/...``, ``/root/...``;
     * a Windows drive or share: ``C:\\data\\train.csv``, ``D:/models``, ``\\\\server\\share``;
     * a POSIX path under a mount or data root: ``/mnt``, ``/media``, ``/data``, ``/datasets``,
-      ``/opt``, ``/srv``, ``/var``, ``/tmp``, ``/scratch``, ``/gpfs``, ``/nfs``, ``/Volumes``,
+      ``/opt``, ``/srv``, ``/var``, ``/scratch``, ``/gpfs``, ``/nfs``, ``/Volumes``,
       ``/workspace``, ``/content`` (Colab), ``/kaggle``, ``/dbfs``.
 
     Docstrings, web routes (``@app.get("/data/latest")``), ``/dev/null``, ``/proc``, ``/etc``,
-    ``/usr`` and other system locations are not flagged: they are the same on every machine.
+    ``/usr``, the system temporary directories (``/tmp``, ``/var/tmp``) and other system
+    locations are not flagged: they exist on every machine.
 
 Why is this bad?
     The pipeline only runs on the machine it was written on. In CI, a teammate's laptop or a
@@ -39,10 +40,12 @@ FAMILY = "hardcoded"
 MESSAGE = "absolute filesystem path; make it relative to the project or configurable"
 
 _ROOTS = (
-    "home|Users|root|mnt|media|data|datasets|opt|srv|var|tmp|scratch|gpfs|nfs|Volumes"
+    "home|Users|root|mnt|media|data|datasets|opt|srv|var|scratch|gpfs|nfs|Volumes"
     "|workspace|content|kaggle|dbfs"
 )
 _POSIX = re.compile(rf"^/(?:{_ROOTS})/[^\s/]")
+# `/var/tmp` is a system temporary directory (like `/tmp`): present on every machine.
+_SYSTEM_TEMP = re.compile(r"^/var/tmp(?:/|$)")
 _HOME = re.compile(r"^~[\\/][^\s]")
 _WINDOWS = re.compile(r"^(?:[A-Za-z]:[\\/][^\s\\/]|\\\\[\w.$-]+\\[\w.$-]+)")
 
@@ -51,7 +54,9 @@ def looks_absolute(text: str) -> bool:
     """Whether ``text`` is a machine-specific absolute path."""
     if len(text) > 4096 or "\n" in text:
         return False
-    return bool(_POSIX.match(text) or _HOME.match(text) or _WINDOWS.match(text))
+    if _POSIX.match(text):
+        return not _SYSTEM_TEMP.match(text)
+    return bool(_HOME.match(text) or _WINDOWS.match(text))
 
 
 _ROUTE_METHODS = frozenset(
