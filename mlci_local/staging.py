@@ -226,11 +226,10 @@ def _load_test(model: Any, sample: Any, config: MlciConfig) -> dict[str, Any]:
     import numpy as np
 
     from mlci_local.rollout.router import one_openmp_thread
-
-    limits = config.staging
     from pytest_mlci.evaluation.scoring import row_count, take_rows
     from pytest_mlci.model_adapters import serving_function
 
+    limits = config.staging
     predict = serving_function(model)
     count = row_count(sample)
     rows = [take_rows(sample, [i % count]) for i in range(min(count, 200))]

@@ -335,19 +335,27 @@ def _quality(control: ArmObservations, canary: ArmObservations, s: JudgeSettings
         labels, problem = _labels(name, arm)
         if problem:
             return Criterion(QUALITY, INCONCLUSIVE, problem)
-        if len(labels) == 0:
-            return _no_labels(f"no labels arrived for the {name} (it needs {s.min_labels})")
-        if len(labels) < s.min_labels:
-            return Criterion(
-                QUALITY,
-                INCONCLUSIVE,
-                f"{len(labels)} labels arrived for the {name}, fewer than the {s.min_labels} "
-                "needed: not enough labelled traffic yet",
-            )
+        short = _too_few_labels(name, len(labels), s)
+        if short:
+            return short
         tallies.append((len(labels) - int(labels.sum()), len(labels)))  # wrong, labelled
     return _proportions(
         QUALITY, tallies[0], tallies[1], s.quality_margin, s, what="accuracy", higher_is_worse=False
     )
+
+
+def _too_few_labels(name: str, count: int, s: JudgeSettings) -> Criterion | None:
+    """Why ``count`` labels of arm ``name`` cannot be judged yet, or None when enough arrived."""
+    if count == 0:
+        return _no_labels(f"no labels arrived for the {name} (it needs {s.min_labels})")
+    if count < s.min_labels:
+        return Criterion(
+            QUALITY,
+            INCONCLUSIVE,
+            f"{count} labels arrived for the {name}, fewer than the {s.min_labels} "
+            "needed: not enough labelled traffic yet",
+        )
+    return None
 
 
 def _no_labels(why: str) -> Criterion:
@@ -372,15 +380,9 @@ def _regression_quality(
         residuals, problem = _residuals(name, arm)
         if problem:
             return Criterion(QUALITY, INCONCLUSIVE, problem)
-        if len(residuals) == 0:
-            return _no_labels(f"no labels arrived for the {name} (it needs {s.min_labels})")
-        if len(residuals) < s.min_labels:
-            return Criterion(
-                QUALITY,
-                INCONCLUSIVE,
-                f"{len(residuals)} labels arrived for the {name}, fewer than the "
-                f"{s.min_labels} needed: not enough labelled traffic yet",
-            )
+        short = _too_few_labels(name, len(residuals), s)
+        if short:
+            return short
         errors[name] = np.abs(residuals) if s.regression_error == "absolute" else residuals**2
     what = f"mean {s.regression_error} error"
     cand, ctrl = errors["canary"], errors["control"]

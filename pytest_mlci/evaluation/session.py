@@ -254,7 +254,8 @@ class Evaluation:
         from pytest_mlci.evaluation.scoring import score
 
         try:
-            return score(model, self.features, self.config.task, self._class_labels_of(model))
+            labels = self.class_labels if self.config.task == "multiclass" else None
+            return score(model, self.features, self.config.task, labels)
         except MlciError:  # the data's own problems (a loader, a schema) keep their message
             raise
         except Exception as exc:
@@ -262,10 +263,6 @@ class Evaluation:
                 f"the model failed to predict on {self.config.eval_dataset.path}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-
-    def _class_labels_of(self, model: Any) -> Any:
-        """The candidate's classes for a multiclass task (the column order of scores)."""
-        return self.class_labels if self.config.task == "multiclass" else None
 
     @property
     def scoring(self) -> dict[str, str]:

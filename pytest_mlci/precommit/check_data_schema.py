@@ -28,18 +28,22 @@ from pytest_mlci.errors import ConfigError, DataError
 def matching_datasets(path: Path, config: MlciConfig) -> list[DatasetConfig]:
     """The declared datasets (with a schema) whose path or reference is, or holds, ``path``."""
     target = path.resolve()
-    found = []
-    for dataset in config.datasets.values():
-        if not dataset.schema:
-            continue
-        for declared in (dataset.path, dataset.reference):
-            if declared is None:
-                continue
-            declared = declared.resolve()
-            if target == declared or declared in target.parents:
-                found.append(dataset)
-                break
+    found: list[DatasetConfig] = []
+    for dataset, declared in _declared_files(config):
+        if (target == declared or declared in target.parents) and dataset not in found:
+            found.append(dataset)
     return found
+
+
+def _declared_files(config: MlciConfig) -> list[tuple[DatasetConfig, Path]]:
+    """(dataset, resolved path) for the path and reference of each dataset with a schema."""
+    return [
+        (dataset, declared.resolve())
+        for dataset in config.datasets.values()
+        if dataset.schema
+        for declared in (dataset.path, dataset.reference)
+        if declared is not None
+    ]
 
 
 def is_dvc_pointer(path: Path) -> bool:
@@ -112,17 +116,11 @@ def tracked_targets(pointer: Path, config: MlciConfig) -> list[tuple[Path, Datas
     targets = []
     for out in dvc_outputs(pointer):
         resolved = out.resolve()
-        for dataset in config.datasets.values():
-            if not dataset.schema:
-                continue
-            for declared in (dataset.path, dataset.reference):
-                if declared is None:
-                    continue
-                declared = declared.resolve()
-                if resolved == declared or declared in resolved.parents:
-                    targets.append((out, dataset))
-                elif resolved in declared.parents:
-                    targets.append((_relative(declared), dataset))
+        for dataset, declared in _declared_files(config):
+            if resolved == declared or declared in resolved.parents:
+                targets.append((out, dataset))
+            elif resolved in declared.parents:
+                targets.append((_relative(declared), dataset))
     return targets
 
 
