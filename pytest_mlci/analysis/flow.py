@@ -22,231 +22,46 @@ The model is deliberately simple and fast:
   with parameters as fresh data sources.
 
 Rules read the event lists afterwards; nothing here knows about rule codes.
+
+This module is the interpreter itself (statements, expressions, calls). What it tracks lives
+by concern: ``values`` (values, labels, scopes), ``splits`` (splits and partition roles),
+``fits`` (fits, applications, statistics and leaks), ``selection`` (choices on test data),
+``seeds`` (random draws and the seeds that cover them), ``catalog`` (library knowledge).
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from pytest_mlci.analysis import catalog
+from pytest_mlci.analysis.fits import FitEvent, FitTracking, Leak
+from pytest_mlci.analysis.selection import Choice, SelectionTracking, has_test
+from pytest_mlci.analysis.splits import (
+    _TARGET_WORDS,
+    Role,
+    SplitEvent,
+    SplitTracking,
+    _mixed,
+    _mixed_splits,
+)
+from pytest_mlci.analysis.values import (
+    Scope,
+    Source,
+    Value,
+    _constants,
+    _dict_keys,
+    _stringy,
+    union,
+    words,
+)
+
+__all__ = ["CallSite", "Choice", "FitEvent", "Flow", "Leak", "Role", "SplitEvent", "Value"]
 
 _MAX_DEPTH = 4
 _MAX_INLINE = 16  # interpretations of one function at its call sites before summarising it
 _BUILTINS = frozenset(dir(builtins))
-_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
-_ROLE_WORDS = {
-    "test": "test",
-    "te": "test",
-    "tst": "test",
-    "holdout": "test",
-    "heldout": "test",
-    "val": "val",
-    "valid": "val",
-    "validation": "val",
-    "dev": "val",
-    "cal": "val",
-    "calib": "val",
-    "calibration": "val",
-    "train": "train",
-    "tr": "train",
-    "trn": "train",
-    "training": "train",
-}
-_NOT_ROWS = frozenset(
-    {
-        "size",
-        "sizes",
-        "ratio",
-        "frac",
-        "fraction",
-        "pct",
-        "percent",
-        "n",
-        "num",
-        "count",
-        "len",
-        "length",
-        "mode",
-        "is",
-        "fn",
-        "func",
-        "function",
-        "case",
-        "cases",
-        "name",
-        "names",
-        "path",
-        "paths",
-        "file",
-        "files",
-        "dir",
-        "url",
-        "step",
-        "steps",
-        "every",
-        "freq",
-        "interval",
-        "time",
-        "start",
-        "end",
-        "stop",
-        "flag",
-        "cmd",
-        "config",
-        "kwargs",
-        "args",
-        "params",
-        "only",
-        "per",
-        "score",
-        "scores",
-        "result",
-        "results",
-        "metric",
-        "metrics",
-        "acc",
-        "accuracy",
-        "loss",
-        "losses",
-        "error",
-        "errors",
-        "auc",
-        "report",
-    }
-)
-_TARGET_WORDS = frozenset({"y", "target", "targets", "label", "labels"})
-
-
-def words(name: str) -> list[str]:
-    """Split an identifier into lower-case words: ``X_trainScaled`` -> ``[x, train, scaled]``."""
-    return [w.lower() for w in _WORDS.findall(name)]
-
-
-def name_role(name: str) -> str | None:
-    """``train`` / ``test`` / ``val`` when a variable name says which side of a split it holds.
-
-    Names about a split rather than its rows (``test_size``, ``n_train``, ``is_test``) and
-    numbered convergence tests (``test1``) say nothing.
-    """
-    found = set()
-    parts = words(name)
-    if _NOT_ROWS.intersection(parts):
-        return None
-    if any(w.isdigit() for w in parts):
-        parts = [w for w in parts if not w.isdigit()]
-        if len(parts) < 2:
-            return None  # test1, test2: numbered checks, not data
-    for word in parts:
-        role = _ROLE_WORDS.get(word)
-        if role is None and len(word) > 2 and word[0] in "xy":
-            role = _ROLE_WORDS.get(word[1:])  # Xtest, ytr
-        if role:
-            found.add(role)
-    return found.pop() if len(found) == 1 else None
-
-
-# --------------------------------------------------------------------------- labels & events
-
-
-class Source:
-    """Where rows come from: a file read, an unknown name, a function parameter."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"Source({self.name})"
-
-
-# The event classes are plain slotted classes rather than dataclasses: this module is
-# imported by every pre-commit run, and building dataclasses costs milliseconds there.
-
-
-class SplitEvent:
-    """Data divided into parts: ``holdout`` (train/test) or ``cv`` (folds, CV helpers, searches)."""
-
-    __slots__ = ("inputs", "kind", "name", "node")
-
-    def __init__(self, node: ast.AST, kind: str, name: str, inputs: frozenset = frozenset()):
-        self.node = node
-        self.kind = kind
-        self.name = name
-        self.inputs = inputs
-
-    def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"SplitEvent({self.kind}, {self.name}, line {getattr(self.node, 'lineno', '?')})"
-
-
-class Role:
-    """The side of a split a value holds; ``split`` is None when only its name tells us."""
-
-    __slots__ = ("role", "split")
-
-    def __init__(self, split: SplitEvent | None, role: str) -> None:
-        self.split = split
-        self.role = role
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Role) and other.split is self.split and other.role == self.role
-
-    def __hash__(self) -> int:
-        return hash((id(self.split), self.role))
-
-    def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"Role({self.split!r}, {self.role})"
-
-
-class FitEvent:
-    """An estimator learned from data. ``kind`` comes from :func:`catalog.estimator_kind`."""
-
-    __slots__ = ("cls", "columns", "data", "estimator", "kind", "method", "node", "seq")
-
-    def __init__(
-        self,
-        node: ast.AST,
-        kind: str,
-        cls: str | None,
-        method: str,
-        data: frozenset,
-        columns: tuple[str, ...] = (),
-        estimator: Value | None = None,
-        seq: int = 0,
-    ) -> None:
-        self.node = node
-        self.kind = kind
-        self.cls = cls
-        self.method = method
-        self.data = data
-        self.columns = columns
-        self.estimator = estimator
-        self.seq = seq
-
-    @property
-    def sources(self) -> frozenset:
-        return frozenset(label for label in self.data if isinstance(label, Source))
-
-    @property
-    def name(self) -> str:
-        return (self.cls or "estimator").rsplit(".", 1)[-1]
-
-    def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"FitEvent({self.name}.{self.method}, line {getattr(self.node, 'lineno', '?')})"
-
-
-class Leak:
-    """A fitted preprocessor whose statistics reach a split it was fitted before."""
-
-    __slots__ = ("fit", "node", "split")
-
-    def __init__(self, fit: FitEvent, split: SplitEvent, node: ast.AST) -> None:
-        self.fit = fit
-        self.split = split
-        self.node = node
 
 
 class CallSite:
@@ -274,121 +89,6 @@ class CallSite:
         self.order = order
 
 
-class Choice:
-    """A place where a value decides something: a comparison in a loop, argmax, max(key=)."""
-
-    __slots__ = ("labels", "node")
-
-    def __init__(self, node: ast.AST, labels: frozenset) -> None:
-        self.node = node
-        self.labels = labels
-
-
-class Value:
-    """What the interpreter knows about one runtime value."""
-
-    __slots__ = (
-        "attr",
-        "attrs",
-        "const",
-        "flags",
-        "func",
-        "instance_of",
-        "items",
-        "keywords",
-        "kind",
-        "labels",
-        "local_class",
-        "order_origin",
-        "qualname",
-        "receiver",
-        "split",
-    )
-
-    def __init__(
-        self,
-        labels: Iterable = (),
-        *,
-        qualname: str | None = None,
-        items: tuple[Value, ...] | None = None,
-        flags: Iterable[str] = (),
-        const: object = None,
-    ) -> None:
-        self.labels = frozenset(labels)
-        self.qualname = qualname
-        self.items = items
-        self.flags = frozenset(flags)
-        self.const = const
-        self.attr: str | None = None
-        self.attrs: dict[str, Value] = {}
-        self.func: tuple[ast.AST, Scope] | None = None
-        self.instance_of: str | None = None
-        self.keywords: frozenset[str] = frozenset()
-        self.kind: str | None = None
-        self.local_class: ast.ClassDef | None = None
-        self.order_origin: ast.AST | None = None
-        self.receiver: Value | None = None
-        self.split: SplitEvent | None = None
-
-    @property
-    def is_data(self) -> bool:
-        """Rows, or numbers derived from rows; not modules, functions, models or constants."""
-        return (
-            self.qualname is None
-            and self.func is None
-            and self.instance_of is None
-            and self.local_class is None
-            and self.const is None
-            and "scalar" not in self.flags
-        )
-
-    def copy(self, labels: Iterable | None = None) -> Value:
-        clone = Value(self.labels if labels is None else labels, flags=self.flags)
-        clone.items = self.items
-        clone.order_origin = self.order_origin
-        clone.split = self.split
-        return clone
-
-    def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return f"Value(q={self.qualname}, inst={self.instance_of}, labels={set(self.labels)})"
-
-
-def union(values: Iterable[Value]) -> frozenset:
-    labels: frozenset = frozenset()
-    for value in values:
-        if value.labels:
-            labels = labels | value.labels
-    return labels
-
-
-def roles(labels: Iterable) -> Iterator[Role]:
-    return (label for label in labels if isinstance(label, Role))
-
-
-def has_test(labels: Iterable) -> bool:
-    """Whether a value carries rows of a test set (validation sets and CV folds do not count)."""
-    return any(isinstance(label, Role) and label.role == "test" for label in labels)
-
-
-class Scope:
-    """Names bound in one function (or the module), falling back to the enclosing scope."""
-
-    __slots__ = ("names", "parent")
-
-    def __init__(self, parent: Scope | None = None) -> None:
-        self.names: dict[str, Value] = {}
-        self.parent = parent
-
-    def lookup(self, name: str) -> Value | None:
-        scope: Scope | None = self
-        while scope is not None:
-            value = scope.names.get(name)
-            if value is not None:
-                return value
-            scope = scope.parent
-        return None
-
-
 # --------------------------------------------------------------------------- interpreter
 
 
@@ -401,7 +101,7 @@ class _Frame:
         self.loop = 0
 
 
-class Flow:
+class Flow(SplitTracking, FitTracking, SelectionTracking):
     """Runs a module once and keeps the events rules ask about."""
 
     def __init__(
@@ -599,48 +299,6 @@ class Flow:
             if isinstance(target, ast.Name) and set(words(target.id)) & _TARGET_WORDS:
                 self._note_target(value_node, scope)
 
-    def _manual_split(self, target: ast.expr, node: ast.expr, value: Value, scope: Scope) -> Value:
-        """``train = df[:800]`` / ``test = df[df.year >= 2020]``: a split made by slicing."""
-        if not isinstance(target, ast.Name) or not isinstance(node, ast.Subscript):
-            return value
-        role = name_role(target.id)
-        if role is None:
-            return value
-        base_node = node.value
-        if isinstance(base_node, ast.Attribute) and base_node.attr in ("iloc", "loc"):
-            base_node = base_node.value
-        base = self._eval(base_node, scope)
-        if not base.is_data or _selects_columns(node.slice):
-            return value
-        if any(True for _ in roles(self._eval(node.slice, scope).labels)):
-            return value  # selecting rows by split indices: the roles are already there
-        if any(True for _ in roles(base.labels)) and not _mixed(base.labels):
-            return value  # already one side of a split (`test[features]`): not a new split
-        split = self._manual_splits.get(id(base))
-        if split is None:
-            split = SplitEvent(node, "holdout", "a manual train/test slice", base.labels)
-            self._manual_splits[id(base)] = split
-            self._split_created(split)
-        return value.copy(value.labels | {Role(split, role)})
-
-    def _note_target(self, node: ast.expr, scope: Scope) -> None:
-        """Remember column names used as the label: ``y = df["churn"]`` / ``df.pop("churn")``."""
-        column: object = None
-        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant | ast.Name):
-            column = self._eval(node.slice, scope).const
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            column = node.attr
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "pop"
-            and node.args
-            and isinstance(node.args[0], ast.Constant | ast.Name)
-        ):
-            column = self._eval(node.args[0], scope).const
-        if isinstance(column, str):
-            self.target_columns.add(column)
-
     def _bind(self, target: ast.expr, value: Value, scope: Scope) -> None:
         if isinstance(target, ast.Name):
             scope.names[target.id] = self._named(target.id, value)
@@ -687,29 +345,6 @@ class Flow:
         """
         value = Value({Source(name)})
         return self._named(name, value) if len(words(name)) > 1 else value
-
-    def _named(self, name: str, value: Value) -> Value:
-        """Let a name like ``X_val`` or ``test_df`` tell which side of a split the value is."""
-        role = name_role(name)
-        if role is None or not value.is_data:
-            return value
-        found = list(roles(value.labels))
-        if not found:
-            return value.copy(value.labels | {Role(None, role)}) if self.name_roles else value
-        # train_test_split returns (train, test) by position; `X_val` or `X_train2, X_train1 =
-        # ...` say otherwise, and the name wins for the latest split the value came out of
-        # (unless it holds both sides of it, as after pd.concat).
-        splits = [r.split for r in found if r.split is not None]
-        latest = max(splits, key=self._split_order.__getitem__, default=None)
-        if (
-            latest is not None
-            and latest.name == "train_test_split"
-            and latest not in _mixed_splits(value.labels)
-        ):
-            renamed = {r: Role(latest, role) for r in found if r.split is latest and r.role != role}
-            if renamed:
-                return value.copy(frozenset(renamed.get(label, label) for label in value.labels))
-        return value
 
     def _element(self, iterable: Value, node: ast.expr | None) -> Value:
         """One element of an iterable: a fold pair, an enumerate pair, a zip tuple, or 'a row'."""
@@ -849,27 +484,6 @@ class Flow:
             if columns:
                 self._group_statistic(base, columns, result, node)
         return result
-
-    def _group_statistic(
-        self, group: Value, columns: tuple[str, ...], result: Value, node: ast.AST
-    ) -> None:
-        """``df.groupby(c)[target]``: a per-group statistic of a column, maybe a target encoding."""
-        event = FitEvent(node, "group", None, "groupby", group.labels, columns)
-        self.fits.append(event)
-        result.labels = result.labels | {event}
-
-    def _compare(self, node: ast.Compare, scope: Scope) -> Value:
-        operands = [self._eval(node.left, scope)] + [self._eval(c, scope) for c in node.comparators]
-        labels = union(operands)
-        ordering = any(isinstance(op, ast.Lt | ast.Gt | ast.LtE | ast.GtE) for op in node.ops)
-        if ordering and self._in_condition and has_test(labels):
-            self.choices.append(Choice(node, labels))
-        if ordering:
-            nodes = [node.left, *node.comparators]
-            for constant, other, other_node in _threshold_pairs(nodes, operands):
-                if "proba" in other.flags or _probability_name(other_node):
-                    self.thresholds.append(constant)
-        return Value(labels, flags={"scalar"} if not labels else ())
 
     def _comprehension(
         self, node: ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp, scope: Scope
@@ -1066,42 +680,6 @@ class Flow:
             return Value({Source(qualname)}, flags=flags)
         return Value(everything, flags=flags)
 
-    def _construct(
-        self,
-        node: ast.Call,
-        qualname: str,
-        kind: str,
-        args: list[Value],
-        kwargs: dict[str, Value],
-        everything: frozenset,
-    ) -> Value:
-        instance = Value(everything)
-        instance.instance_of = qualname
-        instance.keywords = frozenset(kwargs) | (
-            {"**"} if any(k.arg is None for k in node.keywords) else frozenset()
-        )
-        if kind == "pipeline":
-            steps = list(args)
-            if qualname.endswith(".Pipeline"):
-                steps_value = args[0] if args else kwargs.get("steps")
-                steps = (
-                    [s.items[1] for s in (steps_value.items or ()) if s.items and len(s.items) > 1]
-                    if steps_value
-                    else []
-                )
-            kinds = {s.kind for s in steps}
-            if "target" in kinds:
-                kind = "target"
-            elif kinds and kinds <= {"preprocessor", "composite"}:
-                kind = "preprocessor"
-            else:
-                kind = "model"
-        elif kind == "composite":
-            nested = [i for v in [*args, *kwargs.values()] for i in _flatten(v)]
-            kind = "target" if any(v.kind == "target" for v in nested) else "preprocessor"
-        instance.kind = kind
-        return instance
-
     def _call_builtin(
         self,
         node: ast.Call,
@@ -1131,17 +709,6 @@ class Flow:
             shape = (first,) if name == "enumerate" else tuple(self._element(a, None) for a in args)
             return Value(everything, items=shape, flags={name})
         return Value(everything)
-
-    def _train_test_split(self, node: ast.Call, qualname: str, args: list[Value]) -> Value:
-        split = SplitEvent(node, "holdout", "train_test_split", union(args))
-        self._split_created(split)
-        items: list[Value] = []
-        for arg in args:
-            for role in ("train", "test"):
-                part = arg.copy(arg.labels | {Role(split, role)})
-                part.items = None
-                items.append(part)
-        return Value(union(items), items=tuple(items))
 
     def _call_method(
         self,
@@ -1205,87 +772,6 @@ class Flow:
             result.order_origin = receiver.order_origin
         return result
 
-    def _fit(
-        self,
-        node: ast.Call,
-        estimator: Value,
-        method: str,
-        args: list[Value],
-        kwargs: dict[str, Value],
-    ) -> Value:
-        data = args[0] if args else kwargs.get("X", kwargs.get("x", Value()))
-        target = args[1] if len(args) > 1 else kwargs.get("y", Value())
-        kind = estimator.kind or "model"
-        self._seq += 1
-        event = FitEvent(
-            node,
-            kind,
-            estimator.instance_of,
-            method,
-            data.labels,
-            estimator=estimator,
-            seq=self._seq,
-        )
-        self.fits.append(event)
-        if kind == "search":
-            self._split_created(SplitEvent(node, "cv", event.name, data.labels | target.labels))
-        self._early_stopping(node, kwargs, estimator)
-        estimator.labels = estimator.labels | {event}
-        if method == "fit" or method == "partial_fit":
-            return estimator
-        if method == "fit_resample":
-            parts = tuple(
-                Value(a.labels | {event}, flags=a.flags & {"pandas"}) for a in (data, target)
-            )
-            return Value(union(parts), items=parts)
-        return Value(data.labels | {event}, flags=data.flags & {"pandas"})
-
-    def _arg_choice(self, node: ast.Call, args: list[Value], kwargs: dict[str, Value]) -> None:
-        """argmax over test scores picks something; argmax over class scores per row predicts."""
-        if not args or kwargs.keys() & {"axis", "dim", "keepdim"} or len(args) > 1:
-            return
-        if "proba" in args[0].flags:
-            return
-        if has_test(args[0].labels):
-            self.choices.append(Choice(node, args[0].labels))
-
-    def _early_stopping(
-        self, node: ast.Call, kwargs: dict[str, Value], estimator: Value | None
-    ) -> None:
-        watched = [kwargs[k] for k in catalog.EVAL_KWARGS if k in kwargs]
-        if not watched or not has_test(union(watched)):
-            return
-        stops = catalog.EARLY_STOP_KWARGS & (
-            set(kwargs) | (estimator.keywords if estimator else set())
-        )
-        if stops:
-            self.early_stops.append(node)
-
-    # ---------------------------------------------------------------- leak bookkeeping
-
-    def _split_created(self, split: SplitEvent) -> None:
-        self._split_order[split] = len(self.splits)
-        self.splits.append(split)
-        for label in split.inputs:
-            if (
-                isinstance(label, FitEvent)
-                and label.kind in ("preprocessor", "target", "group")
-                and _saw_rows_of(label, split)
-            ):
-                self.leaks.append(Leak(label, split, split.node))
-
-    def _applied(self, node: ast.Call, estimator: Value, data: frozenset) -> None:
-        """A fitted preprocessor applied to one side of a split whose other side it has seen."""
-        for fit in estimator.labels:
-            if not isinstance(fit, FitEvent) or fit.kind not in ("preprocessor", "target"):
-                continue
-            for role in roles(data):
-                split = role.split
-                if split is None or any(r.split is split for r in roles(fit.data)):
-                    continue
-                if _saw_rows_of(fit, split):
-                    self.leaks.append(Leak(fit, split, node))
-
     def _set_order_use(self, index: Value, node: ast.AST) -> None:
         candidates = [index, *(index.items or ())]
         for candidate in candidates:
@@ -1298,102 +784,3 @@ def _method(cls: ast.ClassDef, name: str) -> ast.AST | None:
         if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef) and statement.name == name:
             return statement
     return None
-
-
-def _flatten(value: Value) -> Iterator[Value]:
-    yield value
-    for item in value.items or ():
-        yield from _flatten(item)
-
-
-def _constants(value: Value) -> tuple[str, ...]:
-    if isinstance(value.const, str):
-        return (value.const,)
-    return tuple(i.const for i in value.items or () if isinstance(i.const, str))
-
-
-def _dict_keys(value: Value) -> tuple[str, ...]:
-    return _constants(value)
-
-
-def _saw_rows_of(fit: FitEvent, split: SplitEvent) -> bool:
-    """Whether ``fit`` learned from rows that ``split`` may put on its held-out side.
-
-    It did when both come from the same source rows (for cross-validation, always: every
-    fold is scored on rows the fit saw), unless the fit only saw one side of an earlier
-    split. Then ``split`` either cuts that earlier split's parts apart again
-    (``np.vstack([X_train_std, X_test_std])`` sliced back), or carves a validation set out of
-    the training side, where a scaler fitted on all training rows is common and harmless to
-    the test score.
-    """
-    if not fit.sources & split.inputs:
-        return False
-    if split.kind == "cv":
-        return True  # every fold is validated on rows the fit has seen
-    fitted_sides: dict[SplitEvent | None, set[str]] = {}
-    for role in roles(fit.data):
-        fitted_sides.setdefault(role.split, set()).add(role.role)
-    return not any(len(sides) == 1 for sides in fitted_sides.values())
-
-
-def _selects_columns(index: ast.expr) -> bool:
-    """``X[:, :5]`` / ``df.loc[:, cols]`` pick columns, not rows."""
-    if not isinstance(index, ast.Tuple) or not index.elts:
-        return False
-    first = index.elts[0]
-    return isinstance(first, ast.Slice) and first.lower is None and first.upper is None
-
-
-def _mixed_splits(labels: frozenset) -> set[SplitEvent | None]:
-    sides: dict[SplitEvent | None, set[str]] = {}
-    for role in roles(labels):
-        sides.setdefault(role.split, set()).add(role.role)
-    return {split for split, found in sides.items() if len(found) > 1}
-
-
-def _mixed(labels: frozenset) -> bool:
-    """Both sides of one split in a value: train and test concatenated back together."""
-    return bool(_mixed_splits(labels))
-
-
-def _stringy(elements: list[ast.expr]) -> bool:
-    """A set literal of ints iterates in a fixed order; strings and unknowns are hash-seeded."""
-    if not elements:
-        return True
-    return not all(isinstance(e, ast.Constant) and isinstance(e.value, int) for e in elements)
-
-
-def _threshold_pairs(
-    nodes: list[ast.expr], values: list[Value]
-) -> Iterator[tuple[ast.Constant, Value, ast.expr]]:
-    for i, node in enumerate(nodes):
-        if (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, float)
-            and 0.0 < node.value < 1.0
-        ):
-            for j in (i - 1, i + 1):
-                if 0 <= j < len(nodes):
-                    yield node, values[j], nodes[j]
-
-
-def _probability_name(node: ast.expr) -> bool:
-    while isinstance(node, ast.Subscript | ast.Attribute | ast.Call):
-        node = node.value if not isinstance(node, ast.Call) else node.func
-    if isinstance(node, ast.Name):
-        return bool(
-            {
-                "proba",
-                "prob",
-                "probs",
-                "probas",
-                "probability",
-                "score",
-                "scores",
-                "logit",
-                "logits",
-                "confidence",
-            }
-            & set(words(node.id))
-        )
-    return False

@@ -29,7 +29,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pytest_mlci.analysis import Analysis, Finding
-from pytest_mlci.analysis.flow import FitEvent, has_test, roles
+from pytest_mlci.analysis.fits import FitEvent
+from pytest_mlci.analysis.splits import has_test, roles
 
 CODE = "MLC002"
 FAMILY = "leakage"

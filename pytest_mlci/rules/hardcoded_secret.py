@@ -41,7 +41,7 @@ import re
 from collections.abc import Iterator
 
 from pytest_mlci.analysis import Analysis, Finding
-from pytest_mlci.analysis.flow import words
+from pytest_mlci.analysis.values import words
 
 CODE = "MLC202"
 FAMILY = "hardcoded"

@@ -1,0 +1,99 @@
+"""Selection: places where a value decides something, and probability thresholds.
+
+A :class:`Choice` is a comparison inside a loop, an ``argmax``, a ``max(key=...)`` or early
+stopping; rules ask whether test rows reached it (choosing on the test set). Probability
+thresholds compared against model scores are kept for the opt-in magic-threshold rule.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from pytest_mlci.analysis import catalog
+from pytest_mlci.analysis.splits import has_test
+from pytest_mlci.analysis.values import Scope, Value, union, words
+
+
+class Choice:
+    """A place where a value decides something: a comparison in a loop, argmax, max(key=)."""
+
+    __slots__ = ("labels", "node")
+
+    def __init__(self, node: ast.AST, labels: frozenset) -> None:
+        self.node = node
+        self.labels = labels
+
+
+class SelectionTracking:
+    """The :class:`~pytest_mlci.analysis.flow.Flow` methods that record choices."""
+
+    def _compare(self, node: ast.Compare, scope: Scope) -> Value:
+        operands = [self._eval(node.left, scope)] + [self._eval(c, scope) for c in node.comparators]
+        labels = union(operands)
+        ordering = any(isinstance(op, ast.Lt | ast.Gt | ast.LtE | ast.GtE) for op in node.ops)
+        if ordering and self._in_condition and has_test(labels):
+            self.choices.append(Choice(node, labels))
+        if ordering:
+            nodes = [node.left, *node.comparators]
+            for constant, other, other_node in _threshold_pairs(nodes, operands):
+                if "proba" in other.flags or _probability_name(other_node):
+                    self.thresholds.append(constant)
+        return Value(labels, flags={"scalar"} if not labels else ())
+
+    def _arg_choice(self, node: ast.Call, args: list[Value], kwargs: dict[str, Value]) -> None:
+        """argmax over test scores picks something; argmax over class scores per row predicts."""
+        if not args or kwargs.keys() & {"axis", "dim", "keepdim"} or len(args) > 1:
+            return
+        if "proba" in args[0].flags:
+            return
+        if has_test(args[0].labels):
+            self.choices.append(Choice(node, args[0].labels))
+
+    def _early_stopping(
+        self, node: ast.Call, kwargs: dict[str, Value], estimator: Value | None
+    ) -> None:
+        watched = [kwargs[k] for k in catalog.EVAL_KWARGS if k in kwargs]
+        if not watched or not has_test(union(watched)):
+            return
+        stops = catalog.EARLY_STOP_KWARGS & (
+            set(kwargs) | (estimator.keywords if estimator else set())
+        )
+        if stops:
+            self.early_stops.append(node)
+
+
+def _threshold_pairs(
+    nodes: list[ast.expr], values: list[Value]
+) -> Iterator[tuple[ast.Constant, Value, ast.expr]]:
+    for i, node in enumerate(nodes):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, float)
+            and 0.0 < node.value < 1.0
+        ):
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(nodes):
+                    yield node, values[j], nodes[j]
+
+
+def _probability_name(node: ast.expr) -> bool:
+    while isinstance(node, ast.Subscript | ast.Attribute | ast.Call):
+        node = node.value if not isinstance(node, ast.Call) else node.func
+    if isinstance(node, ast.Name):
+        return bool(
+            {
+                "proba",
+                "prob",
+                "probs",
+                "probas",
+                "probability",
+                "score",
+                "scores",
+                "logit",
+                "logits",
+                "confidence",
+            }
+            & set(words(node.id))
+        )
+    return False

@@ -1,0 +1,268 @@
+"""Splits and partition roles: which rows are train, validation or test.
+
+A :class:`SplitEvent` is made by ``train_test_split``, a manual ``test = df[n:]`` slice, a
+cross-validation helper, a splitter's ``split`` or a search's ``fit``; every part it returns
+carries a :class:`Role` label. Names speak too: ``X_val`` is a validation set even when it
+came out of ``train_test_split`` in the test position, because that is how it is used.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from pytest_mlci.analysis.values import Scope, Value, union, words
+
+if TYPE_CHECKING:
+    from pytest_mlci.analysis.fits import FitEvent
+
+_ROLE_WORDS = {
+    "test": "test",
+    "te": "test",
+    "tst": "test",
+    "holdout": "test",
+    "heldout": "test",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "cal": "val",
+    "calib": "val",
+    "calibration": "val",
+    "train": "train",
+    "tr": "train",
+    "trn": "train",
+    "training": "train",
+}
+_NOT_ROWS = frozenset(
+    {
+        "size",
+        "sizes",
+        "ratio",
+        "frac",
+        "fraction",
+        "pct",
+        "percent",
+        "n",
+        "num",
+        "count",
+        "len",
+        "length",
+        "mode",
+        "is",
+        "fn",
+        "func",
+        "function",
+        "case",
+        "cases",
+        "name",
+        "names",
+        "path",
+        "paths",
+        "file",
+        "files",
+        "dir",
+        "url",
+        "step",
+        "steps",
+        "every",
+        "freq",
+        "interval",
+        "time",
+        "start",
+        "end",
+        "stop",
+        "flag",
+        "cmd",
+        "config",
+        "kwargs",
+        "args",
+        "params",
+        "only",
+        "per",
+        "score",
+        "scores",
+        "result",
+        "results",
+        "metric",
+        "metrics",
+        "acc",
+        "accuracy",
+        "loss",
+        "losses",
+        "error",
+        "errors",
+        "auc",
+        "report",
+    }
+)
+_TARGET_WORDS = frozenset({"y", "target", "targets", "label", "labels"})
+
+
+def name_role(name: str) -> str | None:
+    """``train`` / ``test`` / ``val`` when a variable name says which side of a split it holds.
+
+    Names about a split rather than its rows (``test_size``, ``n_train``, ``is_test``) and
+    numbered convergence tests (``test1``) say nothing.
+    """
+    found = set()
+    parts = words(name)
+    if _NOT_ROWS.intersection(parts):
+        return None
+    if any(w.isdigit() for w in parts):
+        parts = [w for w in parts if not w.isdigit()]
+        if len(parts) < 2:
+            return None  # test1, test2: numbered checks, not data
+    for word in parts:
+        role = _ROLE_WORDS.get(word)
+        if role is None and len(word) > 2 and word[0] in "xy":
+            role = _ROLE_WORDS.get(word[1:])  # Xtest, ytr
+        if role:
+            found.add(role)
+    return found.pop() if len(found) == 1 else None
+
+
+class SplitEvent:
+    """Data divided into parts: ``holdout`` (train/test) or ``cv`` (folds, CV helpers, searches)."""
+
+    __slots__ = ("inputs", "kind", "name", "node")
+
+    def __init__(self, node: ast.AST, kind: str, name: str, inputs: frozenset = frozenset()):
+        self.node = node
+        self.kind = kind
+        self.name = name
+        self.inputs = inputs
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"SplitEvent({self.kind}, {self.name}, line {getattr(self.node, 'lineno', '?')})"
+
+
+class Role:
+    """The side of a split a value holds; ``split`` is None when only its name tells us."""
+
+    __slots__ = ("role", "split")
+
+    def __init__(self, split: SplitEvent | None, role: str) -> None:
+        self.split = split
+        self.role = role
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Role) and other.split is self.split and other.role == self.role
+
+    def __hash__(self) -> int:
+        return hash((id(self.split), self.role))
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"Role({self.split!r}, {self.role})"
+
+
+def roles(labels: Iterable) -> Iterator[Role]:
+    return (label for label in labels if isinstance(label, Role))
+
+
+def has_test(labels: Iterable) -> bool:
+    """Whether a value carries rows of a test set (validation sets and CV folds do not count)."""
+    return any(isinstance(label, Role) and label.role == "test" for label in labels)
+
+
+def _saw_rows_of(fit: FitEvent, split: SplitEvent) -> bool:
+    """Whether ``fit`` learned from rows that ``split`` may put on its held-out side.
+
+    It did when both come from the same source rows (for cross-validation, always: every
+    fold is scored on rows the fit saw), unless the fit only saw one side of an earlier
+    split. Then ``split`` either cuts that earlier split's parts apart again
+    (``np.vstack([X_train_std, X_test_std])`` sliced back), or carves a validation set out of
+    the training side, where a scaler fitted on all training rows is common and harmless to
+    the test score.
+    """
+    if not fit.sources & split.inputs:
+        return False
+    if split.kind == "cv":
+        return True  # every fold is validated on rows the fit has seen
+    fitted_sides: dict[SplitEvent | None, set[str]] = {}
+    for role in roles(fit.data):
+        fitted_sides.setdefault(role.split, set()).add(role.role)
+    return not any(len(sides) == 1 for sides in fitted_sides.values())
+
+
+def _selects_columns(index: ast.expr) -> bool:
+    """``X[:, :5]`` / ``df.loc[:, cols]`` pick columns, not rows."""
+    if not isinstance(index, ast.Tuple) or not index.elts:
+        return False
+    first = index.elts[0]
+    return isinstance(first, ast.Slice) and first.lower is None and first.upper is None
+
+
+def _mixed_splits(labels: frozenset) -> set[SplitEvent | None]:
+    sides: dict[SplitEvent | None, set[str]] = {}
+    for role in roles(labels):
+        sides.setdefault(role.split, set()).add(role.role)
+    return {split for split, found in sides.items() if len(found) > 1}
+
+
+def _mixed(labels: frozenset) -> bool:
+    """Both sides of one split in a value: train and test concatenated back together."""
+    return bool(_mixed_splits(labels))
+
+
+class SplitTracking:
+    """The :class:`~pytest_mlci.analysis.flow.Flow` methods that create and name splits."""
+
+    def _manual_split(self, target: ast.expr, node: ast.expr, value: Value, scope: Scope) -> Value:
+        """``train = df[:800]`` / ``test = df[df.year >= 2020]``: a split made by slicing."""
+        if not isinstance(target, ast.Name) or not isinstance(node, ast.Subscript):
+            return value
+        role = name_role(target.id)
+        if role is None:
+            return value
+        base_node = node.value
+        if isinstance(base_node, ast.Attribute) and base_node.attr in ("iloc", "loc"):
+            base_node = base_node.value
+        base = self._eval(base_node, scope)
+        if not base.is_data or _selects_columns(node.slice):
+            return value
+        if any(True for _ in roles(self._eval(node.slice, scope).labels)):
+            return value  # selecting rows by split indices: the roles are already there
+        if any(True for _ in roles(base.labels)) and not _mixed(base.labels):
+            return value  # already one side of a split (`test[features]`): not a new split
+        split = self._manual_splits.get(id(base))
+        if split is None:
+            split = SplitEvent(node, "holdout", "a manual train/test slice", base.labels)
+            self._manual_splits[id(base)] = split
+            self._split_created(split)
+        return value.copy(value.labels | {Role(split, role)})
+
+    def _named(self, name: str, value: Value) -> Value:
+        """Let a name like ``X_val`` or ``test_df`` tell which side of a split the value is."""
+        role = name_role(name)
+        if role is None or not value.is_data:
+            return value
+        found = list(roles(value.labels))
+        if not found:
+            return value.copy(value.labels | {Role(None, role)}) if self.name_roles else value
+        # train_test_split returns (train, test) by position; `X_val` or `X_train2, X_train1 =
+        # ...` say otherwise, and the name wins for the latest split the value came out of
+        # (unless it holds both sides of it, as after pd.concat).
+        splits = [r.split for r in found if r.split is not None]
+        latest = max(splits, key=self._split_order.__getitem__, default=None)
+        if (
+            latest is not None
+            and latest.name == "train_test_split"
+            and latest not in _mixed_splits(value.labels)
+        ):
+            renamed = {r: Role(latest, role) for r in found if r.split is latest and r.role != role}
+            if renamed:
+                return value.copy(frozenset(renamed.get(label, label) for label in value.labels))
+        return value
+
+    def _train_test_split(self, node: ast.Call, qualname: str, args: list[Value]) -> Value:
+        split = SplitEvent(node, "holdout", "train_test_split", union(args))
+        self._split_created(split)
+        items: list[Value] = []
+        for arg in args:
+            for role in ("train", "test"):
+                part = arg.copy(arg.labels | {Role(split, role)})
+                part.items = None
+                items.append(part)
+        return Value(union(items), items=tuple(items))
