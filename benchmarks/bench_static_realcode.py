@@ -70,50 +70,62 @@ def main(argv: list[str] | None = None) -> int:
 
     files = list(source_files([corpus]))
     start = time.perf_counter()
-    findings = check_paths([corpus], StaticSettings())
+    # one run at every confidence; what the hook reports by default is the high subset
+    findings = check_paths([corpus], StaticSettings(confidence="medium"))
     seconds = time.perf_counter() - start
     verdicts = load_verdicts(args.verdicts)
 
     keys = [finding_key(corpus, f) for f in findings]
     messages = {k: f.message for k, f in zip(keys, findings, strict=True)}
-    fired = Counter(k[2] for k in keys)
-    tp: Counter[str] = Counter()
-    fp: Counter[str] = Counter()
+    levels = {k: f.confidence for k, f in zip(keys, findings, strict=True)}
+    counts: dict[str, Counter[str]] = {"high": Counter(), "medium": Counter()}
     unjudged = []
     for key in keys:
+        level = counts[levels[key]]
+        level[(key[2], "fired")] += 1
         if key in verdicts:
-            (tp if verdicts[key][0] == "TP" else fp)[key[2]] += 1
+            level[(key[2], verdicts[key][0])] += 1
         else:
             unjudged.append(key)
     stale = sorted(set(verdicts) - set(keys))
 
     py = sum(1 for f in files if f.suffix == ".py")
     print(f"corpus {corpus}: {len(files)} files ({py} .py, {len(files) - py} .ipynb)")
-    print(f"check_paths: {len(findings)} findings in {seconds:.2f} s (one process, defaults)")
-    print(f"\n{'rule':8} {'fired':>6} {'judged':>7} {'TP':>4} {'FP':>4} {'precision':>9}")
-    for code in sorted(fired):
-        judged = tp[code] + fp[code]
-        prec = f"{tp[code] / judged:.2f}" if judged else "-"
-        print(f"{code:8} {fired[code]:6d} {judged:7d} {tp[code]:4d} {fp[code]:4d} {prec:>9}")
-    judged_all = sum(tp.values()) + sum(fp.values())
-    prec_all = f"{sum(tp.values()) / judged_all:.2f}" if judged_all else "-"
     print(
-        f"{'all':8} {len(keys):6d} {judged_all:7d} {sum(tp.values()):4d} "
-        f"{sum(fp.values()):4d} {prec_all:>9}"
+        f"check_paths: {len(findings)} findings ({sum(levels[k] == 'high' for k in keys)} high "
+        f"confidence, reported by default) in {seconds:.2f} s (one process)"
     )
+    print(f"\n{'':8} {'default (high confidence)':^32}   {'medium (opt-in)':^18}")
+    print(
+        f"{'rule':8} {'fired':>6} {'TP':>5} {'FP':>5} {'precision':>10}   "
+        f"{'fired':>6} {'TP':>5} {'FP':>5}"
+    )
+    codes = sorted({key[2] for key in keys})
+    for code in [*codes, "all"]:
+        row = []
+        for level in ("high", "medium"):
+            tally = counts[level]
+            pick = codes if code == "all" else [code]
+            fired = sum(tally[(c, "fired")] for c in pick)
+            tp = sum(tally[(c, "TP")] for c in pick)
+            fp = sum(tally[(c, "FP")] for c in pick)
+            row.append((fired, tp, fp))
+        (hf, htp, hfp), (mf, mtp, mfp) = row
+        prec = f"{htp / (htp + hfp):.2f}" if htp + hfp else "-"
+        print(f"{code:8} {hf:6d} {htp:5d} {hfp:5d} {prec:>10}   {mf:6d} {mtp:5d} {mfp:5d}")
     print(f"\nunjudged findings: {len(unjudged)}; verdicts matching no finding: {len(stale)}")
     if args.list_unjudged:
         for key in unjudged:
-            print(f"  {key[0]}:{key[1]}: {key[2]} {messages[key]}")
+            print(f"  {key[0]}:{key[1]}: {key[2]} [{levels[key]}] {messages[key]}")
     for key in stale:
         print(f"  stale verdict: {key[0]}:{key[1]}: {key[2]}")
     if args.dump_csv:
         with args.dump_csv.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["path", "line", "code", "verdict", "reason", "message"])
+            writer.writerow(["path", "line", "code", "verdict", "reason", "message", "confidence"])
             for key in keys:
                 verdict, reason = verdicts.get(key, ("", ""))
-                writer.writerow([*key, verdict, reason, messages[key]])
+                writer.writerow([*key, verdict, reason, messages[key], levels[key]])
     return 0
 
 

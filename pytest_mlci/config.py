@@ -47,6 +47,8 @@ class StaticSettings:
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # the least certain findings reported: "high" (default) or "medium" (everything)
+    confidence: str = "high"
 
 
 @dataclass(frozen=True)
@@ -422,7 +424,13 @@ _TOP_KEYS = {
     "training": dict,
 }
 _REQUIRED = ("model", "task", "target", "artifact")
-_STATIC_KEYS = {"paths": list, "select": list, "ignore": list, "per-file-ignores": dict}
+_STATIC_KEYS = {
+    "paths": list,
+    "select": list,
+    "ignore": list,
+    "per-file-ignores": dict,
+    "confidence": str,
+}
 _DATASET_KEYS = {
     "path": str,
     "schema": str,
@@ -1081,6 +1089,12 @@ def parse_config(
 
     static_table = table.get("static", {})
     reader.check_keys(static_table, _STATIC_KEYS, "static.")
+    if static_table.get("confidence", "high") not in ("high", "medium"):
+        raise reader.error(
+            "static.confidence",
+            f"is {static_table['confidence']!r}; choose 'high' (the default: findings the code "
+            "shows) or 'medium' (also findings that may be problems)",
+        )
     per_file: dict[str, tuple[str, ...]] = {}
     for pattern, codes in static_table.get("per-file-ignores", {}).items():
         if not isinstance(codes, list):
@@ -1091,6 +1105,7 @@ def parse_config(
         select=reader.strings(static_table.get("select", []), "static.select"),
         ignore=reader.strings(static_table.get("ignore", []), "static.ignore"),
         per_file_ignores=per_file,
+        confidence=static_table.get("confidence", "high"),
     )
 
     datasets: dict[str, DatasetConfig] = {}

@@ -19,11 +19,26 @@ from mlci_local.workspace import Workspace, pass_workspace
     default="text",
     show_default=True,
 )
+@click.option(
+    "--confidence",
+    type=click.Choice(["high", "medium"]),
+    default=None,
+    help="Least certain findings to report: high (default; what the code shows) or medium "
+    "(also what may be a problem). Overrides [tool.mlci.static] confidence.",
+)
 @pass_workspace
 @click.pass_context
-def command(ctx: click.Context, workspace: Workspace, paths: tuple[Path, ...], fmt: str) -> None:
+def command(
+    ctx: click.Context,
+    workspace: Workspace,
+    paths: tuple[Path, ...],
+    fmt: str,
+    confidence: str | None,
+) -> None:
     """Run the static ML checks on PATHS (default: [tool.mlci.static] paths); exit 1 on
     findings. The text format ends with a summary line (files checked, findings, time)."""
+    import dataclasses
+
     from pytest_mlci.config import StaticSettings, find_config_file
     from pytest_mlci.report.static_formats import format_findings
     from pytest_mlci.rules import check_paths, source_files
@@ -37,6 +52,8 @@ def command(ctx: click.Context, workspace: Workspace, paths: tuple[Path, ...], f
         settings, targets = StaticSettings(), list(paths)
     if not targets:
         raise click.UsageError("no PATHS given and no [tool.mlci.static] paths configured")
+    if confidence:
+        settings = dataclasses.replace(settings, confidence=confidence)
     findings = check_paths(targets, settings)
     output = format_findings(findings, fmt)
     if output:

@@ -9,16 +9,19 @@ that notebook positions are mapped back to cells in one place.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from pytest_mlci.analysis.finding import Finding
+from pytest_mlci.analysis.finding import HIGH, MEDIUM, Finding
 from pytest_mlci.analysis.flow import CallSite, FitEvent, Flow, Leak, SplitEvent, Value
 from pytest_mlci.analysis.seeds import Seeds
 from pytest_mlci.analysis.source import NotebookError, SourceUnit, notebook_unit, python_unit
 
 __all__ = [
+    "HIGH",
+    "MEDIUM",
     "Analysis",
     "CallSite",
     "Finding",
@@ -34,6 +37,9 @@ __all__ = [
     "notebook_unit",
     "python_unit",
 ]
+
+
+_PLACEHOLDER = re.compile(r"#.*\b(?:YOUR CODE|TODO|FIXME|FILL (?:IN|ME))\b", re.IGNORECASE)
 
 
 @dataclass
@@ -75,12 +81,26 @@ class Analysis:
     def seeds(self) -> Seeds:
         return Seeds(self.flow)
 
-    def finding(self, code: str, message: str, node: ast.AST) -> Finding:
+    @cached_property
+    def _lines(self) -> list[str]:
+        return self.unit.text.split("\n")
+
+    def _unfinished(self, first: int, last: int) -> bool:
+        """Whether lines ``first..last`` hold a placeholder the author left for someone to
+        fill in (``# YOUR CODE``, ``# TODO``): an exercise, not the code that will run."""
+        for text in self._lines[first - 1 : min(last, first + 20)]:
+            if "#" in text and _PLACEHOLDER.search(text):
+                return True
+        return False
+
+    def finding(self, code: str, message: str, node: ast.AST, confidence: str = HIGH) -> Finding:
         """A finding at ``node``, mapped to the cell and line a notebook user sees."""
         line = getattr(node, "lineno", 1)
         col = getattr(node, "col_offset", 0) + 1
+        if confidence == HIGH and self._unfinished(line, getattr(node, "end_lineno", line)):
+            confidence = MEDIUM
         cell, line_in_cell = self.unit.locate(line)
-        return Finding(code, message, self.unit.path, line_in_cell, col, cell)
+        return Finding(code, message, self.unit.path, line_in_cell, col, cell, confidence)
 
 
 def walk(tree: ast.AST) -> list[ast.AST]:

@@ -54,6 +54,21 @@ _TARGET_ENCODERS = frozenset(
         "DecisionTreeEncoder",
     }
 )
+# Transformers that learn only which categories or tokens exist: the values they output for a
+# row never depend on other rows. Fitted on all rows they let a category or word seen only in
+# held-out rows have a column (with min_df, decide which words do), which is worth a look
+# (medium confidence) but does not bias a score the way a mean, a variance or an idf does.
+_VOCABULARY_ONLY = frozenset(
+    {"OneHotEncoder", "OrdinalEncoder", "DictVectorizer", "CountVectorizer"}
+)
+
+
+def learns_vocabulary_only(cls: str | None, keywords: frozenset[str]) -> bool:
+    """Whether an estimator of class ``cls`` (built with ``keywords``) learns only which
+    categories or tokens exist, not a statistic of their values."""
+    return (cls or "").rsplit(".", 1)[-1] in _VOCABULARY_ONLY
+
+
 _PIPELINES = frozenset(
     {
         "sklearn.pipeline.Pipeline",
@@ -134,7 +149,8 @@ PROBA_FUNCTIONS = frozenset({"torch.sigmoid", "torch.softmax", "scipy.special.ex
 # Keyword arguments that hand a model data to watch during training, and those that make it
 # act on what it sees there (stop early, keep the best checkpoint).
 EVAL_KWARGS = frozenset({"eval_set", "validation_data", "valid_sets", "evals", "eval_sets"})
-EARLY_STOP_KWARGS = frozenset({"early_stopping_rounds", "callbacks", "early_stopping"})
+EARLY_STOP_KWARGS = frozenset({"early_stopping_rounds", "early_stopping"})
+# (``callbacks`` may stop early or only log: selection.py looks at what they are)
 # Builtins whose result is a number or text, not data derived from rows.
 SCALAR_BUILTINS = frozenset(
     {
@@ -275,6 +291,10 @@ SEEDERS: dict[str, frozenset[str]] = {
 # trusted to seed everything: that is what such helpers are for.
 SEED_WORDS = ("seed",)
 
+# Constructors of random generators (their own state, not a global one).
+RANDOM_GENERATORS = frozenset(
+    {"numpy.random.default_rng", "numpy.random.RandomState", "random.Random"}
+)
 NUMPY_RANDOM_NOT_DRAWS = frozenset(
     {
         "seed",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 _FAMILIES = {"0": "leakage", "1": "nondeterminism", "2": "hardcoded", "9": "opt-in"}
+HIGH, MEDIUM = "high", "medium"
+CONFIDENCES = (HIGH, MEDIUM)  # most certain first
 
 
 @dataclass(frozen=True)
@@ -14,6 +16,11 @@ class Finding:
     For a notebook ``cell`` is the 1-based position of the cell among all cells of the
     notebook (markdown cells count, so the number matches scrolling order) and ``line`` is
     the line inside that cell.
+
+    ``confidence`` is ``high`` when the code shows the problem happens (the unseeded model is
+    fitted, the statistic reaches the split) and ``medium`` when it may (the model is only
+    built, the randomness is only displayed, the estimator is random only in tie-breaking).
+    Only high-confidence findings are reported unless ``confidence = "medium"`` is configured.
     """
 
     code: str
@@ -22,6 +29,7 @@ class Finding:
     line: int
     col: int
     cell: int | None = None
+    confidence: str = HIGH
 
     @property
     def family(self) -> str:
@@ -36,7 +44,8 @@ class Finding:
     def format(self) -> str:
         """``path:line:col: CODE message`` (``path:cell N:line:col: ...`` for notebooks)."""
         where = f"{self.path}:cell {self.cell}" if self.cell is not None else self.path
-        return f"{where}:{self.line}:{self.col}: {self.code} {self.message}"
+        tail = "" if self.confidence == HIGH else f" ({self.confidence} confidence)"
+        return f"{where}:{self.line}:{self.col}: {self.code} {self.message}{tail}"
 
     def __str__(self) -> str:
         return self.format()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 
 from pytest_mlci.analysis.splits import SplitEvent, _saw_rows_of, roles
-from pytest_mlci.analysis.values import Scope, Source, Value, _flatten, union
+from pytest_mlci.analysis.values import Built, Draw, Scope, Source, Value, _flatten, union
 
 
 class FitEvent:
@@ -104,6 +104,13 @@ class FitTracking:
         instance.keywords = frozenset(kwargs) | (
             {"**"} if any(k.arg is None for k in node.keywords) else frozenset()
         )
+        built = Built(node, qualname, instance.keywords)
+        instance.built = built
+        self.built[id(node)] = built
+        for value in [*args, *kwargs.values()]:
+            for nested in _flatten(value):
+                if nested.built is not None and nested.built is not built:
+                    nested.built.owner = built  # a pipeline step, an ensemble member
         if kind == "pipeline":
             steps = list(args)
             if qualname.endswith(".Pipeline"):
@@ -148,10 +155,27 @@ class FitTracking:
             seq=self._seq,
         )
         self.fits.append(event)
+        if kind in ("model", "search"):  # a scaler fitted on random numbers changes no model
+            self._consume(union([*args, *kwargs.values()]))
+        built = estimator.built
+        if built is not None:
+            built.fitted = True
+            built.fits.append(event)
+            if built.fit_order is None:
+                built.fit_order = self._order
+        if _is_keras(estimator):
+            self.trains.setdefault("tensorflow", []).append((node, self._order))
+        elif (estimator.instance_of or "").startswith(("lightning.", "pytorch_lightning.")):
+            self.trains.setdefault("torch", []).append((node, self._order))
         if kind == "search":
             self._split_created(SplitEvent(node, "cv", event.name, data.labels | target.labels))
         self._early_stopping(node, kwargs, estimator)
-        estimator.labels = estimator.labels | {event}
+        if method == "partial_fit":
+            estimator.labels = estimator.labels | {event}
+        else:  # fitting again replaces what was learned before (a pipeline refits its steps)
+            estimator.labels = frozenset(
+                label for label in estimator.labels if not isinstance(label, FitEvent)
+            ) | {event}
         if method == "fit" or method == "partial_fit":
             return estimator
         if method == "fit_resample":
@@ -173,9 +197,16 @@ class FitTracking:
                 if _saw_rows_of(fit, split):
                     self.leaks.append(Leak(fit, split, node))
 
+    def _consume(self, labels: frozenset) -> None:
+        """Random draws among ``labels`` reached a fit, a split or an evaluation."""
+        for label in labels:
+            if isinstance(label, Draw):
+                self.random_consumed.add(label)
+
     def _split_created(self, split: SplitEvent) -> None:
         self._split_order[split] = len(self.splits)
         self.splits.append(split)
+        self._consume(split.inputs)
         for label in split.inputs:
             if (
                 isinstance(label, FitEvent)
@@ -183,3 +214,17 @@ class FitTracking:
                 and _saw_rows_of(label, split)
             ):
                 self.leaks.append(Leak(label, split, split.node))
+
+
+def _is_keras(estimator: Value) -> bool:
+    """A Keras model: built from ``keras.*`` or a local subclass of a Keras class."""
+    if (estimator.instance_of or "").startswith("keras."):
+        return True
+    cls = estimator.local_class
+    if cls is None:
+        return False
+    for base in cls.bases:
+        text = ast.unparse(base)
+        if "keras" in text or text in ("Model", "Sequential"):
+            return True
+    return False

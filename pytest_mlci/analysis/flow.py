@@ -37,6 +37,7 @@ from collections.abc import Iterable
 
 from pytest_mlci.analysis import catalog
 from pytest_mlci.analysis.fits import FitEvent, FitTracking, Leak
+from pytest_mlci.analysis.seeds import draws_from, small_dataset
 from pytest_mlci.analysis.selection import Choice, SelectionTracking, has_test
 from pytest_mlci.analysis.splits import (
     _TARGET_WORDS,
@@ -47,11 +48,14 @@ from pytest_mlci.analysis.splits import (
     _mixed_splits,
 )
 from pytest_mlci.analysis.values import (
+    Built,
+    Draw,
     Scope,
     Source,
     Value,
     _constants,
     _dict_keys,
+    _flatten,
     _stringy,
     union,
     words,
@@ -116,13 +120,22 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         self.leaks: list[Leak] = []
         self.calls: list[CallSite] = []
         self.choices: list[Choice] = []
-        self.early_stops: list[ast.Call] = []
+        self.early_stops: list[tuple[ast.Call, str]] = []  # (call, confidence)
         self.set_order_uses: list[tuple[ast.AST, ast.AST]] = []
         self.thresholds: list[ast.Constant] = []
         self.attribute_writes: list[tuple[str, ast.AST, Value]] = []
         self.target_columns: set[str] = set()
         # (estimator, labels of the data, sequence number) for transform/predict/score calls
         self.applications: list[tuple[Value, frozenset, int]] = []
+        # id(constructor call) -> what became of the estimator it built
+        self.built: dict[int, Built] = {}
+        # random draws that reached a split, a fit or an evaluation
+        self.random_consumed: set[Draw] = set()
+        # libraries whose models this module trains (their training draws from the global
+        # random state: weight initialisation, dropout, shuffling)
+        self.trains: dict[str, list[tuple[ast.AST, int | None]]] = {}
+        # row sources known to be small (toy datasets, make_* with a literal n_samples)
+        self.small_sources: set[Source] = set()
         self._seq = 0
         self.globals = Scope()
         self._stack: list[_Frame] = [_Frame(None)]
@@ -240,7 +253,9 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             self._block(node.finalbody, scope)  # type: ignore[attr-defined]
         elif isinstance(node, ast.Return):
             if node.value is not None:
-                self._frame.returns.append(self._eval(node.value, scope))
+                returned = self._eval(node.value, scope)
+                _use([returned])
+                self._frame.returns.append(returned)
         elif isinstance(node, ast.Match):
             self._eval(node.subject, scope)
             for case in node.cases:
@@ -334,6 +349,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         elif isinstance(target, ast.Subscript):
             base = self._eval(target.value, scope)
             self._eval(target.slice, scope)
+            _use([value])  # `models["rf"] = RandomForestClassifier()`
             if value.labels:
                 base.labels = base.labels | value.labels
 
@@ -407,6 +423,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             return self._eval(node.operand, scope).copy()
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
             items = tuple(self._eval(e, scope) for e in node.elts)
+            _use(items)
             if not _stringy(node.elts):
                 flags = {"ints"}
             else:
@@ -414,6 +431,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             return Value(union(items), items=items, flags=flags)
         if isinstance(node, ast.Dict):
             parts = [self._eval(v, scope) for v in node.values]
+            _use(parts)
             parts += [self._eval(k, scope) for k in node.keys if k is not None]
             return Value(union(parts))
         if isinstance(node, ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp):
@@ -455,6 +473,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         return value
 
     def _attribute(self, base: Value, attr: str, node: ast.AST) -> Value:
+        if base.built is not None and attr not in _NOT_A_USE:
+            base.built.used = True  # `clf.predict`, `clf.coef_`: fitted or used elsewhere
         if attr in base.attrs:
             return base.attrs[attr]
         if base.qualname is not None:
@@ -548,10 +568,18 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             return instance
         if func.qualname is not None:
             self.calls.append(CallSite(node, func.qualname, None, None, self._order))
+            if func.qualname[9:] not in catalog.SCALAR_BUILTINS and not catalog.estimator_kind(
+                func.qualname
+            ):
+                _use([*args, *kwargs.values()])  # handed to code we do not follow
             return self._call_known(node, func.qualname, args, kwargs, everything)
+        _use([*args, *kwargs.values()])
         if func.receiver is not None and func.attr is not None:
             self.calls.append(CallSite(node, None, func.attr, func.receiver, self._order))
             return self._call_method(node, func.receiver, func.attr, args, kwargs, everything)
+        if func.instance_of is not None or func.is_data:
+            # `model(x)`: calling an object, not a function: a model's output, scores per row
+            return Value(everything | func.labels, flags={"proba"})
         return Value(everything | func.labels)
 
     def _call_local(self, func: Value, args: list[Value], kwargs: dict[str, Value]) -> Value:
@@ -576,6 +604,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         ):
             # Recursion, deep call chains, or a helper called in a long unrolled sequence: stop
             # following it and let the arguments' labels flow through, to stay linear.
+            _use([*args, *kwargs.values()])
             return Value(union([*args, *kwargs.values()]))
         scope = Scope(closure)
         self._bind_parameters(definition.args, args, kwargs, scope, closure)  # type: ignore[attr-defined]
@@ -673,11 +702,26 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         if kind is not None:
             return self._construct(node, qualname, kind, args, kwargs, everything)
         flags = {"pandas"} if qualname.startswith("pandas.") else set()
+        if qualname.startswith("torch.optim.") and qualname.rsplit(".", 1)[-1][:1].isupper():
+            flags.add("optimizer")  # its step() is a training step
         if qualname in catalog.PROBA_FUNCTIONS:
             flags.add("proba")
+        library = draws_from(qualname, node)
+        if library is None and qualname in catalog.RANDOM_GENERATORS:
+            library = "generator"  # its draws carry this label through `rng.normal(...)`
+        if library is not None:
+            draw = Draw(node, library)
+            if qualname.rsplit(".", 1)[-1] == "shuffle" and args:  # shuffles in place
+                args[0].labels = args[0].labels | {draw}
+            everything = everything | {draw}
         if not everything and not qualname.startswith("<local>"):
             # A value out of nowhere (read_csv, load_iris, np.zeros): a new source of rows.
-            return Value({Source(qualname)}, flags=flags)
+            source = Source(qualname)
+            if small_dataset(qualname, node):
+                self.small_sources.add(source)
+            return Value({source}, flags=flags)
+        if library is not None and not (everything - {draw}):
+            return Value({Source(qualname), draw}, flags=flags)
         return Value(everything, flags=flags)
 
     def _call_builtin(
@@ -727,10 +771,19 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
                 )
         if method in catalog.FIT_METHODS:
             return self._fit(node, receiver, method, args, kwargs)
+        if method == "set_params" and receiver.built is not None and "random_state" in kwargs:
+            receiver.built.reseeded = True
+        if method == "step" and "optimizer" in receiver.flags:
+            self.trains.setdefault("torch", []).append((node, self._order))  # a training step
         self._early_stopping(node, kwargs, receiver)
         if method in catalog.APPLY_METHODS and any(
             isinstance(label, FitEvent) for label in receiver.labels
         ):
+            if any(
+                isinstance(label, FitEvent) and label.kind in ("model", "search")
+                for label in receiver.labels
+            ):
+                self._consume(everything)  # a model predicts on or is scored on the draws
             self._applied(node, receiver, everything)
             self._seq += 1
             self.applications.append((receiver, everything, self._seq))
@@ -744,6 +797,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             name = (receiver.instance_of or "cv.split").rsplit(".", 1)[-1]
             split = SplitEvent(node, "cv", name, everything)
             self._split_created(split)
+            if receiver.built is not None:
+                receiver.built.splits.append(split)
             folds = Value(flags={"folds"})
             folds.split = split
             return folds
@@ -759,6 +814,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         result = Value(receiver.labels | everything, flags=receiver.flags & {"pandas", "proba"})
         if method in catalog.PROBA_METHODS:
             result.flags = result.flags | {"proba"}
+        if method == "sample" and ("pandas" in receiver.flags or "frac" in kwargs):
+            result.labels = result.labels | {Draw(node, "numpy")}
         if method == "groupby":
             result.flags = result.flags | {"groupby"}
         elif method in ("agg", "aggregate") and "groupby" in receiver.flags:
@@ -784,3 +841,17 @@ def _method(cls: ast.ClassDef, name: str) -> ast.AST | None:
         if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef) and statement.name == name:
             return statement
     return None
+
+
+# attribute reads that do not show an estimator is used: fitting it (tracked apart) and
+# setting its parameters
+_NOT_A_USE = catalog.FIT_METHODS | {"set_params", "get_params", "split"}
+
+
+def _use(values: Iterable[Value]) -> None:
+    """Estimators among ``values`` escape to code the interpreter does not follow, which must
+    be assumed to fit or use them."""
+    for value in values:
+        for item in _flatten(value):
+            if item.built is not None:
+                item.built.used = True

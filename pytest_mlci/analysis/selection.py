@@ -8,11 +8,12 @@ thresholds compared against model scores are kept for the opt-in magic-threshold
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from pytest_mlci.analysis import catalog
 from pytest_mlci.analysis.splits import has_test
-from pytest_mlci.analysis.values import Scope, Value, union, words
+from pytest_mlci.analysis.values import Scope, Source, Value, union, words
 
 
 class Choice:
@@ -56,11 +57,38 @@ class SelectionTracking:
         watched = [kwargs[k] for k in catalog.EVAL_KWARGS if k in kwargs]
         if not watched or not has_test(union(watched)):
             return
-        stops = catalog.EARLY_STOP_KWARGS & (
-            set(kwargs) | (estimator.keywords if estimator else set())
-        )
-        if stops:
-            self.early_stops.append(node)
+        given = set(kwargs) | (estimator.keywords if estimator else set())
+        if given & catalog.EARLY_STOP_KWARGS:
+            self.early_stops.append((node, "high"))
+        elif "callbacks" in given:
+            # callbacks may stop early or keep the best checkpoint, or only record and log
+            literal = next((k.value for k in node.keywords if k.arg == "callbacks"), None)
+            verdict = _callbacks_choose(kwargs.get("callbacks"), literal)
+            if verdict is not None:
+                self.early_stops.append((node, verdict))
+
+
+_CHOOSING = re.compile(r"early|stop|checkpoint|plateau|best|prun", re.IGNORECASE)
+
+
+def _callbacks_choose(callbacks: Value | None, literal: ast.expr | None) -> str | None:
+    """``high`` when the callbacks include one that acts on what it watches (early stopping,
+    a best-checkpoint, a learning-rate plateau, a pruner), None when all of them only record
+    or log, ``medium`` when the interpreter cannot see them."""
+    names: list[str] = []
+    if isinstance(literal, ast.List | ast.Tuple):
+        names = [ast.unparse(element) for element in literal.elts]
+    elif callbacks is not None and callbacks.items is not None:
+        for item in callbacks.items:
+            names.append(item.instance_of or item.qualname or "")
+            names.extend(label.name for label in item.labels if isinstance(label, Source))
+    else:
+        return "medium"
+    if any(_CHOOSING.search(name) for name in names):
+        return "high"
+    if names and all(names):
+        return None  # record_evaluation, log_evaluation, TensorBoard, CSVLogger ...
+    return "medium"
 
 
 def _threshold_pairs(

@@ -88,7 +88,12 @@ def python_unit(path: str, text: str) -> SourceUnit:
 
 
 def notebook_unit(path: str, raw: str) -> SourceUnit:
-    """Concatenate the code cells of an nbformat-4 notebook; raise NotebookError if corrupt."""
+    """Concatenate the code cells of a notebook; raise NotebookError if corrupt.
+
+    nbformat 4 keeps cells in ``cells`` with their code in ``source``; nbformat 3 (still
+    common in older course repositories) keeps them in ``worksheets[*].cells`` with the code
+    of a code cell in ``input``. Both are read, so an old notebook is checked, not skipped.
+    """
     try:
         document = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -96,15 +101,30 @@ def notebook_unit(path: str, raw: str) -> SourceUnit:
             f"notebook is not valid JSON ({exc.msg} at line {exc.lineno})"
         ) from None
     cells = document.get("cells") if isinstance(document, dict) else None
+    code_key = "source"
+    if (
+        cells is None
+        and isinstance(document, dict)
+        and isinstance(document.get("worksheets"), list)
+    ):
+        cells = [
+            cell
+            for sheet in document["worksheets"]
+            if isinstance(sheet, dict) and isinstance(sheet.get("cells"), list)
+            for cell in sheet["cells"]
+        ]
+        code_key = "input"
     if not isinstance(cells, list):
-        raise NotebookError("notebook has no 'cells' list (expected nbformat 4)")
+        raise NotebookError(
+            "notebook has no 'cells' list (nbformat 4) nor 'worksheets' (nbformat 3)"
+        )
     lines: list[str] = []
     mapping: list[tuple[int, int]] = []
     cell_noqa: dict[int, frozenset[str]] = {}
     for number, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        source = cell.get("source", "")
+        source = cell.get(code_key, "")
         if isinstance(source, list):
             source = "".join(str(part) for part in source)
         if not isinstance(source, str):

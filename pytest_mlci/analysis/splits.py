@@ -39,6 +39,8 @@ _NOT_ROWS = frozenset(
     {
         "size",
         "sizes",
+        "mask",
+        "masks",
         "ratio",
         "frac",
         "fraction",
@@ -251,7 +253,12 @@ class SplitTracking:
             and latest.name == "train_test_split"
             and latest not in _mixed_splits(value.labels)
         ):
-            renamed = {r: Role(latest, role) for r in found if r.split is latest and r.role != role}
+            renamed = {
+                r: Role(latest, role)
+                for r in found
+                # an estimator's internal split stays validation whatever its parts are called
+                if r.split is latest and r.role != role and not (r.role == "val" and role == "test")
+            }
             if renamed:
                 return value.copy(frozenset(renamed.get(label, label) for label in value.labels))
         return value
@@ -259,9 +266,13 @@ class SplitTracking:
     def _train_test_split(self, node: ast.Call, qualname: str, args: list[Value]) -> Value:
         split = SplitEvent(node, "holdout", "train_test_split", union(args))
         self._split_created(split)
+        # a split made inside an estimator's own `fit` is its internal validation split
+        # (feature selection, early stopping): what it holds out is not the reported test set
+        function = self._frame.function
+        held_out = "val" if getattr(function, "name", "") in ("fit", "_fit") else "test"
         items: list[Value] = []
         for arg in args:
-            for role in ("train", "test"):
+            for role in ("train", held_out):
                 part = arg.copy(arg.labels | {Role(split, role)})
                 part.items = None
                 items.append(part)

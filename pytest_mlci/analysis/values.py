@@ -40,12 +40,70 @@ class Source:
         return f"Source({self.name})"
 
 
+class Draw:
+    """Rows or numbers drawn from a random state: the label that lets rules ask whether the
+    randomness reached a split, a fit or an evaluation, or was only printed or plotted."""
+
+    __slots__ = ("library", "node")
+
+    def __init__(self, node: ast.AST, library: str) -> None:
+        self.node = node
+        self.library = library
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"Draw({self.library}, line {getattr(self.node, 'lineno', '?')})"
+
+
+class Built:
+    """What happened to one estimator object after its constructor call.
+
+    ``owner`` is the estimator it was handed to (a pipeline, an ensemble, a search);
+    ``fitted`` / ``used`` say whether it (or its owner) was fitted, or escaped to code the
+    interpreter does not follow (any attribute, a container, an unknown call), which must
+    be assumed to use it; ``reseeded`` that ``set_params(random_state=...)`` was called.
+    """
+
+    __slots__ = (
+        "cls",
+        "fit_order",
+        "fits",
+        "fitted",
+        "keywords",
+        "node",
+        "owner",
+        "reseeded",
+        "splits",
+        "used",
+    )
+
+    def __init__(self, node: ast.Call, cls: str, keywords: frozenset[str]) -> None:
+        self.node = node
+        self.cls = cls
+        self.keywords = keywords
+        self.owner: Built | None = None
+        self.fitted = False
+        self.used = False
+        self.reseeded = False
+        self.fit_order: int | None = None
+        self.fits: list = []
+        self.splits: list = []  # a splitter's SplitEvents
+
+    def chain(self) -> Iterator[Built]:
+        """This estimator and every estimator that owns it, innermost first."""
+        built: Built | None = self
+        seen = 0
+        while built is not None and seen < 16:
+            yield built
+            built, seen = built.owner, seen + 1
+
+
 class Value:
     """What the interpreter knows about one runtime value."""
 
     __slots__ = (
         "attr",
         "attrs",
+        "built",
         "const",
         "flags",
         "func",
@@ -85,6 +143,7 @@ class Value:
         self.order_origin: ast.AST | None = None
         self.receiver: Value | None = None
         self.split: SplitEvent | None = None
+        self.built: Built | None = None
 
     @property
     def is_data(self) -> bool:

@@ -8,6 +8,7 @@ the nearest ``mlci.toml`` or ``pyproject.toml`` with ``[tool.mlci]`` (only its
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,12 +34,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("filenames", nargs="*", help="files or directories to check")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    parser.add_argument(
+        "--confidence",
+        choices=("high", "medium"),
+        help="least certain findings to report (default: [tool.mlci.static] confidence, else high)",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"check-ml-code: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.confidence:
+        settings = dataclasses.replace(settings, confidence=args.confidence)
     findings = check_paths(args.filenames, settings)
     output = format_findings(findings, args.format)
     if output:

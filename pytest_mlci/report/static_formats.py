@@ -42,6 +42,7 @@ def _as_json(finding: Finding) -> dict[str, Any]:
         "col": finding.col,
         "cell": finding.cell,
         "family": finding.family,
+        "confidence": finding.confidence,
     }
 
 
@@ -87,6 +88,14 @@ def _uri(path: str) -> str:
     return candidate.as_posix()
 
 
+def _level(finding: Finding, rule: dict[str, Any] | None) -> str:
+    """The rule's level for a high-confidence finding; ``note`` for one that may be a problem,
+    so code scanning shows it without failing a check that gates on warnings."""
+    if finding.confidence != "high":
+        return "note"
+    return rule["defaultConfiguration"]["level"] if rule else "warning"
+
+
 def to_sarif(findings: Iterable[Finding]) -> dict[str, Any]:
     """A SARIF 2.1.0 log with one run whose driver lists every rule."""
     rules = _rule_metadata()
@@ -98,9 +107,7 @@ def to_sarif(findings: Iterable[Finding]) -> dict[str, Any]:
         )
         result: dict[str, Any] = {
             "ruleId": finding.code,
-            "level": rules[index[finding.code]]["defaultConfiguration"]["level"]
-            if finding.code in index
-            else "warning",
+            "level": _level(finding, rules[index[finding.code]] if finding.code in index else None),
             "message": {"text": message},
             "locations": [
                 {
@@ -113,8 +120,9 @@ def to_sarif(findings: Iterable[Finding]) -> dict[str, Any]:
         }
         if finding.code in index:
             result["ruleIndex"] = index[finding.code]
+        result["properties"] = {"confidence": finding.confidence}
         if finding.cell is not None:
-            result["properties"] = {"cell": finding.cell}
+            result["properties"]["cell"] = finding.cell
         results.append(result)
     return {
         "$schema": SARIF_SCHEMA,

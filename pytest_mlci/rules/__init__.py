@@ -20,6 +20,8 @@ from pathlib import Path
 from types import ModuleType
 
 from pytest_mlci.analysis import (
+    HIGH,
+    MEDIUM,
     Analysis,
     Finding,
     NotebookError,
@@ -56,6 +58,8 @@ __all__ = [
 ]
 
 PARSE_ERROR = "MLC000"
+# which confidences each setting of `confidence` reports
+_CONFIDENT_ENOUGH = {HIGH: frozenset({HIGH}), MEDIUM: frozenset({HIGH, MEDIUM})}
 
 RULES: Mapping[str, ModuleType] = {
     module.CODE: module
@@ -145,7 +149,11 @@ def _run(unit: SourceUnit, settings: StaticSettings | None) -> list[Finding]:
             if unit.suppressed(finding.code, source_line):
                 continue
             findings[key] = finding
-    return sorted([*errors, *findings.values()], key=Finding.sort_key)
+    wanted = _CONFIDENT_ENOUGH[settings.confidence]
+    return sorted(
+        [f for f in (*errors, *findings.values()) if f.confidence in wanted],
+        key=Finding.sort_key,
+    )
 
 
 _MAX_BROKEN_CELLS = 20
@@ -176,6 +184,10 @@ def _parse(unit: SourceUnit) -> tuple[Analysis | None, list[Finding]]:
                     line_in_cell,
                     max(exc.offset or 1, 1),
                     cell,
+                    # a cell IPython cannot run either is a homework placeholder or a demo of
+                    # a syntax error far more often than a broken pipeline: the rest of the
+                    # notebook is still checked, so this is only worth a look on request
+                    HIGH if cell is None else MEDIUM,
                 )
             )
             if cell is None:

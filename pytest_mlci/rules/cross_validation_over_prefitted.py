@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pytest_mlci.analysis import Analysis, Finding
+from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding, catalog
 
 CODE = "MLC004"
 FAMILY = "leakage"
@@ -43,4 +43,6 @@ def check(analysis: Analysis) -> Iterator[Finding]:
             f"{leak.split.name} runs over {leak.fit.name} fitted on all its rows ({at}); "
             "put it in a Pipeline so each fold fits its own"
         )
-        yield analysis.finding(CODE, message, leak.node)
+        keywords = leak.fit.estimator.keywords if leak.fit.estimator is not None else frozenset()
+        vocabulary = catalog.learns_vocabulary_only(leak.fit.cls, keywords)
+        yield analysis.finding(CODE, message, leak.node, MEDIUM if vocabulary else HIGH)

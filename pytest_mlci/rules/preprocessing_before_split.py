@@ -32,11 +32,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pytest_mlci.analysis import Analysis, Finding
+from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding, FitEvent, catalog
 
 CODE = "MLC001"
 FAMILY = "leakage"
 MESSAGE = "preprocessor fitted before the train/test split; fit it on the training rows only"
+
+
+def _confidence(fit: FitEvent) -> str:
+    """Medium for a transformer that learns only which categories exist (no statistic)."""
+    keywords = fit.estimator.keywords if fit.estimator is not None else frozenset()
+    return MEDIUM if catalog.learns_vocabulary_only(fit.cls, keywords) else HIGH
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:
@@ -46,4 +52,4 @@ def check(analysis: Analysis) -> Iterator[Finding]:
                 f"{leak.fit.name}.{leak.fit.method}() sees rows that {leak.split.name} later "
                 "puts in the test set; fit it on the training rows only (e.g. in a Pipeline)"
             )
-            yield analysis.finding(CODE, message, leak.fit.node)
+            yield analysis.finding(CODE, message, leak.fit.node, _confidence(leak.fit))

@@ -50,9 +50,13 @@ def check(analysis: Analysis) -> Iterator[Finding]:
             "and score the test set once at the end",
             choice.node,
         )
-    for node in analysis.flow.early_stops:
+    for node, confidence in analysis.flow.early_stops:
         yield analysis.finding(
             CODE,
-            "early stopping / checkpointing watches the test set; watch a validation split",
+            "early stopping / checkpointing watches the test set; watch a validation split"
+            if confidence == "high"
+            else "the test set is watched during training with callbacks that may stop early "
+            "or keep the best checkpoint; watch a validation split",
             node,
+            confidence,
         )

@@ -25,7 +25,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from pytest_mlci.analysis import Analysis, Finding
+from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding
 
 CODE = "MLC102"
 FAMILY = "nondeterminism"
@@ -52,12 +52,21 @@ def _unseeded(call: ast.Call, keyword: str) -> bool:
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:
+    consumed = {id(draw.node) for draw in analysis.flow.random_consumed}
+
+    def confidence(node: ast.AST) -> str:
+        """High when what it draws reaches a split, a fit or a score; medium when only shown."""
+        return HIGH if id(node) in consumed else MEDIUM
+
     for call in analysis.flow.calls:
         if call.qualname in GENERATORS:
             if _unseeded(call.node, GENERATORS[call.qualname]):
                 name = call.qualname.replace("numpy.", "np.")
                 yield analysis.finding(
-                    CODE, f"{name}() without a seed draws a new seed every run; pass one", call.node
+                    CODE,
+                    f"{name}() without a seed draws a new seed every run; pass one",
+                    call.node,
+                    confidence(call.node),
                 )
         elif call.method == "sample" and call.receiver is not None:
             keywords = {k.arg for k in call.node.keywords}
@@ -73,4 +82,5 @@ def check(analysis: Analysis) -> Iterator[Finding]:
                 ".sample() without random_state picks different rows every run; "
                 "pass random_state=<int>",
                 call.node,
+                confidence(call.node),
             )

@@ -33,7 +33,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from pytest_mlci.analysis import Analysis, CallSite, Finding, catalog
+from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, CallSite, Finding
+from pytest_mlci.analysis.seeds import draws_from
 
 CODE = "MLC103"
 FAMILY = "nondeterminism"
@@ -45,9 +46,6 @@ _SEED_CALL = {
     "torch": "torch.manual_seed(...)",
     "tensorflow": "tf.random.set_seed(...)",
 }
-
-
-_DETERMINISTIC_INITS = frozenset({"ones_", "zeros_", "constant_", "eye_", "dirac_"})
 
 
 def _picking_a_seed(nodes: list[ast.AST]) -> set[int]:
@@ -64,49 +62,64 @@ def _picking_a_seed(nodes: list[ast.AST]) -> set[int]:
 
 def library_of(call: CallSite) -> str | None:
     """The library whose global random state ``call`` draws from, if it draws."""
-    name = call.qualname or ""
-    head, _, last = name.rpartition(".")
-    if head == "random" and last in catalog.STDLIB_RANDOM_DRAWS:
-        return "random"
-    if head == "numpy.random" and last not in catalog.NUMPY_RANDOM_NOT_DRAWS and last.islower():
-        return "numpy"
-    if name in catalog.TORCH_RANDOM_DRAWS or (
-        head == "torch.nn.init" and last.endswith("_") and last not in _DETERMINISTIC_INITS
-    ):
-        return "torch"
-    if name == "torch.utils.data.DataLoader":
-        keywords = {k.arg: k.value for k in call.node.keywords}
-        shuffle = keywords.get("shuffle")
-        if (
-            isinstance(shuffle, ast.Constant)
-            and shuffle.value is True
-            and "generator" not in keywords
-        ):
-            return "torch"
-    if head == "tensorflow.random" and last not in catalog.TENSORFLOW_RANDOM_NOT_DRAWS:
-        return "tensorflow"
-    return None
+    return draws_from(call.qualname, call.node) if call.qualname else None
+
+
+def _uses(analysis: Analysis) -> list[tuple[str, ast.AST, int | None, str, bool]]:
+    """Every draw from a global random state, in source order, as (library, node, order,
+    confidence, is_training). High when the randomness reaches a split, a fit or an
+    evaluation, or when the file trains a model of that library (training draws too);
+    medium when it is only printed, plotted or timed."""
+    flow = analysis.flow
+    consumed = {id(draw.node) for draw in flow.random_consumed}
+    uses = []
+    for call in flow.calls:
+        if call.order is None:
+            continue  # never run from this module: its caller decides the seeding
+        library = library_of(call)
+        if library is None:
+            continue
+        if call.qualname == "torch.utils.data.DataLoader" and analysis.seeds.any("torch"):
+            continue  # a loader shuffles when iterated, after the set-up that seeds
+        high = id(call.node) in consumed
+        uses.append((library, call.node, call.order, HIGH if high else MEDIUM, False))
+    for library, trainings in flow.trains.items():
+        for node, order in trainings:
+            if order is not None:  # training initialises weights and drops units at random
+                uses.append((library, node, order, HIGH, True))
+    uses.sort(key=lambda use: (getattr(use[1], "lineno", 0), getattr(use[1], "col_offset", 0)))
+    return uses
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:
     seeds = analysis.seeds
-    reported: set[str] = set()
     seed_picks: set[int] | None = None
-    for call in analysis.flow.calls:
-        if call.order is None:
-            continue  # never run from this module: its caller decides the seeding
-        library = library_of(call)
-        if library is None or library in reported or seeds.covers(library, call):
+    first: dict[str, tuple[ast.AST, str, bool]] = {}
+    for library, node, order, confidence, training in _uses(analysis):
+        if seeds.covers_order(library, order):
             continue
         if seed_picks is None:
             seed_picks = _picking_a_seed(analysis.nodes)
-        if id(call.node) in seed_picks:
+        if id(node) in seed_picks:
             continue
-        reported.add(library)
+        if library in first and (first[library][1] == HIGH or confidence == MEDIUM):
+            continue  # one finding per library: the first use that matters, else the first
+        first[library] = (node, confidence, training)
+    for library, (node, confidence, training) in first.items():
         when = "before it is seeded" if seeds.any(library) else "and the file never seeds it"
-        yield analysis.finding(
-            CODE,
-            f"{call.qualname} draws from {library}'s global random state {when}; "
-            f"call {_SEED_CALL[library]} first",
-            call.node,
-        )
+        what = ast.unparse(node.func) if isinstance(node, ast.Call) else library
+        if training:
+            framework = "a Keras" if library == "tensorflow" else "a PyTorch"
+            message = (
+                f"{framework} model is trained ({what}) from {library}'s global random state "
+                f"{when} (weight initialisation, dropout, shuffling); call "
+                f"{_SEED_CALL[library]} first"
+            )
+        else:
+            message = (
+                f"{what} draws from {library}'s global random state {when}; "
+                f"call {_SEED_CALL[library]} first"
+            )
+            if confidence == MEDIUM:
+                message += " (here it is only displayed: no split, fit or score uses it)"
+        yield analysis.finding(CODE, message, node, confidence)

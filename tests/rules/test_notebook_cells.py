@@ -24,7 +24,7 @@ IMPORTS = (
     "df = pd.read_csv('data.csv')\n"
     "X, y = df.drop(columns=['churn']), df['churn']"
 )
-UNSEEDED = "km = KMeans(3)"  # MLC101: an estimator without a seed
+UNSEEDED = "km = KMeans(3).fit(X)"  # MLC101: an estimator without a seed
 
 
 def write_notebook(tmp_path: Path, cells: list[str | list[str]]) -> Path:
@@ -126,7 +126,7 @@ def test_python_cell_magics_keep_their_body_checked(tmp_path: Path, magic: str) 
 
 @pytest.mark.parametrize("magic", ["%%bash", "%%sql", "%%html", "%%writefile train.py"])
 def test_other_cell_magics_are_not_python_and_are_not_checked(tmp_path: Path, magic: str) -> None:
-    source = f"{magic}\nfor f in *.csv; do echo $f; done\nkm = KMeans(3)"
+    source = f"{magic}\nfor f in *.csv; do echo $f; done\nkm = KMeans(3).fit(X)"
     path = write_notebook(tmp_path, [IMPORTS, source, UNSEEDED])
     assert found(path) == [(4, 1, "MLC101")]
 
@@ -137,8 +137,14 @@ def test_broken_python_in_a_cell_is_mlc000_that_says_it_is_a_notebook_problem(
     path = write_notebook(
         tmp_path, [IMPORTS, "!ls\nx = (1,\n", "%%time\nfor for in range(3)", UNSEEDED]
     )
-    findings = check_file(path)
-    assert [(f.cell, f.code) for f in findings] == [(3, "MLC000"), (4, "MLC000"), (5, "MLC101")]
+    # a notebook parse problem is not a default finding: the rest is checked all the same
+    assert [(f.cell, f.code) for f in check_file(path)] == [(5, "MLC101")]
+    findings = check_file(path, StaticSettings(confidence="medium"))
+    assert [(f.cell, f.code, f.confidence) for f in findings] == [
+        (3, "MLC000", "medium"),
+        (4, "MLC000", "medium"),
+        (5, "MLC101", "high"),
+    ]
     message = findings[0].message
     assert "cannot parse notebook cell 3" in message
     assert "cell 3 was skipped" in message
@@ -148,7 +154,7 @@ def test_broken_python_in_a_cell_is_mlc000_that_says_it_is_a_notebook_problem(
 
 def test_a_broken_plain_python_file_is_still_reported(tmp_path: Path) -> None:
     broken = tmp_path / "train.py"
-    broken.write_text("%matplotlib inline\nkm = KMeans(3)\n", encoding="utf-8")
+    broken.write_text("%matplotlib inline\nkm = KMeans(3).fit(X)\n", encoding="utf-8")
     [finding] = check_file(broken)
     assert finding.code == "MLC000"  # IPython syntax is only accepted in notebooks
     assert "no ML checks ran on this file" in finding.message

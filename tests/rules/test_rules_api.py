@@ -22,7 +22,7 @@ LEAKY = textwrap.dedent(
 
     X = StandardScaler().fit_transform(X){noqa}
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
-    model = RandomForestClassifier()
+    model = RandomForestClassifier().fit(X, y)
     """
 )
 
@@ -124,8 +124,8 @@ def test_cell_header_noqa_suppresses_the_code_for_the_whole_cell() -> None:
     notebook = _notebook(
         [
             "from sklearn.cluster import KMeans",
-            "# mlci: noqa: MLC101\nkm = KMeans(3)\nkm2 = KMeans(4)",
-            "km3 = KMeans(5)",
+            "# mlci: noqa: MLC101\nkm = KMeans(3).fit(X)\nkm2 = KMeans(4).fit(X)",
+            "km3 = KMeans(5).fit(X)",
         ]
     )
     findings = check_source(notebook, "n.ipynb")
@@ -146,15 +146,17 @@ def test_syntax_error_is_a_finding_not_a_crash(tmp_path: Path) -> None:
 
 def test_a_broken_notebook_cell_is_reported_and_the_other_cells_still_checked() -> None:
     notebook = _notebook(
-        ["from sklearn.cluster import KMeans", "x = (1,", "    indented(", "km = KMeans(3)"]
+        ["from sklearn.cluster import KMeans", "x = (1,", "    indented(", "km = KMeans(3).fit(X)"]
     )
-    findings = check_source(notebook, "n.ipynb")
+    assert [(f.code, f.cell) for f in check_source(notebook, "n.ipynb")] == [("MLC101", 4)]
+    findings = check_source(notebook, "n.ipynb", StaticSettings(confidence="medium"))
     assert [(f.code, f.cell) for f in findings] == [
         ("MLC000", 2),
         ("MLC000", 3),
         ("MLC101", 4),
     ]
     assert "cell 2 was skipped" in findings[0].message
+    assert findings[0].format().endswith("(medium confidence)")
 
 
 def test_ipython_syntax_is_ignored_but_python_that_looks_like_it_is_kept() -> None:
@@ -164,7 +166,7 @@ def test_ipython_syntax_is_ignored_but_python_that_looks_like_it_is_kept() -> No
             "print('%d rows'\n      % 3)",
             "await asyncio.sleep(0)",
             "%%bash\nrm -rf /",
-            "from sklearn.cluster import KMeans\nkm = KMeans(3)",
+            "from sklearn.cluster import KMeans\nkm = KMeans(3).fit(X)",
         ]
     )
     assert [(f.code, f.cell, f.line) for f in check_source(notebook, "n.ipynb")] == [
@@ -246,6 +248,7 @@ def test_json_format_keeps_every_field() -> None:
         "col": 9,
         "cell": 3,
         "family": "nondeterminism",
+        "confidence": "high",
     }
 
 
@@ -266,8 +269,26 @@ def test_sarif_format_is_a_code_scanning_log_with_rule_metadata() -> None:
     location = first["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"] == "src/train.py"
     assert location["region"] == {"startLine": 5, "startColumn": 5}
-    assert second["properties"] == {"cell": 3}
+    assert second["properties"] == {"cell": 3, "confidence": "high"}
     assert second["message"]["text"].startswith("cell 3:")
+    assert second["level"] == "warning"
+
+
+def test_sarif_level_of_a_medium_confidence_finding_is_note() -> None:
+    medium = Finding("MLC101", "only built", "a.py", 1, 1, confidence="medium")
+    [result] = json.loads(format_findings([medium], "sarif"))["runs"][0]["results"]
+    assert result["level"] == "note"
+    assert result["properties"] == {"confidence": "medium"}
+
+
+def test_only_high_confidence_findings_are_reported_unless_medium_is_asked_for() -> None:
+    source = "from sklearn.ensemble import RandomForestClassifier\nm = RandomForestClassifier()\n"
+    assert check_source(source, "a.py") == []  # built, never fitted: may be a problem
+    [finding] = check_source(source, "a.py", StaticSettings(confidence="medium"))
+    assert (finding.code, finding.confidence) == ("MLC101", "medium")
+    fitted = source + "m.fit(X, y)\n"
+    [finding] = check_source(fitted, "a.py")
+    assert (finding.code, finding.confidence) == ("MLC101", "high")
 
 
 def test_unknown_format_is_refused() -> None:
