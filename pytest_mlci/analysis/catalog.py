@@ -127,7 +127,9 @@ CV_FUNCTIONS = frozenset(
         "permutation_test_score",
     )
 )
-HOLDOUT_SPLITS = frozenset({"sklearn.model_selection.train_test_split"})
+HOLDOUT_SPLITS = frozenset(
+    {"sklearn.model_selection.train_test_split", "torch.utils.data.random_split"}
+)
 
 FIT_METHODS = frozenset({"fit", "fit_transform", "fit_resample", "fit_predict", "partial_fit"})
 APPLY_METHODS = frozenset(
@@ -222,6 +224,10 @@ _DATA_CLASSES = frozenset(
 )
 
 _ALIASES = (
+    # scikit-learn before 0.20 kept splitters, CV helpers and searches in these modules
+    ("sklearn.cross_validation", "sklearn.model_selection"),
+    ("sklearn.grid_search", "sklearn.model_selection"),
+    ("sklearn.learning_curve", "sklearn.model_selection"),
     ("tensorflow.python.keras", "keras"),
     ("tensorflow.keras", "keras"),
     ("tf_keras", "keras"),
@@ -291,6 +297,11 @@ SEEDERS: dict[str, frozenset[str]] = {
 # trusted to seed everything: that is what such helpers are for.
 SEED_WORDS = ("seed",)
 
+# Draws that only reorder or pick existing rows (the other draws make up numbers).
+ORDER_DRAWS = frozenset(
+    {"shuffle", "permutation", "choice", "choices", "sample", "randperm", "random_split"}
+    | {"DataLoader"}
+)
 # Constructors of random generators (their own state, not a global one).
 RANDOM_GENERATORS = frozenset(
     {"numpy.random.default_rng", "numpy.random.RandomState", "random.Random"}
@@ -354,4 +365,108 @@ TORCH_RANDOM_DRAWS = frozenset(
 )
 TENSORFLOW_RANDOM_NOT_DRAWS = frozenset(
     {"set_seed", "Generator", "get_global_generator", "set_global_generator", "experimental"}
+)
+
+# --------------------------------------------------------------------------- hand-written fits
+
+# Methods and functions that reduce rows to a statistic (a mean, a quantile, a bound).
+STATISTIC_METHODS = frozenset(
+    {"mean", "median", "mode", "std", "var", "quantile", "min", "max", "nanmean", "nanmedian"}
+)
+STATISTIC_FUNCTIONS = frozenset(
+    [
+        f"numpy.{name}"
+        for name in [
+            "mean",
+            "std",
+            "var",
+            "median",
+            "percentile",
+            "quantile",
+            "min",
+            "max",
+            "amin",
+            "amax",
+            "ptp",
+            "nanmean",
+            "nanstd",
+            "nanvar",
+            "nanmedian",
+            "nanpercentile",
+            "nanquantile",
+            "nanmin",
+            "nanmax",
+            "average",
+        ]
+    ]
+    + [
+        f"torch.{name}"
+        for name in ["mean", "std", "var", "median", "quantile", "min", "max", "amin", "amax"]
+    ]
+)
+# Methods and functions that write values into rows: with a statistic as an argument, the
+# statistic becomes part of the data (an imputation, a centring, a clipping).
+WRITE_METHODS = frozenset(
+    {
+        "fillna",
+        "clip",
+        "clip_lower",
+        "clip_upper",
+        "replace",
+        "where",
+        "mask",
+        "sub",
+        "subtract",
+        "div",
+        "divide",
+        "truediv",
+        "add",
+        "mul",
+        "multiply",
+        "combine_first",
+        "clamp",
+    }
+)
+WRITE_FUNCTIONS = frozenset(
+    [
+        f"numpy.{name}"
+        for name in [
+            "clip",
+            "where",
+            "nan_to_num",
+            "subtract",
+            "divide",
+            "true_divide",
+            "add",
+            "multiply",
+            "maximum",
+            "minimum",
+        ]
+    ]
+    + [
+        f"torch.{name}"
+        for name in ["clamp", "clip", "where", "sub", "subtract", "div", "divide", "nan_to_num"]
+    ]
+)
+# Methods after which a statistic is per window or per group, not over all rows.
+WINDOW_METHODS = frozenset({"rolling", "expanding", "ewm", "resample", "groupby", "cumsum"})
+# Methods that run a function over a frame's columns or rows (the function sees the data).
+APPLYING_METHODS = frozenset({"apply", "transform", "agg", "aggregate", "pipe", "applymap", "map"})
+# Module-level scikit-learn preprocessing functions that fit and transform in one call, and
+# the keyword that makes a row-wise one (normalize) learn from all rows.
+FITTING_FUNCTIONS = frozenset(
+    "sklearn.preprocessing." + name
+    for name in (
+        "scale",
+        "minmax_scale",
+        "robust_scale",
+        "maxabs_scale",
+        "quantile_transform",
+        "power_transform",
+    )
+)
+# Reductions of rows to a number: centred rows summed are a metric, not data.
+REDUCTIONS = frozenset({"sum", "prod", "count", "item", "nansum", "dot", "norm", "all", "any"})
+REDUCTION_FUNCTIONS = frozenset(
+    f"numpy.{name}" for name in ("sum", "prod", "nansum", "dot", "sqrt", "linalg.norm", "abs")
 )

@@ -10,13 +10,22 @@ from __future__ import annotations
 import ast
 
 from pytest_mlci.analysis.splits import SplitEvent, _saw_rows_of, roles
-from pytest_mlci.analysis.values import Built, Draw, Scope, Source, Value, _flatten, union
+from pytest_mlci.analysis.values import (
+    Built,
+    Draw,
+    Scope,
+    Source,
+    Value,
+    _flatten,
+    made_up,
+    union,
+)
 
 
 class FitEvent:
     """An estimator learned from data. ``kind`` comes from :func:`catalog.estimator_kind`."""
 
-    __slots__ = ("cls", "columns", "data", "estimator", "kind", "method", "node", "seq")
+    __slots__ = ("cls", "columns", "data", "estimator", "kind", "method", "node", "pending", "seq")
 
     def __init__(
         self,
@@ -37,6 +46,9 @@ class FitEvent:
         self.columns = columns
         self.estimator = estimator
         self.seq = seq
+        # a statistic combined with rows in an expression that may still be reduced (a metric
+        # computed by hand): it becomes a fit once the rows it made are stored
+        self.pending = False
 
     @property
     def sources(self) -> frozenset:
@@ -155,15 +167,19 @@ class FitTracking:
             seq=self._seq,
         )
         self.fits.append(event)
+        # targets that are random numbers: an API demo, with nothing to learn or reproduce
+        demo = made_up(target)
         if kind in ("model", "search"):  # a scaler fitted on random numbers changes no model
-            self._consume(union([*args, *kwargs.values()]))
+            self._consume(union([*args, *kwargs.values()]), "demo" if demo else "fit")
         built = estimator.built
         if built is not None:
             built.fitted = True
             built.fits.append(event)
             if built.fit_order is None:
                 built.fit_order = self._order
-        if _is_keras(estimator):
+        if demo:
+            pass
+        elif _is_keras(estimator):
             self.trains.setdefault("tensorflow", []).append((node, self._order))
         elif (estimator.instance_of or "").startswith(("lightning.", "pytorch_lightning.")):
             self.trains.setdefault("torch", []).append((node, self._order))
@@ -186,27 +202,53 @@ class FitTracking:
         return Value(data.labels | {event}, flags=data.flags & {"pandas"})
 
     def _applied(self, node: ast.Call, estimator: Value, data: frozenset) -> None:
-        """A fitted preprocessor applied to one side of a split whose other side it has seen."""
+        """A fitted estimator applied to the test side of a split whose test rows it saw.
+
+        A preprocessor fitted before the split (or on train and test concatenated) leaks
+        its statistics into the test features (a :class:`Leak`); a model fitted on all rows
+        and then scored on the test side has seen the answers (``model_leaks``).
+        """
         for fit in estimator.labels:
-            if not isinstance(fit, FitEvent) or fit.kind not in ("preprocessor", "target"):
+            if not isinstance(fit, FitEvent) or fit.kind == "group":
                 continue
             for role in roles(data):
                 split = role.split
-                if split is None or any(r.split is split for r in roles(fit.data)):
+                if split is None or (role.role != "test" and fit.kind == "model"):
                     continue
-                if _saw_rows_of(fit, split):
+                sides = {r.role for r in roles(fit.data) if r.split is split}
+                if len(sides) == 1 or not _saw_rows_of(fit, split):
+                    continue  # fitted on one side of this split, or on other rows
+                if fit.kind in ("preprocessor", "target"):
                     self.leaks.append(Leak(fit, split, node))
+                elif "test" in sides or not sides:
+                    self.model_leaks.append(Leak(fit, split, node))
 
-    def _consume(self, labels: frozenset) -> None:
-        """Random draws among ``labels`` reached a fit, a split or an evaluation."""
+    def _consume(self, labels: frozenset, how: str) -> None:
+        """Random draws among ``labels`` reached a ``split``, a ``fit`` or a ``score``."""
         for label in labels:
             if isinstance(label, Draw):
-                self.random_consumed.add(label)
+                self.random_consumed.setdefault(label, set()).add(how)
 
-    def _split_created(self, split: SplitEvent) -> None:
+    def _extend_split(self, split: SplitEvent, labels: frozenset) -> None:
+        """Fold indices select rows of ``labels``: the split divides those rows too, so a
+        preprocessor fitted on all of them before the folds leaks into each one."""
+        new = labels - split.inputs
+        if not new:
+            return
+        split.inputs = split.inputs | new
+        self._consume(new, "split")
+        for label in new:
+            if (
+                isinstance(label, FitEvent)
+                and label.kind in ("preprocessor", "target", "group")
+                and _saw_rows_of(label, split)
+            ):
+                self.leaks.append(Leak(label, split, split.node))
+
+    def _split_created(self, split: SplitEvent, demo: bool = False) -> None:
         self._split_order[split] = len(self.splits)
         self.splits.append(split)
-        self._consume(split.inputs)
+        self._consume(split.inputs, "demo" if demo else "split")
         for label in split.inputs:
             if (
                 isinstance(label, FitEvent)
@@ -214,6 +256,83 @@ class FitTracking:
                 and _saw_rows_of(label, split)
             ):
                 self.leaks.append(Leak(label, split, split.node))
+
+    # ---------------------------------------------------------------- statistics by hand
+
+    def _statistic(self, data: Value, axis: Value | None) -> Value | None:
+        """``df.mean()`` / ``np.percentile(x, 99)``: a statistic over the rows of ``data``.
+
+        None when ``data`` is not rows, or the statistic is per row (``axis=1``) or per window
+        or group (``rolling(7).mean()``; group statistics are tracked as target encodings).
+        """
+        if not data.is_data or not data.labels or data.flags & {"window", "groupby"}:
+            return None
+        if axis is not None and axis.const in (1, -1, "columns"):
+            return None
+        return Value(_without_pending(data.labels), flags={"statistic"})
+
+    def _combine(self, node: ast.AST, result: Value, parts: list[Value]) -> None:
+        """Give ``result`` (computed from ``parts``) what mixing statistics and rows makes it:
+        a statistic when every data part is one, rows carrying a pending fit when statistics
+        are written into rows (``x - x.mean()``, ``x.fillna(x.median())``)."""
+        data = [p for p in parts if p.is_data and p.labels]
+        stats = [p for p in data if "statistic" in p.flags]
+        if not stats:
+            return
+        if len(stats) == len(data):
+            result.flags = result.flags | {"statistic"}
+            return
+        result.labels = result.labels | {self._statistic_written(node, stats)}
+
+    def _statistic_written(self, node: ast.AST, stats: list[Value]) -> FitEvent:
+        """The fit a hand-written transformation makes: statistics of some rows written into
+        rows (one per place in the code, so a loop over columns reports once)."""
+        event = self._written_statistics.get(id(node))
+        if event is None:
+            self._seq += 1
+            event = FitEvent(
+                node,
+                "preprocessor",
+                "hand-written statistics",
+                "statistic",
+                _without_pending(union(stats)),
+                seq=self._seq,
+            )
+            event.pending = True
+            self._written_statistics[id(node)] = event
+        return event
+
+    def _register_written(self, value: Value) -> None:
+        """Rows carrying pending statistic fits are stored: the fits are real now."""
+        for label in value.labels:
+            if isinstance(label, FitEvent) and label.pending:
+                label.pending = False
+                self.fits.append(label)
+
+    def _fitted_function(
+        self, node: ast.Call, qualname: str, args: list[Value], kwargs: dict[str, Value]
+    ) -> Value:
+        """``preprocessing.scale(X)``: a scaler fitted and applied in one call."""
+        data = args[0] if args else kwargs.get("X", Value())
+        self._seq += 1
+        event = FitEvent(
+            node, "preprocessor", qualname, "fit_transform", data.labels, seq=self._seq
+        )
+        self.fits.append(event)
+        return Value(data.labels | {event}, flags=data.flags & {"pandas"})
+
+    def _write_in_place(
+        self, receiver: Value, event: FitEvent | None, labels: frozenset = frozenset()
+    ) -> None:
+        """``df["a"].fillna(df["a"].mean(), inplace=True)`` / ``X.loc[:, cols] = ...``: the
+        frame the written part belongs to now carries what was written."""
+        added = labels | ({event} if event is not None else frozenset())
+        target: Value | None = receiver
+        depth = 0
+        while target is not None and depth < 8:
+            target.labels = target.labels | added
+            target, depth = target.receiver, depth + 1
+        self._register_written(receiver)
 
 
 def _is_keras(estimator: Value) -> bool:
@@ -228,3 +347,11 @@ def _is_keras(estimator: Value) -> bool:
         if "keras" in text or text in ("Model", "Sequential"):
             return True
     return False
+
+
+def _without_pending(labels: frozenset) -> frozenset:
+    """``labels`` without statistic fits not yet stored (a reduction drops them: the sum of
+    squares of ``y - y.mean()`` is a number, not centred rows)."""
+    if not any(isinstance(label, FitEvent) and label.pending for label in labels):
+        return labels
+    return frozenset(x for x in labels if not (isinstance(x, FitEvent) and x.pending))

@@ -36,7 +36,7 @@ import builtins
 from collections.abc import Iterable
 
 from pytest_mlci.analysis import catalog
-from pytest_mlci.analysis.fits import FitEvent, FitTracking, Leak
+from pytest_mlci.analysis.fits import FitEvent, FitTracking, Leak, _without_pending
 from pytest_mlci.analysis.seeds import draws_from, small_dataset
 from pytest_mlci.analysis.selection import Choice, SelectionTracking, has_test
 from pytest_mlci.analysis.splits import (
@@ -46,6 +46,7 @@ from pytest_mlci.analysis.splits import (
     SplitTracking,
     _mixed,
     _mixed_splits,
+    roles,
 )
 from pytest_mlci.analysis.values import (
     Built,
@@ -118,6 +119,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         self.fits: list[FitEvent] = []
         self.splits: list[SplitEvent] = []
         self.leaks: list[Leak] = []
+        # models fitted on rows that include a test set they are then scored on
+        self.model_leaks: list[Leak] = []
         self.calls: list[CallSite] = []
         self.choices: list[Choice] = []
         self.early_stops: list[tuple[ast.Call, str]] = []  # (call, confidence)
@@ -130,7 +133,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         # id(constructor call) -> what became of the estimator it built
         self.built: dict[int, Built] = {}
         # random draws that reached a split, a fit or an evaluation
-        self.random_consumed: set[Draw] = set()
+        self.random_consumed: dict[Draw, set[str]] = {}  # draw -> {"split", "fit", "score"}
         # libraries whose models this module trains (their training draws from the global
         # random state: weight initialisation, dropout, shuffling)
         self.trains: dict[str, list[tuple[ast.AST, int | None]]] = {}
@@ -144,6 +147,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         self._interpreted: set[ast.AST] = set()
         self._invocations: dict[ast.AST, int] = {}
         self._manual_splits: dict[int, SplitEvent] = {}
+        self._written_statistics: dict[int, FitEvent] = {}
         self._split_order: dict[SplitEvent, int] = {}
         self._in_condition = False
         self._run()
@@ -315,6 +319,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
                 self._note_target(value_node, scope)
 
     def _bind(self, target: ast.expr, value: Value, scope: Scope) -> None:
+        if not isinstance(target, ast.Tuple | ast.List | ast.Starred):
+            self._register_written(value)
         if isinstance(target, ast.Name):
             scope.names[target.id] = self._named(target.id, value)
         elif isinstance(target, ast.Tuple | ast.List):
@@ -350,6 +356,11 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             base = self._eval(target.value, scope)
             self._eval(target.slice, scope)
             _use([value])  # `models["rf"] = RandomForestClassifier()`
+            if "statistic" in value.flags and base.is_data and "statistic" not in base.flags:
+                # `df.loc[df.x == 0, "x"] = df.x.median()`: a statistic written into rows
+                self._write_in_place(base, self._statistic_written(target, [value]))
+            elif value.labels and base.receiver is not None and base.attr in ("loc", "iloc"):
+                self._write_in_place(base, None, value.labels)  # `X.loc[:, cols] = ...`
             if value.labels:
                 base.labels = base.labels | value.labels
 
@@ -364,6 +375,14 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
 
     def _element(self, iterable: Value, node: ast.expr | None) -> Value:
         """One element of an iterable: a fold pair, an enumerate pair, a zip tuple, or 'a row'."""
+        if iterable.kind == "splitter" and iterable.built is not None and node is not None:
+            # `for train, test in KFold(len(X), n_folds=5)`: the pre-0.20 splitters were
+            # iterated directly; the rows they index tell which data they split
+            name = iterable.built.cls.rsplit(".", 1)[-1]
+            split = SplitEvent(node, "cv", name, _without_pending(iterable.labels))
+            self._split_created(split)
+            iterable.built.splits.append(split)
+            return Value(items=(Value({Role(split, "train")}), Value({Role(split, "val")})))
         if "folds" in iterable.flags and iterable.split is not None:
             split = iterable.split
             return Value(
@@ -408,6 +427,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             result = Value(
                 left.labels | right.labels, flags=(left.flags | right.flags) & {"pandas"}
             )
+            self._combine(node, result, [left, right])
             if isinstance(node.op, ast.Sub | ast.BitOr | ast.BitAnd | ast.BitXor) and (
                 "set" in left.flags
             ):
@@ -455,6 +475,10 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         if isinstance(node, ast.Slice):
             parts = [self._eval(p, scope) for p in (node.lower, node.upper, node.step) if p]
             return Value(union(parts), flags={"scalar"})
+        if isinstance(node, ast.Lambda):
+            function = Value()
+            function.func = (node, scope)
+            return function
         return Value()
 
     def _name(self, name: str, scope: Scope) -> Value:
@@ -498,7 +522,16 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             and -len(base.items) <= position < len(base.items)
         ):
             return base.items[position]
-        result = Value(base.labels | index.labels, flags=base.flags & {"pandas", "proba"})
+        if base.is_data and not any(isinstance(label, Source) for label in index.labels):
+            # fold indices themselves (not rows that came out of a fold) select these rows
+            for role in roles(index.labels):
+                if role.split is not None and role.split.kind == "cv":
+                    self._extend_split(role.split, base.labels)  # `X_scaled[train_idx]`
+        result = Value(
+            base.labels | _without_pending(index.labels),
+            flags=base.flags & {"pandas", "proba", "statistic", "window"},
+        )
+        result.receiver = base  # `df["a"].fillna(..., inplace=True)` writes into df
         if "groupby" in base.flags:
             columns = _constants(index)
             if columns:
@@ -553,9 +586,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             if name in kwargs:
                 self._set_order_use(kwargs[name], node)
         if func.func is not None:
-            self.calls.append(
-                CallSite(node, f"<local>.{func.func[0].name}", None, None, self._order)
-            )  # type: ignore[attr-defined]
+            name = getattr(func.func[0], "name", "<lambda>")
+            self.calls.append(CallSite(node, f"<local>.{name}", None, None, self._order))
             return self._call_local(func, args, kwargs)
         if func.local_class is not None and func.instance_of is None:
             instance = Value(everything)
@@ -608,6 +640,12 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             return Value(union([*args, *kwargs.values()]))
         scope = Scope(closure)
         self._bind_parameters(definition.args, args, kwargs, scope, closure)  # type: ignore[attr-defined]
+        if isinstance(definition, ast.Lambda):
+            self._stack.append(_Frame(definition))
+            try:
+                return self._eval(definition.body, scope)
+            finally:
+                self._stack.pop()
         frame = _Frame(definition)
         self._stack.append(frame)
         try:
@@ -706,11 +744,32 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             flags.add("optimizer")  # its step() is a training step
         if qualname in catalog.PROBA_FUNCTIONS:
             flags.add("proba")
+        if qualname in catalog.STATISTIC_FUNCTIONS and args:
+            axis = kwargs.get("axis", kwargs.get("dim"))
+            if axis is None and len(args) > 1 and not qualname.endswith(("percentile", "quantile")):
+                axis = args[1]
+            statistic = self._statistic(args[0], axis)
+            if statistic is not None:
+                return statistic
+        if qualname in catalog.FITTING_FUNCTIONS or (
+            qualname == "sklearn.preprocessing.normalize"
+            and "axis" in kwargs
+            and kwargs["axis"].const == 0
+        ):
+            return self._fitted_function(node, qualname, args, kwargs)
+        if qualname in ("pandas.qcut", "pandas.cut") and args:
+            bins = kwargs.get("bins", kwargs.get("q", args[1] if len(args) > 1 else None))
+            if qualname == "pandas.qcut" or (bins is not None and isinstance(bins.const, int)):
+                # bin edges cut from the data's own range or quantiles
+                edges = Value(_without_pending(args[0].labels), flags={"statistic"})
+                result = Value(everything, flags={"pandas"})
+                self._combine(node, result, [args[0], edges])
+                return result
         library = draws_from(qualname, node)
         if library is None and qualname in catalog.RANDOM_GENERATORS:
             library = "generator"  # its draws carry this label through `rng.normal(...)`
         if library is not None:
-            draw = Draw(node, library)
+            draw = Draw(node, library, qualname.rsplit(".", 1)[-1] not in catalog.ORDER_DRAWS)
             if qualname.rsplit(".", 1)[-1] == "shuffle" and args:  # shuffles in place
                 args[0].labels = args[0].labels | {draw}
             everything = everything | {draw}
@@ -722,7 +781,16 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             return Value({source}, flags=flags)
         if library is not None and not (everything - {draw}):
             return Value({Source(qualname), draw}, flags=flags)
-        return Value(everything, flags=flags)
+        result = Value(everything, flags=flags)
+        if qualname in catalog.WRITE_FUNCTIONS:
+            self._combine(node, result, [*args, *kwargs.values()])
+        elif qualname.startswith(("numpy.", "torch.", "math.")) and args:
+            data = [a for a in args if a.is_data and a.labels]
+            if data and all("statistic" in a.flags for a in data):
+                result.flags = result.flags | {"statistic"}  # np.sqrt(var), math.floor(mean)
+            elif qualname in catalog.REDUCTION_FUNCTIONS:
+                result.labels = _without_pending(result.labels)
+        return result
 
     def _call_builtin(
         self,
@@ -745,8 +813,15 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             if "set" in first.flags:
                 result.order_origin = node
             return result
-        if name in ("max", "min", "sorted") and "key" in kwargs and has_test(everything):
-            self.choices.append(Choice(node, everything))
+        if name in ("max", "min", "sorted") and "key" in kwargs:
+            key = kwargs["key"]
+            if key.func is not None and args:
+                # `max(thresholds, key=lambda t: f1_score(y_test, proba > t))`
+                everything = (
+                    everything | self._call_local(key, [self._element(first, None)], {}).labels
+                )
+            if has_test(everything):
+                self.choices.append(Choice(node, everything))
         if name == "sorted":
             return Value(first.labels)
         if name in ("enumerate", "zip"):
@@ -776,14 +851,16 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         if method == "step" and "optimizer" in receiver.flags:
             self.trains.setdefault("torch", []).append((node, self._order))  # a training step
         self._early_stopping(node, kwargs, receiver)
-        if method in catalog.APPLY_METHODS and any(
-            isinstance(label, FitEvent) for label in receiver.labels
+        if (
+            method in catalog.APPLY_METHODS
+            and "pandas" not in receiver.flags  # DataFrame.transform is not an estimator's
+            and any(isinstance(label, FitEvent) for label in receiver.labels)
         ):
             if any(
                 isinstance(label, FitEvent) and label.kind in ("model", "search")
                 for label in receiver.labels
             ):
-                self._consume(everything)  # a model predicts on or is scored on the draws
+                self._consume(everything, "score")  # a model predicts on or scores the draws
             self._applied(node, receiver, everything)
             self._seq += 1
             self.applications.append((receiver, everything, self._seq))
@@ -811,11 +888,37 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             return Value(flags={"scalar"})
         if method in ("idxmax", "idxmin", "nlargest", "nsmallest", "argmax", "argmin"):
             self._arg_choice(node, [receiver, *args], kwargs)
-        result = Value(receiver.labels | everything, flags=receiver.flags & {"pandas", "proba"})
+        if method in catalog.STATISTIC_METHODS and "statistic" not in receiver.flags:
+            axis = kwargs.get("axis", kwargs.get("dim", args[0] if args else None))
+            statistic = self._statistic(receiver, axis if method != "quantile" else None)
+            if statistic is not None:
+                return statistic
+        result = Value(
+            receiver.labels | everything,
+            flags=receiver.flags & {"pandas", "proba", "statistic", "window"},
+        )
+        if method in catalog.WINDOW_METHODS:
+            result.flags = result.flags | {"window"}
+        elif method in catalog.REDUCTIONS:
+            result.labels = _without_pending(result.labels)  # ((y - y.mean()) ** 2).sum()
+        if method in catalog.WRITE_METHODS and "statistic" not in receiver.flags:
+            self._combine(node, result, [receiver, *args, *kwargs.values()])
+            event = next((e for e in result.labels if isinstance(e, FitEvent) and e.pending), None)
+            inplace = kwargs.get("inplace")
+            if event is not None and inplace is not None and inplace.const is True:
+                self._write_in_place(receiver, event)
+        if method in catalog.APPLYING_METHODS or method == "assign":
+            # `df.apply(lambda c: (c - c.mean()) / c.std())`: the function sees the data
+            column = receiver.copy(receiver.labels)
+            column.flags = receiver.flags - {"groupby", "window"}
+            for function in [*args, *kwargs.values()]:
+                if function.func is not None:
+                    returned = self._call_local(function, [column], {})
+                    result.labels = result.labels | returned.labels
         if method in catalog.PROBA_METHODS:
             result.flags = result.flags | {"proba"}
         if method == "sample" and ("pandas" in receiver.flags or "frac" in kwargs):
-            result.labels = result.labels | {Draw(node, "numpy")}
+            result.labels = result.labels | {Draw(node, "numpy", values=False)}
         if method == "groupby":
             result.flags = result.flags | {"groupby"}
         elif method in ("agg", "aggregate") and "groupby" in receiver.flags:

@@ -12,10 +12,11 @@ import ast
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from pytest_mlci.analysis.values import Scope, Value, union, words
+from pytest_mlci.analysis.values import Scope, Value, made_up, union, words
 
 if TYPE_CHECKING:
     from pytest_mlci.analysis.fits import FitEvent
+
 
 _ROLE_WORDS = {
     "test": "test",
@@ -224,7 +225,8 @@ class SplitTracking:
         base = self._eval(base_node, scope)
         if not base.is_data or _selects_columns(node.slice):
             return value
-        if any(True for _ in roles(self._eval(node.slice, scope).labels)):
+        index = self._eval(node.slice, scope)
+        if any(True for _ in roles(index.labels)):
             return value  # selecting rows by split indices: the roles are already there
         if any(True for _ in roles(base.labels)) and not _mixed(base.labels):
             return value  # already one side of a split (`test[features]`): not a new split
@@ -233,6 +235,7 @@ class SplitTracking:
             split = SplitEvent(node, "holdout", "a manual train/test slice", base.labels)
             self._manual_splits[id(base)] = split
             self._split_created(split)
+        self._consume(index.labels, "split")  # `data.iloc[shuffled[:n]]`: a random split
         return value.copy(value.labels | {Role(split, role)})
 
     def _named(self, name: str, value: Value) -> Value:
@@ -265,12 +268,22 @@ class SplitTracking:
 
     def _train_test_split(self, node: ast.Call, qualname: str, args: list[Value]) -> Value:
         split = SplitEvent(node, "holdout", "train_test_split", union(args))
-        self._split_created(split)
+        self._split_created(split, demo=len(args) > 1 and made_up(args[-1]))
         # a split made inside an estimator's own `fit` is its internal validation split
         # (feature selection, early stopping): what it holds out is not the reported test set
         function = self._frame.function
         held_out = "val" if getattr(function, "name", "") in ("fit", "_fit") else "test"
         items: list[Value] = []
+        if qualname.endswith("random_split"):
+            # random_split(dataset, [0.8, 0.2]) -> (train, test); three lengths add validation
+            sizes = len(args[1].items or ()) if len(args) > 1 else 2
+            names = ("train", "val", held_out) if sizes == 3 else ("train", held_out)
+            data = args[0] if args else Value()
+            for role in names:
+                part = data.copy(data.labels | {Role(split, role)})
+                part.items = None
+                items.append(part)
+            return Value(union(items), items=tuple(items))
         for arg in args:
             for role in ("train", held_out):
                 part = arg.copy(arg.labels | {Role(split, role)})

@@ -44,11 +44,14 @@ class Draw:
     """Rows or numbers drawn from a random state: the label that lets rules ask whether the
     randomness reached a split, a fit or an evaluation, or was only printed or plotted."""
 
-    __slots__ = ("library", "node")
+    __slots__ = ("library", "node", "values")
 
-    def __init__(self, node: ast.AST, library: str) -> None:
+    def __init__(self, node: ast.AST, library: str, values: bool = True) -> None:
         self.node = node
         self.library = library
+        # True when the numbers themselves are random (rand, normal, randint); False when
+        # only the order or the choice of existing rows is (shuffle, permutation, sample)
+        self.values = values
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"Draw({self.library}, line {getattr(self.node, 'lineno', '?')})"
@@ -216,3 +219,12 @@ def _stringy(elements: list[ast.expr]) -> bool:
     if not elements:
         return True
     return not all(isinstance(e, ast.Constant) and isinstance(e.value, int) for e in elements)
+
+
+def made_up(target: Value) -> bool:
+    """Whether ``target`` holds numbers drawn at random (not rows picked at random): a model
+    fitted to random targets is an API demo, with nothing to learn or to reproduce."""
+    if not target.labels:
+        return False
+    labels = [*target.labels, *(label for item in target.items or () for label in item.labels)]
+    return any(isinstance(label, Draw) and label.values for label in labels)

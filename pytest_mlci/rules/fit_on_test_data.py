@@ -59,7 +59,20 @@ def _swapped_folds(analysis: Analysis, fit: FitEvent, split: object) -> bool:
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:
+    reported: set[int] = set()
+    for leak in analysis.flow.model_leaks:
+        if id(leak.fit) in reported:
+            continue
+        reported.add(id(leak.fit))
+        yield analysis.finding(
+            CODE,
+            f"{leak.fit.name}.{leak.fit.method}() is fitted on rows that include the test set "
+            f"of {leak.split.name}, and then scored on it; fit on the training rows only",
+            leak.fit.node,
+        )
     for fit in analysis.flow.fits:
+        if id(fit) in reported:
+            continue
         if fit.kind == "group" or _refit_after_evaluation(analysis, fit):
             continue
         found = list(roles(fit.data))
@@ -71,8 +84,11 @@ def check(analysis: Analysis) -> Iterator[Finding]:
             if role.split is not None and _swapped_folds(analysis, fit, role.split):
                 continue
             message = (
-                f"{fit.name}.{fit.method}() is fitted on test data; fit on the training rows "
-                "and only transform/predict the test rows"
+                "the test rows are normalised or imputed with their own statistics; use the "
+                "statistics of the training rows"
+                if fit.method == "statistic"
+                else f"{fit.name}.{fit.method}() is fitted on test data; fit on the training "
+                "rows and only transform/predict the test rows"
             )
             yield analysis.finding(CODE, message, fit.node)
             break

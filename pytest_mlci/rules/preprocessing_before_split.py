@@ -48,8 +48,16 @@ def _confidence(fit: FitEvent) -> str:
 def check(analysis: Analysis) -> Iterator[Finding]:
     for leak in analysis.flow.leaks:
         if leak.fit.kind == "preprocessor" and leak.split.kind == "holdout":
-            message = (
-                f"{leak.fit.name}.{leak.fit.method}() sees rows that {leak.split.name} later "
-                "puts in the test set; fit it on the training rows only (e.g. in a Pipeline)"
-            )
+            if leak.fit.method == "statistic":
+                message = (
+                    f"statistics of rows that {leak.split.name} puts in the test set are "
+                    "written into the data (an imputation, centring, scaling, clipping or "
+                    "binning by hand); compute them on the training rows only"
+                )
+            else:
+                message = (
+                    f"{leak.fit.name}.{leak.fit.method}() sees rows that {leak.split.name} "
+                    "puts in the test set; fit it on the training rows only (e.g. in a "
+                    "Pipeline)"
+                )
             yield analysis.finding(CODE, message, leak.fit.node, _confidence(leak.fit))

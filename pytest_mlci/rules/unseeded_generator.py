@@ -52,7 +52,7 @@ def _unseeded(call: ast.Call, keyword: str) -> bool:
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:
-    consumed = {id(draw.node) for draw in analysis.flow.random_consumed}
+    consumed = {id(draw.node) for draw in analysis.flow.random_consumed}  # split, fit or score
 
     def confidence(node: ast.AST) -> str:
         """High when what it draws reaches a split, a fit or a score; medium when only shown."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, CallSite, Finding
+from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, CallSite, Finding, catalog
 from pytest_mlci.analysis.seeds import draws_from
 
 CODE = "MLC103"
@@ -71,7 +71,9 @@ def _uses(analysis: Analysis) -> list[tuple[str, ast.AST, int | None, str, bool]
     evaluation, or when the file trains a model of that library (training draws too);
     medium when it is only printed, plotted or timed."""
     flow = analysis.flow
-    consumed = {id(draw.node) for draw in flow.random_consumed}
+    # randomness that decides which rows are held out changes every score; randomness only
+    # in the data a model is fitted on is as often a demo's dummy data as a real experiment
+    splits = {id(draw.node) for draw, how in flow.random_consumed.items() if "split" in how}
     uses = []
     for call in flow.calls:
         if call.order is None:
@@ -81,7 +83,8 @@ def _uses(analysis: Analysis) -> list[tuple[str, ast.AST, int | None, str, bool]
             continue
         if call.qualname == "torch.utils.data.DataLoader" and analysis.seeds.any("torch"):
             continue  # a loader shuffles when iterated, after the set-up that seeds
-        high = id(call.node) in consumed
+        # random_split draws and splits at once
+        high = id(call.node) in splits or call.qualname in catalog.HOLDOUT_SPLITS
         uses.append((library, call.node, call.order, HIGH if high else MEDIUM, False))
     for library, trainings in flow.trains.items():
         for node, order in trainings:
