@@ -54,19 +54,24 @@ def command(
         raise click.UsageError("no PATHS given and no [tool.mlci.static] paths configured")
     if confidence:
         settings = dataclasses.replace(settings, confidence=confidence)
-    findings = check_paths(targets, settings)
+    # one analysis at every confidence: the ones not reported are counted in the summary
+    everything = check_paths(targets, dataclasses.replace(settings, confidence="medium"))
+    findings = [f for f in everything if settings.confidence == "medium" or f.confidence == "high"]
     output = format_findings(findings, fmt)
     if output:
         click.echo(output)
     if fmt == "text":  # json and sarif stay one parseable document
         files = len(set(source_files(targets)))
-        click.echo(summary(files, len(findings), time.perf_counter() - started))
+        hidden = len(everything) - len(findings)
+        click.echo(summary(files, len(findings), time.perf_counter() - started, hidden))
     ctx.exit(1 if findings else 0)
 
 
-def summary(files: int, findings: int, seconds: float) -> str:
+def summary(files: int, findings: int, seconds: float, hidden: int = 0) -> str:
     """``mlci check: 12 files, no findings (0.3 s)``: a clean run says what it looked at, so
-    silence is never mistaken for "checked nothing"."""
+    silence is never mistaken for "checked nothing"; findings of medium confidence that were
+    not reported are counted, with the option that shows them."""
     checked = f"{files} file{'' if files == 1 else 's'}"
     found = "no findings" if not findings else f"{findings} finding{'' if findings == 1 else 's'}"
-    return f"mlci check: {checked}, {found} ({seconds:.1f} s)"
+    more = f"; {hidden} of medium confidence not shown (--confidence medium)" if hidden else ""
+    return f"mlci check: {checked}, {found}{more} ({seconds:.1f} s)"

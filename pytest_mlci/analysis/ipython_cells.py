@@ -30,6 +30,8 @@ _OPTIONS_WITH_VALUE = frozenset({"-n", "-r", "-p", "-s", "-l", "-T", "-D"})
 _CELL_MAGIC = re.compile(r"^%%(?P<name>\w+)")
 _LINE_MAGIC = re.compile(r"^%{1,2}(?P<name>\w+)(?P<rest>.*)$", re.S)
 _ESCAPE_START = ("%", "!", "?", "/", ",", ";")
+# `%env NAME=value` / `%set_env NAME value`: an environment variable set from the notebook.
+_ENV_MAGIC = re.compile(r"^%(?P<name>env|set_env)\s+(?P<rest>\S.*)$")
 # `lhs = !ls`, `out = %sx ls`, `t = %time f()`: a capture of a shell or magic.
 _TARGET = r"[A-Za-z_][\w.\[\]'\"]*"
 _CAPTURE = re.compile(rf"^(?P<lhs>{_TARGET}(?:\s*,\s*{_TARGET})*\s*=\s*)(?P<rhs>[!%].*)$")
@@ -135,6 +137,12 @@ def _python_line(line: str) -> tuple[str, bool]:
         timed = _timed_statement(stripped)
         if timed is not None:
             return indent + timed, True
+        environment = _ENV_MAGIC.match(stripped)
+        if environment:
+            # `%env WANDB_API_KEY=...` sets an environment variable, as IPython runs it:
+            # kept as the call IPython makes, so a credential written there is still seen
+            call = f"get_ipython().run_line_magic({environment.group('name')!r}, "
+            return indent + call + f"{environment.group('rest').strip()!r})", False
         return indent + "pass", False
     return line, False
 

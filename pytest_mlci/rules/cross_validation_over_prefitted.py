@@ -3,8 +3,11 @@
 What it does
     Flags ``cross_val_score`` / ``cross_validate`` / ``cross_val_predict`` /
     ``learning_curve`` / ``GridSearchCV.fit`` / ``KFold.split`` ... on data produced by a
-    scaler, encoder, imputer, selector or resampler fitted on all of those rows, and manual
-    fold loops that apply such a preprocessor to the fold's rows.
+    scaler, encoder, imputer, selector or resampler fitted on all of those rows (or statistics
+    written into them by hand), and manual fold loops that index such rows with the fold's
+    indices (``X_scaled[train_idx]``), including the pre-0.20 splitters iterated directly
+    (``for train, test in KFold(len(X), n_folds=5):``) and ``sklearn.grid_search``.
+    Vocabulary-only encoders (``OneHotEncoder``, ``CountVectorizer``) are medium confidence.
 
 Why is this bad?
     Each validation fold was part of what the preprocessor learned from, so every fold's

@@ -6,11 +6,22 @@ What it does
     ``ShuffleSplit``, ``KFold(shuffle=True)``, ``RandomizedSearchCV``, ``sklearn.utils.shuffle``,
     ``LogisticRegression(solver="saga")``, ``SVC(probability=True)``, imbalanced-learn samplers
     and the like when they are created without ``random_state`` (or with
-    ``random_state=None``), unless the module seeds numpy's global generator before them.
-    scikit-learn draws from numpy's global ``RandomState`` when ``random_state`` is None, so
-    ``np.random.seed(...)`` (or ``keras.utils.set_random_seed``, ``transformers.set_seed``,
-    ``seed_everything`` or a project helper whose name says ``seed``) covers them.
-    Calls that pass ``**params`` are not flagged: the seed may be in there.
+    ``random_state=None``), unless the module seeds numpy's global generator before them or
+    before they are fitted. scikit-learn draws from numpy's global ``RandomState`` when
+    ``random_state`` is None, so ``np.random.seed(...)`` (or ``keras.utils.set_random_seed``,
+    ``transformers.set_seed``, ``seed_everything`` or a project helper whose name says
+    ``seed``) covers them. Calls that pass ``**params`` are not flagged: the seed may be in
+    there; neither is ``set_params(random_state=...)`` before the fit, a member of a bagging
+    or boosting ensemble (the ensemble reseeds it), nor an estimator made deterministic by its
+    arguments (``KMeans`` with an explicit ``init`` array, ``GaussianMixture`` with one
+    component, ``HistGradientBoosting`` with ``early_stopping=False`` or fitted on a bundled
+    toy dataset or ``make_*(n_samples < 10000)``, where early stopping stays off).
+
+    Confidence: high when the estimator is fitted, handed to a search, a pipeline or a
+    cross-validation, or used in any way the file does not show; medium when it is only
+    built, when a resampler's rows train nothing, when a splitter's folds are only drawn,
+    and for a single decision tree or gradient boosting without ``subsample`` /
+    ``max_features``, which draw only to break ties between equally good splits.
 
 Why is this bad?
     Every run trains a different model and reports a different score, so a gate can pass on

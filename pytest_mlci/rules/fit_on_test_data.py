@@ -4,11 +4,16 @@ What it does
     Flags ``fit``-like calls whose data is the test side of a split and not also its training
     side: ``scaler.fit_transform(X_test)``, ``model.fit(X_test, y_test)``. The test side is
     known from ``train_test_split`` results, manual ``test = df[n:]`` slices, or a name such
-    as ``X_test`` / ``test_df`` / ``X_holdout``. A final refit on train and test together
-    (``pd.concat([X_train, X_test])``) is not flagged: that is how a model is retrained on all
-    data once evaluation is done. Neither is updating an estimator on the test rows after its
-    last evaluation on them (``clf.score(X_test, y_test)`` then ``clf.partial_fit(X_test,
-    y_test)``).
+    as ``X_test`` / ``test_df`` / ``X_holdout``. Also: the test rows normalised or imputed
+    with their own statistics (``X_test = (X_test - X_test.mean()) / X_test.std()``,
+    ``test.fillna(test.median())``), and a model fitted on rows that include the test set
+    (all rows before the split, or ``pd.concat([X_train, X_test])``) and then scored or
+    predicted on that test set. A final refit on train and test together with nothing scored
+    afterwards is not flagged: that is how a model is retrained on all data once evaluation
+    is done. Neither is updating an estimator on the test rows after its last evaluation on
+    them (``clf.score(X_test, y_test)`` then ``clf.partial_fit(X_test, y_test)``), a metric
+    computed by hand from test statistics (``((y_test - y_test.mean()) ** 2).sum()``), nor
+    two halves swapping roles (fit on one, score on the other, and back).
 
 Why is this bad?
     Fitting on the test rows lets the estimator adapt to exactly the data it will be scored

@@ -6,11 +6,23 @@ What it does
     category_encoders, feature-engine) when what it learned reaches a train/test split it
     was fitted before: its output is passed to ``train_test_split`` (or sliced by hand into
     ``train``/``test``), or it is fitted on the unsplit rows and then applied to one side of
-    the split. Stateless transformers (``FunctionTransformer``, ``PolynomialFeatures``,
-    ``LabelEncoder`` ...) are not flagged; neither is a fit whose result never reaches a split
-    (a PCA for a plot), a fit on the training side that is later stacked with the test side
-    and sliced apart again, or a validation split carved out of already-scaled training rows
-    (the test score stays honest; cross-validation on such rows is MLC004).
+    the split, or it is fitted on train and test concatenated after the split
+    (``pd.concat([train, test])``, ``np.vstack``, ``list + list``) and applied to the test
+    side. Also the same fit written by hand: statistics of all rows written back into the
+    rows before the split (``df.fillna(df.mean())``, ``(x - x.mean()) / x.std()``, min-max by
+    hand, clipping at quantiles, ``pd.qcut`` / ``pd.cut(bins=5)``, in pandas, numpy or torch,
+    in ``apply``/``transform`` lambdas and helpers), the function forms
+    ``preprocessing.scale`` / ``minmax_scale`` / ``robust_scale`` / ``quantile_transform`` /
+    ``power_transform`` / ``normalize(axis=0)``, and the pre-0.20 ``sklearn.cross_validation``
+    module. Stateless transformers (``FunctionTransformer``, ``PolynomialFeatures``,
+    ``LabelEncoder``, row-wise ``normalize`` ...) are not flagged; neither is a statistic only
+    printed, plotted or asserted, a per-row or rolling statistic, a fit whose result never
+    reaches a split (a PCA for a plot), a fit on the training side that is later stacked with
+    the test side and sliced apart again, or a validation split carved out of already-scaled
+    training rows (the test score stays honest; cross-validation on such rows is MLC004).
+    Encoders that learn only which categories or words exist (``OneHotEncoder``,
+    ``OrdinalEncoder``, ``CountVectorizer``) are medium confidence: no statistic of the values
+    leaks, only which columns exist.
 
 Why is this bad?
     Means, variances, vocabularies, imputation values and synthetic samples computed over all

@@ -6,14 +6,18 @@ What it does
     * an ``if``/``while`` comparison inside a loop (``if score > best:`` over test scores,
       keeping the best checkpoint on the test loss);
     * ``argmax``/``argmin``/``idxmax``/``nlargest`` or ``max``/``min``/``sorted`` with a
-      ``key=`` over test scores or test-set curves (picking a threshold from
-      ``roc_curve(y_test, ...)``);
+      ``key=`` (a lambda or a function, followed into its body) over test scores or test-set
+      curves (``max(thresholds, key=lambda t: f1_score(y_test, proba > t))``, picking a
+      threshold from ``roc_curve(y_test, ...)``);
     * early stopping or ``ModelCheckpoint`` watching the test set (``eval_set``,
       ``validation_data``, ``valid_sets``, ``evals`` holding test data together with
-      ``early_stopping_rounds`` or ``callbacks``).
+      ``early_stopping_rounds`` or callbacks that stop, checkpoint, prune or adapt: medium
+      confidence when the callbacks cannot be seen).
 
-    A validation split (``X_val``, ``X_valid``, CV folds) is the right place for all of these
-    and is not flagged.
+    A validation split (``X_val``, ``X_valid``, CV folds, the split an estimator makes inside
+    its own ``fit``) is the right place for all of these and is not flagged; neither are test
+    sets watched only to record or plot the learning curve, nor ``argmax`` over one model's
+    output (a prediction, not a choice).
 
 Why is this bad?
     Whatever is chosen on the test set is tuned to it, so the test score stops being an

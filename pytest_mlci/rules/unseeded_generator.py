@@ -7,6 +7,9 @@ What it does
     first (pandas falls back to it). Fresh generators are not covered by global seeding:
     ``default_rng()`` draws its seed from the operating system every time.
 
+    High confidence when what they draw reaches a split, a fit or a score; medium when it is
+    only displayed.
+
 Why is this bad?
     The rows sampled, the noise added and the order of shuffled data change on every run,
     so datasets, models and metrics cannot be reproduced or compared between runs.

@@ -14,6 +14,16 @@ What it does
     ``if __name__ == "__main__":``): functions nobody in the file calls are seeded, or not,
     by their caller. Drawing a seed (``seed = random.randint(0, 2**32)``) is not flagged.
 
+    Training counts as a use: a Keras model's ``fit``, a PyTorch optimizer's ``step()`` or a
+    Lightning ``Trainer.fit`` in a file that never seeds TensorFlow / torch initialise weights,
+    drop units and shuffle batches differently every run. A ``DataLoader`` built before the
+    seed is covered by it (it shuffles when iterated).
+
+    Confidence: high when the randomness decides which rows are held out (a shuffle, a
+    permutation or ``random_split`` before a split) or trains a model; medium when it is only
+    printed, plotted or used to make up data for a demo (a model fitted to random targets
+    has nothing to learn or to reproduce). The finding goes to the first use that matters.
+
 Why is this bad?
     Shuffles, splits, augmentations, weight initialisation and dropout differ between runs,
     so results cannot be reproduced and a metric gate becomes a coin toss near its threshold.
