@@ -29,6 +29,7 @@ from pytest_mlci.rules import check_paths, source_files
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VERDICTS = REPO / "benchmarks" / "static_realcode_verdicts.csv"
+LISTED = REPO / "benchmarks" / "static_realcode_files.txt"
 
 
 def finding_key(corpus: Path, finding: Finding) -> tuple[str, str, str]:
@@ -62,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verdicts", type=Path, default=DEFAULT_VERDICTS)
     parser.add_argument("--list-unjudged", action="store_true", help="print unjudged findings")
     parser.add_argument("--dump-csv", type=Path, help="write all findings (with verdicts) here")
+    parser.add_argument(
+        "--speed-files",
+        type=int,
+        default=300,
+        help="also time the default checks on the first N files (median of 5 runs)",
+    )
     args = parser.parse_args(argv)
     corpus: Path = args.corpus
     if not corpus.is_dir():
@@ -119,6 +126,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {key[0]}:{key[1]}: {key[2]} [{levels[key]}] {messages[key]}")
     for key in stale:
         print(f"  stale verdict: {key[0]}:{key[1]}: {key[2]}")
+    if args.speed_files:
+        # N files spread evenly over the listed corpus (every repository represented)
+        listed = sorted(
+            corpus / "gh" / line.split()[0].replace("/", "+") / line.split(maxsplit=2)[2]
+            for line in LISTED.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        )
+        listed = [path for path in listed if path.exists()]
+        step = max(len(listed) / args.speed_files, 1)
+        subset = [listed[int(i * step)] for i in range(min(args.speed_files, len(listed)))]
+        times = []
+        for _ in range(5):
+            begin = time.perf_counter()
+            check_paths(subset, StaticSettings())
+            times.append(time.perf_counter() - begin)
+        times.sort()
+        print(
+            f"\nspeed: {len(subset)} files in one process, default settings: "
+            f"median {times[2]:.2f} s (min {times[0]:.2f}, max {times[-1]:.2f})"
+        )
     if args.dump_csv:
         with args.dump_csv.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)

@@ -192,6 +192,11 @@ class FitTracking:
             estimator.labels = frozenset(
                 label for label in estimator.labels if not isinstance(label, FitEvent)
             ) | {event}
+        if method == "fit" and (_is_keras(estimator) or "validation_data" in kwargs):
+            # Keras returns the History: its curves are computed on what was watched, so
+            # `np.argmax(history.history["val_accuracy"])` chooses on that data
+            watched = [kwargs[k] for k in ("validation_data", "x", "y") if k in kwargs]
+            return Value(union(watched) | {event})
         if method == "fit" or method == "partial_fit":
             return estimator
         if method == "fit_resample":

@@ -64,6 +64,7 @@ from pytest_mlci.analysis.values import (
 
 __all__ = ["CallSite", "Choice", "FitEvent", "Flow", "Leak", "Role", "SplitEvent", "Value"]
 
+_DEFINITIONS = frozenset({ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef})
 _MAX_DEPTH = 4
 _MAX_INLINE = 16  # interpretations of one function at its call sites before summarising it
 _BUILTINS = frozenset(dir(builtins))
@@ -163,8 +164,9 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
 
     def _run_uncalled(self) -> None:
         """Analyse functions and methods nobody called, with parameters as fresh data."""
-        for node in self._nodes:
-            if isinstance(node, ast.ClassDef):
+        definitions = [n for n in self._nodes if type(n) in _DEFINITIONS]
+        for node in definitions:
+            if type(node) is ast.ClassDef:
                 instance = Value()
                 instance.instance_of = f"<local>.{node.name}"
                 instance.local_class = node
@@ -175,11 +177,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
                 for method in methods:
                     if method not in self._interpreted:
                         self._invoke(method, self.globals, [instance], {}, self_value=instance)
-        for node in self._nodes:
-            if (
-                isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-                and node not in self._interpreted
-            ):
+        for node in definitions:
+            if type(node) is not ast.ClassDef and node not in self._interpreted:
                 self._invoke(node, self.globals, [], {})
 
     @property
@@ -813,7 +812,10 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             if "set" in first.flags:
                 result.order_origin = node
             return result
-        if name in ("max", "min", "sorted") and "key" in kwargs:
+        if name in ("max", "min", "sorted") and "zip" in first.flags and has_test(everything):
+            # `max(zip(test_scores, params))`: the parameter paired with the best test score
+            self.choices.append(Choice(node, everything))
+        elif name in ("max", "min", "sorted") and "key" in kwargs:
             key = kwargs["key"]
             if key.func is not None and args:
                 # `max(thresholds, key=lambda t: f1_score(y_test, proba > t))`
