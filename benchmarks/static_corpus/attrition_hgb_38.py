@@ -87,8 +87,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     group_mean = df.groupby("department", observed=True)["avg_monthly_hours"].transform("mean")
     df["avg_monthly_hours_vs_department"] = df["avg_monthly_hours"] - group_mean
     df["hire_month"] = df[DATE_COL].dt.month
-    cap = df["satisfaction_score"].quantile(0.999)
-    df["satisfaction_score"] = df["satisfaction_score"].clip(upper=cap)
+    df["satisfaction_score"] = df["satisfaction_score"].clip(lower=0)
     return df
 
 

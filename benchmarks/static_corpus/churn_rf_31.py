@@ -82,8 +82,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     group_mean = df.groupby("region", observed=True)["monthly_charges"].transform("mean")
     df["monthly_charges_vs_region"] = df["monthly_charges"] - group_mean
     df["signup_month"] = df[DATE_COL].dt.month
-    cap = df["tenure_months"].quantile(0.999)
-    df["tenure_months"] = df["tenure_months"].clip(upper=cap)
+    df["tenure_months"] = df["tenure_months"].clip(lower=0)
     return df
 
 

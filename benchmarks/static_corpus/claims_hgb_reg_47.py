@@ -75,8 +75,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     group_mean = df.groupby("region", observed=True)["bmi"].transform("mean")
     df["bmi_vs_region"] = df["bmi"] - group_mean
     df["policy_start_month"] = df[DATE_COL].dt.month
-    cap = df["age"].quantile(0.999)
-    df["age"] = df["age"].clip(upper=cap)
+    df["age"] = df["age"].clip(lower=0)
     return df
 
 

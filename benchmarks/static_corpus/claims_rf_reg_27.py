@@ -81,8 +81,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     df["bmi_vs_region"] = df["bmi"] - group_mean
     df["policy_start_month"] = df[DATE_COL].dt.month
     df["region_claim_amount_rate"] = df.groupby("region")[TARGET].transform("mean")
-    cap = df["age"].quantile(0.999)
-    df["age"] = df["age"].clip(upper=cap)
+    df["age"] = df["age"].clip(lower=0)
     return df
 
 

@@ -74,8 +74,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     df["log_bmi"] = np.log1p(df["bmi"].clip(lower=0))
     group_mean = df.groupby("region", observed=True)["bmi"].transform("mean")
     df["bmi_vs_region"] = df["bmi"] - group_mean
-    cap = df["age"].quantile(0.999)
-    df["age"] = df["age"].clip(upper=cap)
+    df["age"] = df["age"].clip(lower=0)
     return df
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import joblib
 import matplotlib.pyplot as plt
+import mlflow
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -83,8 +84,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     group_mean = df.groupby("campaign", observed=True)["bid_cents"].transform("mean")
     df["bid_cents_vs_campaign"] = df["bid_cents"] - group_mean
     df["served_month"] = df[DATE_COL].dt.month
-    cap = df["ad_position"].quantile(0.999)
-    df["ad_position"] = df["ad_position"].clip(upper=cap)
+    df["ad_position"] = df["ad_position"].clip(lower=0)
     return df
 
 
@@ -157,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     print(classification_report(y_test, model.predict(X_test), digits=3))
     plot_curves(y_test, proba, out_dir / "curves.png")
     save_artifacts(model, metrics, out_dir)
+    mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", "file:./mlruns"))
+    with mlflow.start_run(run_name="clicks-gb"):
+        mlflow.log_params({"model": "gb", "seed": RANDOM_STATE})
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifacts(str(out_dir))
     LOGGER.info("test metrics: %s", json.dumps(metrics, sort_keys=True))
     return 0
 

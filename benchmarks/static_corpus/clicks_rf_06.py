@@ -76,8 +76,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     group_mean = df.groupby("campaign", observed=True)["bid_cents"].transform("mean")
     df["bid_cents_vs_campaign"] = df["bid_cents"] - group_mean
     df["served_month"] = df[DATE_COL].dt.month
-    cap = df["ad_position"].quantile(0.999)
-    df["ad_position"] = df["ad_position"].clip(upper=cap)
+    df["ad_position"] = df["ad_position"].clip(lower=0)
     return df
 
 

@@ -71,8 +71,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     df["log_session_seconds"] = np.log1p(df["session_seconds"].clip(lower=0))
     group_mean = df.groupby("campaign", observed=True)["bid_cents"].transform("mean")
     df["bid_cents_vs_campaign"] = df["bid_cents"] - group_mean
-    cap = df["ad_position"].quantile(0.999)
-    df["ad_position"] = df["ad_position"].clip(upper=cap)
+    df["ad_position"] = df["ad_position"].clip(lower=0)
     return df
 
 

@@ -80,8 +80,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     group_mean = df.groupby("state", observed=True)["annual_income"].transform("mean")
     df["annual_income_vs_state"] = df["annual_income"] - group_mean
     df["application_month"] = df[DATE_COL].dt.month
-    cap = df["annual_income"].quantile(0.999)
-    df["annual_income"] = df["annual_income"].clip(upper=cap)
+    df["annual_income"] = df["annual_income"].clip(lower=0)
     return df
 
 

@@ -73,8 +73,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     df["log_price"] = np.log1p(df["price"].clip(lower=0))
     group_mean = df.groupby("store_type", observed=True)["price"].transform("mean")
     df["price_vs_store_type"] = df["price"] - group_mean
-    cap = df["price"].quantile(0.999)
-    df["price"] = df["price"].clip(upper=cap)
+    df["price"] = df["price"].clip(lower=0)
     return df
 
 

@@ -72,8 +72,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     group_mean = df.groupby("store_type", observed=True)["price"].transform("mean")
     df["price_vs_store_type"] = df["price"] - group_mean
     df["sale_month"] = df[DATE_COL].dt.month
-    cap = df["price"].quantile(0.999)
-    df["price"] = df["price"].clip(upper=cap)
+    df["price"] = df["price"].clip(lower=0)
     return df
 
 

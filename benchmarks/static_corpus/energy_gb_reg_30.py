@@ -73,8 +73,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     group_mean = df.groupby("season", observed=True)["temperature_c"].transform("mean")
     df["temperature_c_vs_season"] = df["temperature_c"] - group_mean
     df["timestamp_month"] = df[DATE_COL].dt.month
-    cap = df["temperature_c"].quantile(0.999)
-    df["temperature_c"] = df["temperature_c"].clip(upper=cap)
+    df["temperature_c"] = df["temperature_c"].clip(lower=0)
     return df
 
 

@@ -83,8 +83,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     group_mean = df.groupby("merchant_category", observed=True)["amount"].transform("mean")
     df["amount_vs_merchant_category"] = df["amount"] - group_mean
     df["transaction_time_month"] = df[DATE_COL].dt.month
-    cap = df["amount"].quantile(0.999)
-    df["amount"] = df["amount"].clip(upper=cap)
+    df["amount"] = df["amount"].clip(lower=0)
     return df
 
 

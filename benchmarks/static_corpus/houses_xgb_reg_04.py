@@ -66,8 +66,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     df["log_lot_area_sqft"] = np.log1p(df["lot_area_sqft"].clip(lower=0))
     group_mean = df.groupby("neighborhood", observed=True)["living_area_sqft"].transform("mean")
     df["living_area_sqft_vs_neighborhood"] = df["living_area_sqft"] - group_mean
-    cap = df["living_area_sqft"].quantile(0.999)
-    df["living_area_sqft"] = df["living_area_sqft"].clip(upper=cap)
+    df["living_area_sqft"] = df["living_area_sqft"].clip(lower=0)
     return df
 
 

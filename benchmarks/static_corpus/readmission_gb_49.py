@@ -80,8 +80,7 @@ def add_features(df: pd.DataFrame) -> pd.DataFrame:
     group_mean = df.groupby("admission_type", observed=True)["time_in_hospital"].transform("mean")
     df["time_in_hospital_vs_admission_type"] = df["time_in_hospital"] - group_mean
     df["admission_month"] = df[DATE_COL].dt.month
-    cap = df["time_in_hospital"].quantile(0.999)
-    df["time_in_hospital"] = df["time_in_hospital"].clip(upper=cap)
+    df["time_in_hospital"] = df["time_in_hospital"].clip(lower=0)
     return df
 
 
