@@ -173,8 +173,8 @@ def secret_name(name: str) -> bool:
         return True  # aws_access_key_id: the public half, but only ever written with the secret
     if _NOT_SECRET.intersection(parts):
         return False
-    if parts[-1] == "pass":
-        return True  # DB_PASS, smtp_pass
+    if parts[-1] == "pass" and len(parts) > 1:
+        return True  # DB_PASS, smtp_pass (a lone "pass" is a verdict or a state, not a key)
     if parts[-1] in _NAMES_OF_THINGS and not (len(parts) > 1 and parts[-2] in _KEY_PREFIXES):
         return False  # TOKEN_KEY = "llm.token_count": the name of a key, not a key
     if _SECRET_WORDS.intersection(parts) or "apikey" in name.lower().replace("_", ""):
