@@ -128,7 +128,12 @@ CV_FUNCTIONS = frozenset(
     )
 )
 HOLDOUT_SPLITS = frozenset(
-    {"sklearn.model_selection.train_test_split", "torch.utils.data.random_split"}
+    {
+        "sklearn.model_selection.train_test_split",
+        "dask_ml.model_selection.train_test_split",
+        "cuml.model_selection.train_test_split",
+        "torch.utils.data.random_split",
+    }
 )
 
 FIT_METHODS = frozenset({"fit", "fit_transform", "fit_resample", "fit_predict", "partial_fit"})
@@ -470,3 +475,7 @@ REDUCTIONS = frozenset({"sum", "prod", "count", "item", "nansum", "dot", "norm",
 REDUCTION_FUNCTIONS = frozenset(
     f"numpy.{name}" for name in ("sum", "prod", "nansum", "dot", "sqrt", "linalg.norm", "abs")
 )
+# Estimators fitted on held-out rows by design: they score another, already fitted model.
+EVALUATORS = frozenset({"PermutationImportance"})
+# Unsupervised models: fitted on test rows they describe those rows, they predict nothing.
+UNSUPERVISED = ("sklearn.cluster.", "sklearn.manifold.", "sklearn.mixture.", "hdbscan.", "umap.")

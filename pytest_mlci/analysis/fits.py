@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 
-from pytest_mlci.analysis.splits import SplitEvent, _saw_rows_of, roles
+from pytest_mlci.analysis.splits import SplitEvent, _mixed_splits, _saw_rows_of, roles
 from pytest_mlci.analysis.values import (
     Built,
     Draw,
@@ -223,9 +223,11 @@ class FitTracking:
                 sides = {r.role for r in roles(fit.data) if r.split is split}
                 if len(sides) == 1 or not _saw_rows_of(fit, split):
                     continue  # fitted on one side of this split, or on other rows
-                if fit.kind in ("preprocessor", "target"):
-                    self.leaks.append(Leak(fit, split, node))
+                if fit.kind in ("preprocessor", "target") and not sides:
+                    self.leaks.append(Leak(fit, split, node))  # fitted before the split
                 elif "test" in sides or not sides:
+                    # fitted after the split on rows that include its test side (train and
+                    # test concatenated), or a model fitted on all rows before it
                     self.model_leaks.append(Leak(fit, split, node))
 
     def _consume(self, labels: frozenset, how: str) -> None:
@@ -260,7 +262,13 @@ class FitTracking:
                 and label.kind in ("preprocessor", "target", "group")
                 and _saw_rows_of(label, split)
             ):
-                self.leaks.append(Leak(label, split, split.node))
+                earlier = [s for s in _mixed_splits(label.data) if s is not None]
+                if split.kind == "holdout" and earlier:
+                    # fitted on the train and test sides of an earlier split glued together,
+                    # then cut apart again: fitted on that split's test rows
+                    self.model_leaks.append(Leak(label, earlier[0], label.node))
+                else:
+                    self.leaks.append(Leak(label, split, split.node))
 
     # ---------------------------------------------------------------- statistics by hand
 

@@ -372,16 +372,22 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         value = Value({Source(name)})
         return self._named(name, value) if len(words(name)) > 1 else value
 
+    def _old_folds(self, splitter: Value, node: ast.AST) -> Value:
+        """``for train, test in KFold(len(X), n_folds=5)`` / ``list(kf)[0]``: the pre-0.20
+        splitters were iterated directly; the rows their indices select tell which data
+        they split (see ``_extend_split``)."""
+        name = splitter.built.cls.rsplit(".", 1)[-1]  # type: ignore[union-attr]
+        split = SplitEvent(node, "cv", name, _without_pending(splitter.labels))
+        self._split_created(split)
+        splitter.built.splits.append(split)  # type: ignore[union-attr]
+        folds = Value(flags={"folds"})
+        folds.split = split
+        return folds
+
     def _element(self, iterable: Value, node: ast.expr | None) -> Value:
         """One element of an iterable: a fold pair, an enumerate pair, a zip tuple, or 'a row'."""
         if iterable.kind == "splitter" and iterable.built is not None and node is not None:
-            # `for train, test in KFold(len(X), n_folds=5)`: the pre-0.20 splitters were
-            # iterated directly; the rows they index tell which data they split
-            name = iterable.built.cls.rsplit(".", 1)[-1]
-            split = SplitEvent(node, "cv", name, _without_pending(iterable.labels))
-            self._split_created(split)
-            iterable.built.splits.append(split)
-            return Value(items=(Value({Role(split, "train")}), Value({Role(split, "val")})))
+            iterable = self._old_folds(iterable, node)
         if "folds" in iterable.flags and iterable.split is not None:
             split = iterable.split
             return Value(
@@ -403,7 +409,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
                     for k in range(size)
                 ),
             )
-        element = Value(iterable.labels, flags=iterable.flags & {"pandas"})
+        element = Value(iterable.labels, flags=iterable.flags & {"pandas", "proba"})
         if "set" in iterable.flags and node is not None:
             element.order_origin = node
         return element
@@ -502,6 +508,9 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             return base.attrs[attr]
         if base.qualname is not None:
             return Value(qualname=catalog.canonical(f"{base.qualname}.{attr}"))
+        if attr in _ABOUT_NOT_OF_ROWS and base.is_data:
+            # `X_test.columns`, `X_test.shape`: the frame's layout, not its rows
+            return Value(flags={"scalar"} | (base.flags & {"set"}))
         result = Value(base.labels, flags=base.flags & {"pandas", "groupby", "set"})
         result.receiver = base
         result.attr = attr
@@ -526,6 +535,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             for role in roles(index.labels):
                 if role.split is not None and role.split.kind == "cv":
                     self._extend_split(role.split, base.labels)  # `X_scaled[train_idx]`
+        if "folds" in base.flags and base.split is not None and isinstance(position, int):
+            return self._element(base, None)  # `list(kf)[0]`: one (train, test) index pair
         result = Value(
             base.labels | _without_pending(index.labels),
             flags=base.flags & {"pandas", "proba", "statistic", "window"},
@@ -580,7 +591,10 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
     def _dispatch(
         self, node: ast.Call, func: Value, args: list[Value], kwargs: dict[str, Value]
     ) -> Value:
-        everything = union([*args, *kwargs.values()])
+        # `lgb.Dataset(X_test, reference=lgb_train)` borrows bin edges, not rows
+        everything = union(
+            [*args, *(v for k, v in kwargs.items() if k not in ("reference", "ref"))]
+        )
         for name in ("columns", "usecols", "feature_names", "features"):
             if name in kwargs:
                 self._set_order_use(kwargs[name], node)
@@ -806,13 +820,15 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             return Value(first.labels, flags={"set"} if args and "ints" not in first.flags else ())
         if name == "range":
             return Value(flags={"scalar", "ints"})
+        if name in ("list", "tuple") and first.kind == "splitter" and first.built is not None:
+            return self._old_folds(first, node)  # `train_idx, test_idx = list(kf)[0]`
         if name in ("list", "tuple"):
             result = first.copy()
             result.flags = first.flags - {"set"}
             if "set" in first.flags:
                 result.order_origin = node
             return result
-        if name in ("max", "min", "sorted") and "zip" in first.flags and has_test(everything):
+        if name in ("max", "min") and "zip" in first.flags and has_test(everything):
             # `max(zip(test_scores, params))`: the parameter paired with the best test score
             self.choices.append(Choice(node, everything))
         elif name in ("max", "min", "sorted") and "key" in kwargs:
@@ -850,7 +866,11 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             return self._fit(node, receiver, method, args, kwargs)
         if method == "set_params" and receiver.built is not None and "random_state" in kwargs:
             receiver.built.reseeded = True
-        if method == "step" and "optimizer" in receiver.flags:
+        optimizer = receiver.instance_of or ""
+        if method == "step" and (
+            "optimizer" in receiver.flags
+            or (optimizer.startswith("torch.optim.") and ".lr_scheduler." not in optimizer)
+        ):
             self.trains.setdefault("torch", []).append((node, self._order))  # a training step
         self._early_stopping(node, kwargs, receiver)
         if (
@@ -895,6 +915,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             statistic = self._statistic(receiver, axis if method != "quantile" else None)
             if statistic is not None:
                 return statistic
+        if method == "drop":  # `train = df.drop(test.index)`: what is removed is not kept
+            everything = frozenset(label for label in everything if not isinstance(label, Role))
         result = Value(
             receiver.labels | everything,
             flags=receiver.flags & {"pandas", "proba", "statistic", "window"},
@@ -948,6 +970,10 @@ def _method(cls: ast.ClassDef, name: str) -> ast.AST | None:
     return None
 
 
+# attributes that describe a frame or an array, not its rows
+_ABOUT_NOT_OF_ROWS = frozenset(
+    {"columns", "shape", "dtypes", "dtype", "ndim", "feature_names", "feature_names_in_"}
+)
 # attribute reads that do not show an estimator is used: fitting it (tracked apart) and
 # setting its parameters
 _NOT_A_USE = catalog.FIT_METHODS | {"set_params", "get_params", "split"}

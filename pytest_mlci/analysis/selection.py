@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from pytest_mlci.analysis import catalog
 from pytest_mlci.analysis.splits import has_test
-from pytest_mlci.analysis.values import Scope, Source, Value, union, words
+from pytest_mlci.analysis.values import Scope, Source, Value, _flatten, union, words
 
 
 class Choice:
@@ -33,7 +33,10 @@ class SelectionTracking:
         operands = [self._eval(node.left, scope)] + [self._eval(c, scope) for c in node.comparators]
         labels = union(operands)
         ordering = any(isinstance(op, ast.Lt | ast.Gt | ast.LtE | ast.GtE) for op in node.ops)
-        if ordering and self._in_condition and has_test(labels):
+        # `score > best` compares two results: a choice; `proba > 0.5` compares with a fixed
+        # number: a classification (the threshold itself is MLC901's business)
+        fixed = any(isinstance(n, ast.Constant) for n in [node.left, *node.comparators])
+        if ordering and self._in_condition and not fixed and has_test(labels):
             self.choices.append(Choice(node, labels))
         if ordering:
             nodes = [node.left, *node.comparators]
@@ -48,6 +51,12 @@ class SelectionTracking:
             return
         if "proba" in args[0].flags:
             return
+        first = node.args[0] if node.args else None
+        if isinstance(first, ast.Subscript) and (
+            isinstance(first.slice, ast.Name)
+            or (isinstance(first.slice, ast.Constant) and isinstance(first.slice.value, int))
+        ):
+            return  # `np.argmax(y_test[i])`: one row decoded (a one-hot label, a prediction)
         if has_test(args[0].labels):
             self.choices.append(Choice(node, args[0].labels))
 
@@ -55,7 +64,8 @@ class SelectionTracking:
         self, node: ast.Call, kwargs: dict[str, Value], estimator: Value | None
     ) -> None:
         watched = [kwargs[k] for k in catalog.EVAL_KWARGS if k in kwargs]
-        if not watched or not has_test(union(watched)):
+        # a watch list holds train and test side by side: look at each set in it
+        if not any(has_test(part.labels) for value in watched for part in _flatten(value)):
             return
         given = set(kwargs) | (estimator.keywords if estimator else set())
         if given & catalog.EARLY_STOP_KWARGS:
@@ -68,7 +78,9 @@ class SelectionTracking:
                 self.early_stops.append((node, verdict))
 
 
-_CHOOSING = re.compile(r"early|stop|checkpoint|plateau|best|prun", re.IGNORECASE)
+_CHOOSING = re.compile(r"early|stop|modelcheckpoint|plateau|best|prun", re.IGNORECASE)
+# a checkpoint of some other kind may keep the best weights, or only save metrics
+_MAYBE_CHOOSING = re.compile(r"checkpoint", re.IGNORECASE)
 
 
 def _callbacks_choose(callbacks: Value | None, literal: ast.expr | None) -> str | None:
@@ -86,6 +98,8 @@ def _callbacks_choose(callbacks: Value | None, literal: ast.expr | None) -> str 
         return "medium"
     if any(_CHOOSING.search(name) for name in names):
         return "high"
+    if any(_MAYBE_CHOOSING.search(name) for name in names):
+        return "medium"
     if names and all(names):
         return None  # record_evaluation, log_evaluation, TensorBoard, CSVLogger ...
     return "medium"

@@ -30,6 +30,8 @@ _ROLE_WORDS = {
     "dev": "val",
     "cal": "val",
     "calib": "val",
+    "eval": "val",  # X_eval: the set early stopping watches
+    "validate": "val",
     "calibration": "val",
     "train": "train",
     "tr": "train",
@@ -164,9 +166,31 @@ def roles(labels: Iterable) -> Iterator[Role]:
     return (label for label in labels if isinstance(label, Role))
 
 
+def merged_by_name(labels: Iterable) -> bool:
+    """Rows of a ``train`` and a ``test`` set known only by their names, together: usually a
+    competition's labelled train file and unlabelled test file merged for feature engineering
+    (transductive, and the test rows are never scored), sometimes a real leak."""
+    sides = {label.role for label in labels if isinstance(label, Role) and label.split is None}
+    return {"train", "test"} <= sides
+
+
 def has_test(labels: Iterable) -> bool:
-    """Whether a value carries rows of a test set (validation sets and CV folds do not count)."""
-    return any(isinstance(label, Role) and label.role == "test" for label in labels)
+    """Whether a value carries rows of a test set (validation sets and CV folds do not count).
+
+    A ``train`` and a ``test`` set known only by their names, merged (a Kaggle competition's
+    train and test files concatenated for feature engineering), are all the rows, not a test
+    set: what is cut from them later is a new split's business. The two sides of a real
+    split are still test rows when they travel together (a watch list of train and test).
+    """
+    by_name: set = set()
+    for label in labels:
+        if isinstance(label, Role):
+            if label.split is not None:
+                if label.role == "test":
+                    return True
+            else:
+                by_name.add(label.role)
+    return "test" in by_name and "train" not in by_name
 
 
 def _saw_rows_of(fit: FitEvent, split: SplitEvent) -> bool:
@@ -226,6 +250,7 @@ class SplitTracking:
         if not base.is_data or _selects_columns(node.slice):
             return value
         index = self._eval(node.slice, scope)
+        self._consume(index.labels, "split")  # `data.iloc[shuffled[:n]]`: a random split
         if any(True for _ in roles(index.labels)):
             return value  # selecting rows by split indices: the roles are already there
         if any(True for _ in roles(base.labels)) and not _mixed(base.labels):
@@ -235,7 +260,6 @@ class SplitTracking:
             split = SplitEvent(node, "holdout", "a manual train/test slice", base.labels)
             self._manual_splits[id(base)] = split
             self._split_created(split)
-        self._consume(index.labels, "split")  # `data.iloc[shuffled[:n]]`: a random split
         return value.copy(value.labels | {Role(split, role)})
 
     def _named(self, name: str, value: Value) -> Value:

@@ -16,6 +16,9 @@ What it does
       "/imagenet"``. The literal parts up to the first variable count:
       ``os.path.join("/kaggle", "input", name)`` is still ``/kaggle/input``.
 
+    A directory only walked (``for root, _, files in os.walk("/kaggle/input"): print(...)``,
+    the Kaggle notebook template) is medium confidence: nothing is read from it.
+
     Docstrings, web routes (``@app.get("/data/latest")``), ``/dev/null``, ``/proc``, ``/etc``,
     ``/usr``, the system temporary directories (``/tmp``, ``/var/tmp``), ``/var/log``,
     ``/var/www`` and other system locations are not flagged: they exist on every machine.
@@ -43,7 +46,7 @@ import ast
 import re
 from collections.abc import Iterator
 
-from pytest_mlci.analysis import Analysis, Finding
+from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding
 
 CODE = "MLC201"
 FAMILY = "hardcoded"
@@ -229,7 +232,21 @@ def _assembled(node: ast.BinOp | ast.Call, parts: list[ast.Constant]) -> str:
     return text
 
 
+def _listed(nodes: list[ast.AST]) -> set[int]:
+    """Literals a directory walk starts from (``os.walk("/kaggle/input")``): notebook
+    templates list what exists there to print it, which reads nothing from it."""
+    found: set[int] = set()
+    for node in nodes:
+        if type(node) is ast.Call and node.args and type(node.args[0]) is ast.Constant:
+            func = node.func
+            called = func.attr if type(func) is ast.Attribute else getattr(func, "id", "")
+            if called == "walk":
+                found.add(id(node.args[0]))
+    return found
+
+
 def check(analysis: Analysis) -> Iterator[Finding]:
+    listed = _listed(analysis.nodes)
     skip = set(analysis.docstrings) | _routes(analysis.nodes)
     joined: set[int] = set()  # first parts already reported as part of a longer expression
     for node in analysis.nodes:
@@ -278,7 +295,8 @@ def check(analysis: Analysis) -> Iterator[Finding]:
             and id(node) not in skip
             and looks_absolute(node.value)
         ):
-            yield analysis.finding(CODE, _message(node.value), node)
+            confidence = MEDIUM if id(node) in listed else HIGH
+            yield analysis.finding(CODE, _message(node.value), node, confidence)
 
 
 def _message(path: str) -> str:

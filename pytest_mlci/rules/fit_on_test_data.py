@@ -33,9 +33,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pytest_mlci.analysis import Analysis, Finding
+from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding, catalog
 from pytest_mlci.analysis.fits import FitEvent
-from pytest_mlci.analysis.splits import has_test, roles
+from pytest_mlci.analysis.splits import Role, has_test, roles
 
 CODE = "MLC002"
 FAMILY = "leakage"
@@ -72,14 +72,18 @@ def check(analysis: Analysis) -> Iterator[Finding]:
         yield analysis.finding(
             CODE,
             f"{leak.fit.name}.{leak.fit.method}() is fitted on rows that include the test set "
-            f"of {leak.split.name}, and then scored on it; fit on the training rows only",
+            f"of {leak.split.name}, and then applied to it; fit on the training rows only",
             leak.fit.node,
+            # an encoder that learns only which categories or words exist leaks no statistic
+            MEDIUM if catalog.learns_vocabulary_only(leak.fit.cls, frozenset()) else HIGH,
         )
     for fit in analysis.flow.fits:
         if id(fit) in reported:
             continue
         if fit.kind == "group" or _refit_after_evaluation(analysis, fit):
             continue
+        if (fit.cls or "").rsplit(".", 1)[-1] in catalog.EVALUATORS:
+            continue  # PermutationImportance(model).fit(X_test, y_test) is how it is used
         found = list(roles(fit.data))
         for role in found:
             if role.role != "test":
@@ -95,5 +99,16 @@ def check(analysis: Analysis) -> Iterator[Finding]:
                 else f"{fit.name}.{fit.method}() is fitted on test data; fit on the training "
                 "rows and only transform/predict the test rows"
             )
-            yield analysis.finding(CODE, message, fit.node)
+            yield analysis.finding(CODE, message, fit.node, _confidence(fit, role))
             break
+
+
+def _confidence(fit: FitEvent, role: Role) -> str:
+    """Medium when the rows are a test set only by name (often a competition's unlabelled
+    test file, whose own statistics are a feature of the inference batch) or the estimator
+    is unsupervised (clusters of the test rows drawn for a look)."""
+    if role.split is None and fit.method == "statistic":
+        return MEDIUM
+    if (fit.cls or "").startswith(catalog.UNSUPERVISED):
+        return MEDIUM
+    return HIGH

@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding, FitEvent, catalog
+from pytest_mlci.analysis.splits import merged_by_name
 
 CODE = "MLC001"
 FAMILY = "leakage"
@@ -52,9 +53,13 @@ MESSAGE = "preprocessor fitted before the train/test split; fit it on the traini
 
 
 def _confidence(fit: FitEvent) -> str:
-    """Medium for a transformer that learns only which categories exist (no statistic)."""
+    """Medium for a transformer that learns only which categories exist (no statistic), and
+    for one fitted on a train and a test set known only by name, together (usually a
+    competition's unlabelled test file merged in for feature engineering)."""
     keywords = fit.estimator.keywords if fit.estimator is not None else frozenset()
-    return MEDIUM if catalog.learns_vocabulary_only(fit.cls, keywords) else HIGH
+    if catalog.learns_vocabulary_only(fit.cls, keywords) or merged_by_name(fit.data):
+        return MEDIUM
+    return HIGH
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:

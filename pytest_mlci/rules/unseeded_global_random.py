@@ -93,14 +93,19 @@ def _uses(analysis: Analysis) -> list[tuple[str, ast.AST, int | None, str, bool]
             continue
         if call.qualname == "torch.utils.data.DataLoader" and analysis.seeds.any("torch"):
             continue  # a loader shuffles when iterated, after the set-up that seeds
-        # random_split draws and splits at once
-        high = id(call.node) in splits or call.qualname in catalog.HOLDOUT_SPLITS
+        # random_split draws and splits at once; a shuffling loader feeds the training
+        high = (
+            id(call.node) in splits
+            or call.qualname in catalog.HOLDOUT_SPLITS
+            or (call.qualname == "torch.utils.data.DataLoader" and library in flow.trains)
+        )
         uses.append((library, call.node, call.order, HIGH if high else MEDIUM, False))
     for library, trainings in flow.trains.items():
         for node, order in trainings:
             if order is not None:  # training initialises weights and drops units at random
                 uses.append((library, node, order, HIGH, True))
-    uses.sort(key=lambda use: (getattr(use[1], "lineno", 0), getattr(use[1], "col_offset", 0)))
+    # in the order they run: a function's body runs when the statement calling it does
+    uses.sort(key=lambda use: (use[2] or 0, getattr(use[1], "lineno", 0), use[1].col_offset))
     return uses
 
 
