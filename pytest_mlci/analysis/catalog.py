@@ -214,6 +214,10 @@ _NOT_ESTIMATORS = frozenset(
         "itertools",
     }
 )
+# Packages whose all-capitals names are classes (acronyms), not constants.
+_ACRONYM_CLASSES = frozenset(
+    {"sklearn", "imblearn", "xgboost", "lightgbm", "catboost", "torch", "keras", "hdbscan"}
+)
 _DATA_CLASSES = frozenset(
     {
         "xgboost.DMatrix",
@@ -251,6 +255,11 @@ def canonical(qualname: str) -> str:
     return qualname
 
 
+def stateless(qualname: str) -> bool:
+    """A transformer class that learns nothing from other rows (``LabelEncoder``)."""
+    return qualname.startswith(_PREPROCESSOR_PACKAGES) and qualname.rsplit(".", 1)[-1] in _STATELESS
+
+
 def estimator_kind(qualname: str) -> str | None:
     """``preprocessor`` | ``target`` | ``splitter`` | ``search`` | ``model`` | None (not a class).
 
@@ -276,8 +285,8 @@ def estimator_kind(qualname: str) -> str | None:
     top = qualname.split(".", 1)[0]
     if top in _NOT_ESTIMATORS or qualname in _DATA_CLASSES:
         return None
-    if name[:1].isupper() and not name.isupper():
-        return "model"
+    if name[:1].isupper() and (not name.isupper() or top in _ACRONYM_CLASSES):
+        return "model"  # `SVC`, `DBSCAN`, `LSTM` are classes there; elsewhere `NAN` is not
     return None
 
 

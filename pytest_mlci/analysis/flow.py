@@ -523,6 +523,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         index = self._eval(node.slice, scope)
         self._set_order_use(index, node)
         position = index.const
+        ordered = self._order_draws(index)
         if (
             base.items is not None
             and isinstance(position, int)
@@ -538,7 +539,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         if "folds" in base.flags and base.split is not None and isinstance(position, int):
             return self._element(base, None)  # `list(kf)[0]`: one (train, test) index pair
         result = Value(
-            base.labels | _without_pending(index.labels),
+            base.labels | _without_pending(index.labels) | ordered,
             flags=base.flags & {"pandas", "proba", "statistic", "window"},
         )
         result.receiver = base  # `df["a"].fillna(..., inplace=True)` writes into df
@@ -595,9 +596,14 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         everything = union(
             [*args, *(v for k, v in kwargs.items() if k not in ("reference", "ref"))]
         )
-        for name in ("columns", "usecols", "feature_names", "features"):
-            if name in kwargs:
-                self._set_order_use(kwargs[name], node)
+        ordered: frozenset = frozenset()
+        if func.attr != "drop":  # dropping columns keeps the frame's own order
+            for name in ("columns", "usecols", "feature_names", "features"):
+                if name in kwargs:
+                    self._set_order_use(kwargs[name], node)
+                    ordered = ordered | self._order_draws(kwargs[name])
+        if ordered:  # `pd.DataFrame(values, columns=cols)`: the frame's columns in set order
+            everything = everything | ordered
         if func.func is not None:
             name = getattr(func.func[0], "name", "<lambda>")
             self.calls.append(CallSite(node, f"<local>.{name}", None, None, self._order))
@@ -753,6 +759,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         if kind is not None:
             return self._construct(node, qualname, kind, args, kwargs, everything)
         flags = {"pandas"} if qualname.startswith("pandas.") else set()
+        if catalog.stateless(qualname):
+            flags.add("stateless")  # LabelEncoder(): its fit learns nothing worth a finding
         if qualname.startswith("torch.optim.") and qualname.rsplit(".", 1)[-1][:1].isupper():
             flags.add("optimizer")  # its step() is a training step
         if qualname in catalog.PROBA_FUNCTIONS:
@@ -862,8 +870,10 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
                 return self._invoke(
                     definition, self.globals, [receiver, *args], kwargs, self_value=receiver
                 )
-        if method in catalog.FIT_METHODS:
+        if method in catalog.FIT_METHODS and "stateless" not in receiver.flags:
             return self._fit(node, receiver, method, args, kwargs)
+        if method in ("size", "numel", "dim", "nunique", "__len__"):
+            return Value(flags={"scalar"})  # how many rows, not rows
         if method == "set_params" and receiver.built is not None and "random_state" in kwargs:
             receiver.built.reseeded = True
         optimizer = receiver.instance_of or ""
@@ -901,6 +911,9 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             folds = Value(flags={"folds"})
             folds.split = split
             return folds
+        if method == "append" and "pandas" in receiver.flags:
+            # DataFrame.append returns the rows of both (like pd.concat); it mutates nothing
+            return Value(receiver.labels | everything, flags={"pandas"})
         if method in catalog.MUTATORS:
             if everything:
                 receiver.labels = receiver.labels | everything
@@ -917,6 +930,10 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
                 return statistic
         if method == "drop":  # `train = df.drop(test.index)`: what is removed is not kept
             everything = frozenset(label for label in everything if not isinstance(label, Role))
+            held_out = self._sample_split(node, receiver, args, kwargs)
+            if held_out is not None:
+                result = Value(receiver.labels | everything | {held_out}, flags={"pandas"})
+                return result
         result = Value(
             receiver.labels | everything,
             flags=receiver.flags & {"pandas", "proba", "statistic", "window"},
@@ -956,11 +973,36 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             result.order_origin = receiver.order_origin
         return result
 
+    def _sample_split(
+        self, node: ast.Call, receiver: Value, args: list[Value], kwargs: dict[str, Value]
+    ) -> Role | None:
+        """``test = df.sample(frac=0.2); train = df.drop(test.index)``: a split into a sample
+        and the rest. The sample gets the held-out role, the rest the training role."""
+        given = args[0] if args else kwargs.get("index")
+        if given is None or given.attr != "index" or given.receiver is None:
+            return None
+        sample = given.receiver
+        if not sample.is_data or not (
+            {label for label in sample.labels if isinstance(label, Source)}
+            & {label for label in receiver.labels if isinstance(label, Source)}
+        ):
+            return None
+        split = SplitEvent(node, "holdout", "a sample and the rest (drop)", receiver.labels)
+        self._split_created(split)
+        sample.labels = sample.labels | {Role(split, "test")}
+        return Role(split, "train")
+
     def _set_order_use(self, index: Value, node: ast.AST) -> None:
         candidates = [index, *(index.items or ())]
         for candidate in candidates:
             if candidate.order_origin is not None:
                 self.set_order_uses.append((candidate.order_origin, node))
+
+    def _order_draws(self, index: Value) -> frozenset:
+        """Column order taken from a set is drawn from the string hash seed: a label on the
+        selected columns, so rules can tell a model's features from a heatmap's rows."""
+        origins = [c.order_origin for c in (index, *(index.items or ())) if c.order_origin]
+        return frozenset(Draw(origin, "hash", values=False) for origin in origins)
 
 
 def _method(cls: ast.ClassDef, name: str) -> ast.AST | None:

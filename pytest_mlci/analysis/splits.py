@@ -205,11 +205,21 @@ def _saw_rows_of(fit: FitEvent, split: SplitEvent) -> bool:
     """
     if not fit.sources & split.inputs:
         return False
-    if split.kind == "cv":
-        return True  # every fold is validated on rows the fit has seen
     fitted_sides: dict[SplitEvent | None, set[str]] = {}
     for role in roles(fit.data):
         fitted_sides.setdefault(role.split, set()).add(role.role)
+    split_sides: dict[SplitEvent | None, set[str]] = {}
+    for role in roles(split.inputs):
+        split_sides.setdefault(role.split, set()).add(role.role)
+    for earlier, sides in fitted_sides.items():
+        if earlier is not None and earlier in split_sides and not sides & split_sides[earlier]:
+            return False  # fitted on one side of an earlier split, this one cuts the other
+    if split.kind == "cv":
+        # every fold is validated on rows the fit has seen, unless it was fitted fold by fold
+        return not any(
+            s is not None and s.kind == "cv" and len(sides) == 1
+            for s, sides in fitted_sides.items()
+        )
     return not any(len(sides) == 1 for sides in fitted_sides.values())
 
 

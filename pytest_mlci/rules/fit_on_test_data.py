@@ -104,11 +104,11 @@ def check(analysis: Analysis) -> Iterator[Finding]:
 
 
 def _confidence(fit: FitEvent, role: Role) -> str:
-    """Medium when the rows are a test set only by name (often a competition's unlabelled
-    test file, whose own statistics are a feature of the inference batch) or the estimator
-    is unsupervised (clusters of the test rows drawn for a look)."""
-    if role.split is None and fit.method == "statistic":
-        return MEDIUM
+    """Medium for statistics of rows that are a test set only by name (often a competition's
+    unlabelled test file or an inference batch, whose own statistics are a feature of it),
+    and for an unsupervised estimator (clusters of the test rows drawn for a look)."""
+    if role.split is None and fit.kind == "preprocessor" and fit.estimator is None:
+        return MEDIUM  # statistics or a scaling function, not a fitted object kept for later
     if (fit.cls or "").startswith(catalog.UNSUPERVISED):
         return MEDIUM
     return HIGH

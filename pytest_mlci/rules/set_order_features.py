@@ -5,7 +5,9 @@ What it does
     over a set (including ``set(a) - set(b)`` and ``.union()``/``.difference()``) when the
     resulting order is used to select or name columns: ``df[cols]``, ``X.loc[:, cols]``,
     ``pd.DataFrame(data, columns=cols)``, ``usecols=``/``feature_names=``. Sets of integer
-    literals are not flagged (their order is stable).
+    literals are not flagged (their order is stable). High confidence when the columns so
+    ordered reach a fit, a split or a prediction (a model's features); medium when they only
+    order a table or a plot.
 
 Why is this bad?
     The iteration order of a set of strings depends on string hashing, which Python
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pytest_mlci.analysis import Analysis, Finding
+from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding
 
 CODE = "MLC105"
 FAMILY = "nondeterminism"
@@ -34,6 +36,8 @@ MESSAGE = "feature order taken from a set changes between runs; use sorted(...)"
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:
+    # columns in set order that reach a fit, a split or a prediction (a model's features)
+    consumed = {id(draw.node) for draw in analysis.flow.random_consumed if draw.library == "hash"}
     seen = set()
     for origin, _use in analysis.flow.set_order_uses:
         if id(origin) in seen:
@@ -44,4 +48,5 @@ def check(analysis: Analysis) -> Iterator[Finding]:
             "column order comes from iterating a set, which changes between runs "
             "(PYTHONHASHSEED); use sorted(...)",
             origin,
+            HIGH if id(origin) in consumed else MEDIUM,
         )
