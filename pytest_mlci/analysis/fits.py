@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import ast
 
-from pytest_mlci.analysis.splits import SplitEvent, _mixed_splits, _saw_rows_of, roles
+from pytest_mlci.analysis.splits import (
+    SplitEvent,
+    _mixed,
+    _mixed_splits,
+    _saw_rows_of,
+    merged_by_name,
+    roles,
+)
 from pytest_mlci.analysis.values import (
     Built,
     Draw,
@@ -218,7 +225,12 @@ class FitTracking:
                 continue
             for role in roles(data):
                 split = role.split
-                if split is None or (role.role != "test" and fit.kind == "model"):
+                if split is None:
+                    if role.role == "test" and merged_by_name(fit.data) and not _mixed(data):
+                        # fitted on a train and a test file stacked, applied to the test file
+                        self.named_leaks.append(Leak(fit, None, node))  # type: ignore[arg-type]
+                    continue
+                if role.role != "test" and fit.kind == "model":
                     continue
                 sides = {r.role for r in roles(fit.data) if r.split is split}
                 if len(sides) == 1 or not _saw_rows_of(fit, split):

@@ -122,6 +122,10 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         self.leaks: list[Leak] = []
         # models fitted on rows that include a test set they are then scored on
         self.model_leaks: list[Leak] = []
+        # the same, for a train and a test set known only by their names (separate files)
+        self.named_leaks: list[Leak] = []
+        # labels of the rows a score was computed on (metrics, .score, .evaluate)
+        self.scored: list[frozenset] = []
         self.calls: list[CallSite] = []
         self.choices: list[Choice] = []
         self.early_stops: list[tuple[ast.Call, str]] = []  # (call, confidence)
@@ -628,6 +632,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         if func.receiver is not None and func.attr is not None:
             self.calls.append(CallSite(node, None, func.attr, func.receiver, self._order))
             return self._call_method(node, func.receiver, func.attr, args, kwargs, everything)
+        if (func.instance_of or "").endswith("Loss"):
+            self.scored.append(everything)  # `criterion(model(x_test), y_test)`
         if func.instance_of is not None or func.is_data:
             # `model(x)`: calling an object, not a function: a model's output, scores per row
             return Value(everything | func.labels, flags={"proba"})
@@ -754,6 +760,10 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             return Value(everything)
         if qualname.endswith((".argmax", ".argmin", ".nanargmax", ".nanargmin")):
             self._arg_choice(node, args, kwargs)
+        if qualname.startswith(("sklearn.metrics.", "torchmetrics.")) or (
+            qualname.startswith("torch.nn.functional.") and "loss" in qualname
+        ):
+            self.scored.append(everything)
         self._early_stopping(node, kwargs, None)
         kind = catalog.estimator_kind(qualname)
         if kind is not None:
@@ -874,6 +884,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             return self._fit(node, receiver, method, args, kwargs)
         if method in ("size", "numel", "dim", "nunique", "__len__"):
             return Value(flags={"scalar"})  # how many rows, not rows
+        if method in ("score", "evaluate"):
+            self.scored.append(everything)
         if method == "set_params" and receiver.built is not None and "random_state" in kwargs:
             receiver.built.reseeded = True
         optimizer = receiver.instance_of or ""

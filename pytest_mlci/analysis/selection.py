@@ -88,11 +88,14 @@ def _callbacks_choose(callbacks: Value | None, literal: ast.expr | None) -> str 
     a best-checkpoint, a learning-rate plateau, a pruner), None when all of them only record
     or log, ``medium`` when the interpreter cannot see them."""
     names: list[str] = []
-    if isinstance(literal, ast.List | ast.Tuple):
-        names = [ast.unparse(element) for element in literal.elts]
-    elif callbacks is not None and callbacks.items is not None:
-        for item in callbacks.items:
-            names.append(item.instance_of or item.qualname or "")
+    if callbacks is not None and callbacks.items is not None:
+        elements = literal.elts if isinstance(literal, ast.List | ast.Tuple) else []
+        for position, item in enumerate(callbacks.items):
+            # what the callback is: its class, the function that made it, or its source text
+            name = item.instance_of or item.qualname or ""
+            if not name and position < len(elements) and isinstance(elements[position], ast.Call):
+                name = ast.unparse(elements[position].func)
+            names.append(name)
             names.extend(label.name for label in item.labels if isinstance(label, Source))
     else:
         return "medium"

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 
 from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding, catalog
 from pytest_mlci.analysis.fits import FitEvent
-from pytest_mlci.analysis.splits import Role, has_test, roles
+from pytest_mlci.analysis.splits import Role, has_test, merged_by_name, roles
 
 CODE = "MLC002"
 FAMILY = "leakage"
@@ -77,6 +77,18 @@ def check(analysis: Analysis) -> Iterator[Finding]:
             # an encoder that learns only which categories or words exist leaks no statistic
             MEDIUM if catalog.learns_vocabulary_only(leak.fit.cls, frozenset()) else HIGH,
         )
+    scored = _scores_named_test(analysis)
+    for leak in analysis.flow.named_leaks:
+        if id(leak.fit) in reported:
+            continue
+        reported.add(id(leak.fit))
+        yield analysis.finding(
+            CODE,
+            f"{leak.fit.name}.{leak.fit.method}() is fitted on the train and test sets stacked "
+            "together and then applied to the test set; fit on the training rows only",
+            leak.fit.node,
+            HIGH if scored else MEDIUM,
+        )
     for fit in analysis.flow.fits:
         if id(fit) in reported:
             continue
@@ -99,15 +111,28 @@ def check(analysis: Analysis) -> Iterator[Finding]:
                 else f"{fit.name}.{fit.method}() is fitted on test data; fit on the training "
                 "rows and only transform/predict the test rows"
             )
-            yield analysis.finding(CODE, message, fit.node, _confidence(fit, role))
+            yield analysis.finding(CODE, message, fit.node, _confidence(fit, role, scored))
             break
 
 
-def _confidence(fit: FitEvent, role: Role) -> str:
+def _scores_named_test(analysis: Analysis) -> bool:
+    """Whether a score is computed on a test set known by its name: then it is a labelled
+    test set (a metric on it is reported), not a competition's unlabelled file."""
+    return any(
+        any(
+            isinstance(label, Role) and label.split is None and label.role == "test"
+            for label in labels
+        )
+        and not merged_by_name(labels)
+        for labels in analysis.flow.scored
+    )
+
+
+def _confidence(fit: FitEvent, role: Role, scored: bool = False) -> str:
     """Medium for statistics of rows that are a test set only by name (often a competition's
     unlabelled test file or an inference batch, whose own statistics are a feature of it),
     and for an unsupervised estimator (clusters of the test rows drawn for a look)."""
-    if role.split is None and fit.kind == "preprocessor" and fit.estimator is None:
+    if role.split is None and fit.kind == "preprocessor" and fit.estimator is None and not scored:
         return MEDIUM  # statistics or a scaling function, not a fitted object kept for later
     if (fit.cls or "").startswith(catalog.UNSUPERVISED):
         return MEDIUM

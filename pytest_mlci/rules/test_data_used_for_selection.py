@@ -37,22 +37,95 @@ Use instead
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 
-from pytest_mlci.analysis import Analysis, Finding
+from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding
 
 CODE = "MLC003"
 FAMILY = "leakage"
 MESSAGE = "test data used to choose a model setting; choose on a validation split or with CV"
 
 
+# Calls that only draw a value: a choice whose result goes nowhere else decides nothing.
+# (Printing the chosen value is reporting it: still a choice.)
+_DISPLAY = frozenset(
+    {
+        "axvline",
+        "axhline",
+        "vlines",
+        "hlines",
+        "annotate",
+        "text",
+        "scatter",
+        "plot",
+        "axvspan",
+        "set_title",
+        "title",
+        "xlabel",
+        "ylabel",
+        "legend",
+    }
+)
+
+
+def _parents(analysis: Analysis) -> dict[int, ast.AST]:
+    parents: dict[int, ast.AST] = {}
+    for node in analysis.nodes:
+        for child in ast.iter_child_nodes(node):
+            parents[id(child)] = node
+    return parents
+
+
+def _displayed_only(analysis: Analysis, node: ast.AST, parents: dict[int, ast.AST]) -> bool:
+    """``best = np.argmin(test_curve)`` used only in ``plt.axvline(best)``: a reference line
+    drawn on a learning curve, not a setting chosen."""
+    parent = parents.get(id(node))
+    while parent is not None and not isinstance(parent, ast.stmt):
+        if isinstance(parent, ast.Call) and _called(parent) in _DISPLAY:
+            return True  # `plt.axvline(np.argmin(test_curve))`
+        parent = parents.get(id(parent))
+    if not (
+        isinstance(parent, ast.Assign)
+        and len(parent.targets) == 1
+        and isinstance(parent.targets[0], ast.Name)
+    ):
+        return False
+    name = parent.targets[0].id
+    uses = [
+        n
+        for n in analysis.nodes
+        if isinstance(n, ast.Name) and n.id == name and n is not parent.targets[0]
+    ]
+    for use in uses:
+        holder = parents.get(id(use))
+        while holder is not None and not isinstance(holder, ast.stmt):
+            if isinstance(holder, ast.Call) and _called(holder) in _DISPLAY:
+                break
+            holder = parents.get(id(holder))
+        else:
+            return False
+        if holder is None or isinstance(holder, ast.stmt):
+            return False
+    return bool(uses)
+
+
+def _called(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
 def check(analysis: Analysis) -> Iterator[Finding]:
+    parents = _parents(analysis) if analysis.flow.choices else {}
     for choice in analysis.flow.choices:
+        shown = _displayed_only(analysis, choice.node, parents)
         yield analysis.finding(
             CODE,
             "a choice is made on test-set results; choose on a validation split or with CV "
-            "and score the test set once at the end",
+            "and score the test set once at the end"
+            + (" (here it is only displayed)" if shown else ""),
             choice.node,
+            MEDIUM if shown else HIGH,
         )
     for node, confidence in analysis.flow.early_stops:
         yield analysis.finding(
