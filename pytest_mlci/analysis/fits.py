@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 
+from pytest_mlci.analysis import catalog
 from pytest_mlci.analysis.splits import (
     SplitEvent,
     _mixed,
@@ -19,11 +20,11 @@ from pytest_mlci.analysis.splits import (
 )
 from pytest_mlci.analysis.values import (
     Built,
-    Draw,
     Scope,
     Source,
     Value,
     _flatten,
+    _without_pending,
     made_up,
     union,
 )
@@ -242,12 +243,6 @@ class FitTracking:
                     # test concatenated), or a model fitted on all rows before it
                     self.model_leaks.append(Leak(fit, split, node))
 
-    def _consume(self, labels: frozenset, how: str) -> None:
-        """Random draws among ``labels`` reached a ``split``, a ``fit`` or a ``score``."""
-        for label in labels:
-            if isinstance(label, Draw):
-                self.random_consumed.setdefault(label, set()).add(how)
-
     def _extend_split(self, split: SplitEvent, labels: frozenset) -> None:
         """Fold indices select rows of ``labels``: the split divides those rows too, so a
         preprocessor fitted on all of them before the folds leaks into each one."""
@@ -334,6 +329,69 @@ class FitTracking:
                 label.pending = False
                 self.fits.append(label)
 
+    def _function_statistic(
+        self,
+        node: ast.Call,
+        qualname: str,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        everything: frozenset,
+    ) -> Value | None:
+        """What a module-level function learns from rows: ``np.mean(X, axis=0)`` (a
+        statistic), ``preprocessing.scale(X)`` (a fit and a transform), ``pd.qcut(x, 4)``
+        (bins cut from the data). None for any other function."""
+        if qualname in catalog.STATISTIC_FUNCTIONS and args:
+            axis = kwargs.get("axis", kwargs.get("dim"))
+            if axis is None and len(args) > 1 and not qualname.endswith(("percentile", "quantile")):
+                axis = args[1]
+            return self._statistic(args[0], axis)
+        if qualname in catalog.FITTING_FUNCTIONS or (
+            qualname == "sklearn.preprocessing.normalize"
+            and "axis" in kwargs
+            and kwargs["axis"].const == 0
+        ):
+            return self._fitted_function(node, qualname, args, kwargs)
+        if qualname in ("pandas.qcut", "pandas.cut") and args:
+            bins = kwargs.get("bins", kwargs.get("q", args[1] if len(args) > 1 else None))
+            if qualname == "pandas.qcut" or (bins is not None and isinstance(bins.const, int)):
+                # bin edges cut from the data's own range or quantiles
+                edges = Value(_without_pending(args[0].labels), flags={"statistic"})
+                result = Value(everything, flags={"pandas"})
+                self._combine(node, result, [args[0], edges])
+                return result
+        return None
+
+    def _method_statistic(
+        self,
+        node: ast.Call,
+        receiver: Value,
+        method: str,
+        args: list[Value],
+        kwargs: dict[str, Value],
+        result: Value,
+    ) -> None:
+        """What a method call on rows does with statistics, recorded on ``result``: a window
+        (``rolling(7)``: later statistics are per window), a reduction (drops pending fits),
+        a write (``fillna(df.mean())``, in place too) or a function run over the data
+        (``df.apply(lambda c: (c - c.mean()) / c.std())``)."""
+        if method in catalog.WINDOW_METHODS:
+            result.flags = result.flags | {"window"}
+        elif method in catalog.REDUCTIONS:
+            result.labels = _without_pending(result.labels)  # ((y - y.mean()) ** 2).sum()
+        if method in catalog.WRITE_METHODS and "statistic" not in receiver.flags:
+            self._combine(node, result, [receiver, *args, *kwargs.values()])
+            event = next((e for e in result.labels if isinstance(e, FitEvent) and e.pending), None)
+            inplace = kwargs.get("inplace")
+            if event is not None and inplace is not None and inplace.const is True:
+                self._write_in_place(receiver, event)
+        if method in catalog.APPLYING_METHODS or method == "assign":
+            column = receiver.copy(receiver.labels)
+            column.flags = receiver.flags - {"groupby", "window"}
+            for function in [*args, *kwargs.values()]:
+                if function.func is not None:
+                    returned = self._call_local(function, [column], {})
+                    result.labels = result.labels | returned.labels
+
     def _fitted_function(
         self, node: ast.Call, qualname: str, args: list[Value], kwargs: dict[str, Value]
     ) -> Value:
@@ -372,11 +430,3 @@ def _is_keras(estimator: Value) -> bool:
         if "keras" in text or text in ("Model", "Sequential"):
             return True
     return False
-
-
-def _without_pending(labels: frozenset) -> frozenset:
-    """``labels`` without statistic fits not yet stored (a reduction drops them: the sum of
-    squares of ``y - y.mean()`` is a number, not centred rows)."""
-    if not any(isinstance(label, FitEvent) and label.pending for label in labels):
-        return labels
-    return frozenset(x for x in labels if not (isinstance(x, FitEvent) and x.pending))

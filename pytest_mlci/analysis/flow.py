@@ -24,9 +24,11 @@ The model is deliberately simple and fast:
 Rules read the event lists afterwards; nothing here knows about rule codes.
 
 This module is the interpreter itself (statements, expressions, calls). What it tracks lives
-by concern: ``values`` (values, labels, scopes), ``splits`` (splits and partition roles),
-``fits`` (fits, applications, statistics and leaks), ``selection`` (choices on test data),
-``seeds`` (random draws and the seeds that cover them), ``catalog`` (library knowledge).
+by concern, as mixins of :class:`Flow`: ``values`` (values, labels, what became of each
+estimator, scopes), ``splits`` (splits and partition roles: train_test_split, slices, folds,
+old-API splitters, sample-and-drop), ``fits`` (fits, applications, leaks, statistics written
+by hand), ``selection`` (choices on test data, early stopping), ``seeds`` (random draws, where
+they end up, and the seeds that cover them), ``catalog`` (what the libraries are).
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ import builtins
 from collections.abc import Iterable
 
 from pytest_mlci.analysis import catalog
-from pytest_mlci.analysis.fits import FitEvent, FitTracking, Leak, _without_pending
-from pytest_mlci.analysis.seeds import draws_from, small_dataset
+from pytest_mlci.analysis.fits import FitEvent, FitTracking, Leak
+from pytest_mlci.analysis.seeds import RandomnessTracking, small_dataset
 from pytest_mlci.analysis.selection import Choice, SelectionTracking, has_test
 from pytest_mlci.analysis.splits import (
     _TARGET_WORDS,
@@ -58,6 +60,7 @@ from pytest_mlci.analysis.values import (
     _dict_keys,
     _flatten,
     _stringy,
+    _without_pending,
     union,
     words,
 )
@@ -107,7 +110,7 @@ class _Frame:
         self.loop = 0
 
 
-class Flow(SplitTracking, FitTracking, SelectionTracking):
+class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
     """Runs a module once and keeps the events rules ask about."""
 
     def __init__(
@@ -375,18 +378,6 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
         """
         value = Value({Source(name)})
         return self._named(name, value) if len(words(name)) > 1 else value
-
-    def _old_folds(self, splitter: Value, node: ast.AST) -> Value:
-        """``for train, test in KFold(len(X), n_folds=5)`` / ``list(kf)[0]``: the pre-0.20
-        splitters were iterated directly; the rows their indices select tell which data
-        they split (see ``_extend_split``)."""
-        name = splitter.built.cls.rsplit(".", 1)[-1]  # type: ignore[union-attr]
-        split = SplitEvent(node, "cv", name, _without_pending(splitter.labels))
-        self._split_created(split)
-        splitter.built.splits.append(split)  # type: ignore[union-attr]
-        folds = Value(flags={"folds"})
-        folds.split = split
-        return folds
 
     def _element(self, iterable: Value, node: ast.expr | None) -> Value:
         """One element of an iterable: a fold pair, an enumerate pair, a zip tuple, or 'a row'."""
@@ -775,34 +766,12 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             flags.add("optimizer")  # its step() is a training step
         if qualname in catalog.PROBA_FUNCTIONS:
             flags.add("proba")
-        if qualname in catalog.STATISTIC_FUNCTIONS and args:
-            axis = kwargs.get("axis", kwargs.get("dim"))
-            if axis is None and len(args) > 1 and not qualname.endswith(("percentile", "quantile")):
-                axis = args[1]
-            statistic = self._statistic(args[0], axis)
-            if statistic is not None:
-                return statistic
-        if qualname in catalog.FITTING_FUNCTIONS or (
-            qualname == "sklearn.preprocessing.normalize"
-            and "axis" in kwargs
-            and kwargs["axis"].const == 0
-        ):
-            return self._fitted_function(node, qualname, args, kwargs)
-        if qualname in ("pandas.qcut", "pandas.cut") and args:
-            bins = kwargs.get("bins", kwargs.get("q", args[1] if len(args) > 1 else None))
-            if qualname == "pandas.qcut" or (bins is not None and isinstance(bins.const, int)):
-                # bin edges cut from the data's own range or quantiles
-                edges = Value(_without_pending(args[0].labels), flags={"statistic"})
-                result = Value(everything, flags={"pandas"})
-                self._combine(node, result, [args[0], edges])
-                return result
-        library = draws_from(qualname, node)
-        if library is None and qualname in catalog.RANDOM_GENERATORS:
-            library = "generator"  # its draws carry this label through `rng.normal(...)`
-        if library is not None:
-            draw = Draw(node, library, qualname.rsplit(".", 1)[-1] not in catalog.ORDER_DRAWS)
-            if qualname.rsplit(".", 1)[-1] == "shuffle" and args:  # shuffles in place
-                args[0].labels = args[0].labels | {draw}
+        learned = self._function_statistic(node, qualname, args, kwargs, everything)
+        if learned is not None:
+            return learned
+        draw = self._random_draw(node, qualname, args)
+        library = draw.library if draw is not None else None
+        if draw is not None:
             everything = everything | {draw}
         if not everything and not qualname.startswith("<local>"):
             # A value out of nowhere (read_csv, load_iris, np.zeros): a new source of rows.
@@ -950,24 +919,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             receiver.labels | everything,
             flags=receiver.flags & {"pandas", "proba", "statistic", "window"},
         )
-        if method in catalog.WINDOW_METHODS:
-            result.flags = result.flags | {"window"}
-        elif method in catalog.REDUCTIONS:
-            result.labels = _without_pending(result.labels)  # ((y - y.mean()) ** 2).sum()
-        if method in catalog.WRITE_METHODS and "statistic" not in receiver.flags:
-            self._combine(node, result, [receiver, *args, *kwargs.values()])
-            event = next((e for e in result.labels if isinstance(e, FitEvent) and e.pending), None)
-            inplace = kwargs.get("inplace")
-            if event is not None and inplace is not None and inplace.const is True:
-                self._write_in_place(receiver, event)
-        if method in catalog.APPLYING_METHODS or method == "assign":
-            # `df.apply(lambda c: (c - c.mean()) / c.std())`: the function sees the data
-            column = receiver.copy(receiver.labels)
-            column.flags = receiver.flags - {"groupby", "window"}
-            for function in [*args, *kwargs.values()]:
-                if function.func is not None:
-                    returned = self._call_local(function, [column], {})
-                    result.labels = result.labels | returned.labels
+        self._method_statistic(node, receiver, method, args, kwargs, result)
         if method in catalog.PROBA_METHODS:
             result.flags = result.flags | {"proba"}
         if method == "sample" and ("pandas" in receiver.flags or "frac" in kwargs):
@@ -985,36 +937,11 @@ class Flow(SplitTracking, FitTracking, SelectionTracking):
             result.order_origin = receiver.order_origin
         return result
 
-    def _sample_split(
-        self, node: ast.Call, receiver: Value, args: list[Value], kwargs: dict[str, Value]
-    ) -> Role | None:
-        """``test = df.sample(frac=0.2); train = df.drop(test.index)``: a split into a sample
-        and the rest. The sample gets the held-out role, the rest the training role."""
-        given = args[0] if args else kwargs.get("index")
-        if given is None or given.attr != "index" or given.receiver is None:
-            return None
-        sample = given.receiver
-        if not sample.is_data or not (
-            {label for label in sample.labels if isinstance(label, Source)}
-            & {label for label in receiver.labels if isinstance(label, Source)}
-        ):
-            return None
-        split = SplitEvent(node, "holdout", "a sample and the rest (drop)", receiver.labels)
-        self._split_created(split)
-        sample.labels = sample.labels | {Role(split, "test")}
-        return Role(split, "train")
-
     def _set_order_use(self, index: Value, node: ast.AST) -> None:
         candidates = [index, *(index.items or ())]
         for candidate in candidates:
             if candidate.order_origin is not None:
                 self.set_order_uses.append((candidate.order_origin, node))
-
-    def _order_draws(self, index: Value) -> frozenset:
-        """Column order taken from a set is drawn from the string hash seed: a label on the
-        selected columns, so rules can tell a model's features from a heatmap's rows."""
-        origins = [c.order_origin for c in (index, *(index.items or ())) if c.order_origin]
-        return frozenset(Draw(origin, "hash", values=False) for origin in origins)
 
 
 def _method(cls: ast.ClassDef, name: str) -> ast.AST | None:

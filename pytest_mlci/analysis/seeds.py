@@ -16,6 +16,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from pytest_mlci.analysis import catalog
+from pytest_mlci.analysis.values import Draw, Value
 
 if TYPE_CHECKING:
     from pytest_mlci.analysis.flow import CallSite, Flow
@@ -118,3 +119,34 @@ class Seeds:
             if seeded is None or order is None or seeded <= order:
                 return True
         return False
+
+
+class RandomnessTracking:
+    """The :class:`~pytest_mlci.analysis.flow.Flow` methods that label random draws and
+    record where they end up."""
+
+    def _random_draw(self, node: ast.Call, qualname: str, args: list[Value]) -> Draw | None:
+        """The label a call drawing from a random state puts on what it returns (and, for an
+        in-place shuffle, on what it shuffles); None when the call draws nothing."""
+        library = draws_from(qualname, node)
+        if library is None and qualname in catalog.RANDOM_GENERATORS:
+            library = "generator"  # its draws carry this label through `rng.normal(...)`
+        if library is None:
+            return None
+        name = qualname.rsplit(".", 1)[-1]
+        draw = Draw(node, library, name not in catalog.ORDER_DRAWS)
+        if name == "shuffle" and args:  # shuffles in place
+            args[0].labels = args[0].labels | {draw}
+        return draw
+
+    def _consume(self, labels: frozenset, how: str) -> None:
+        """Random draws among ``labels`` reached a ``split``, a ``fit`` or a ``score``."""
+        for label in labels:
+            if isinstance(label, Draw):
+                self.random_consumed.setdefault(label, set()).add(how)
+
+    def _order_draws(self, index: Value) -> frozenset:
+        """Column order taken from a set is drawn from the string hash seed: a label on the
+        selected columns, so rules can tell a model's features from a heatmap's rows."""
+        origins = [c.order_origin for c in (index, *(index.items or ())) if c.order_origin]
+        return frozenset(Draw(origin, "hash", values=False) for origin in origins)

@@ -12,7 +12,15 @@ import ast
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from pytest_mlci.analysis.values import Scope, Value, made_up, union, words
+from pytest_mlci.analysis.values import (
+    Scope,
+    Source,
+    Value,
+    _without_pending,
+    made_up,
+    union,
+    words,
+)
 
 if TYPE_CHECKING:
     from pytest_mlci.analysis.fits import FitEvent
@@ -324,3 +332,34 @@ class SplitTracking:
                 part.items = None
                 items.append(part)
         return Value(union(items), items=tuple(items))
+
+    def _old_folds(self, splitter: Value, node: ast.AST) -> Value:
+        """``for train, test in KFold(len(X), n_folds=5)`` / ``list(kf)[0]``: the pre-0.20
+        splitters were iterated directly; the rows their indices select tell which data
+        they split (see ``_extend_split``)."""
+        name = splitter.built.cls.rsplit(".", 1)[-1]  # type: ignore[union-attr]
+        split = SplitEvent(node, "cv", name, _without_pending(splitter.labels))
+        self._split_created(split)
+        splitter.built.splits.append(split)  # type: ignore[union-attr]
+        folds = Value(flags={"folds"})
+        folds.split = split
+        return folds
+
+    def _sample_split(
+        self, node: ast.Call, receiver: Value, args: list[Value], kwargs: dict[str, Value]
+    ) -> Role | None:
+        """``test = df.sample(frac=0.2); train = df.drop(test.index)``: a split into a sample
+        and the rest. The sample gets the held-out role, the rest the training role."""
+        given = args[0] if args else kwargs.get("index")
+        if given is None or given.attr != "index" or given.receiver is None:
+            return None
+        sample = given.receiver
+        if not sample.is_data or not (
+            {label for label in sample.labels if isinstance(label, Source)}
+            & {label for label in receiver.labels if isinstance(label, Source)}
+        ):
+            return None
+        split = SplitEvent(node, "holdout", "a sample and the rest (drop)", receiver.labels)
+        self._split_created(split)
+        sample.labels = sample.labels | {Role(split, "test")}
+        return Role(split, "train")

@@ -228,3 +228,12 @@ def made_up(target: Value) -> bool:
         return False
     labels = [*target.labels, *(label for item in target.items or () for label in item.labels)]
     return any(isinstance(label, Draw) and label.values for label in labels)
+
+
+def _without_pending(labels: frozenset) -> frozenset:
+    """``labels`` without statistic fits not yet stored (a reduction drops them: the sum of
+    squares of ``y - y.mean()`` is a number, not centred rows). Only a statistic FitEvent
+    has ``pending`` set."""
+    if not any(getattr(label, "pending", False) for label in labels):
+        return labels
+    return frozenset(x for x in labels if not getattr(x, "pending", False))
