@@ -302,7 +302,20 @@ class FitTracking:
         if len(stats) == len(data):
             result.flags = result.flags | {"statistic"}
             return
-        result.labels = result.labels | {self._statistic_written(node, stats)}
+        event = self._statistic_written(node, stats)
+        result.labels = result.labels | {event}
+        # `X_train = (X_train - X.mean()) / X.std()`: statistics of all rows written into one
+        # side of a split made from them
+        rows = union(p for p in data if "statistic" not in p.flags)
+        for role in roles(rows):
+            split = role.split
+            if (
+                split is not None
+                and not any(r.split is split for r in roles(event.data))
+                and _saw_rows_of(event, split)
+                and not any(leak.fit is event and leak.split is split for leak in self.leaks)
+            ):
+                self.leaks.append(Leak(event, split, node))
 
     def _statistic_written(self, node: ast.AST, stats: list[Value]) -> FitEvent:
         """The fit a hand-written transformation makes: statistics of some rows written into

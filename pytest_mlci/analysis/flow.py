@@ -510,6 +510,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
         result.receiver = base
         result.attr = attr
         if "groupby" in base.flags:
+            result.flags = result.flags | {"grouped"}  # `df.groupby(c).age`: a column per group
             self._group_statistic(base, (attr,), result, node)
         return result
 
@@ -539,6 +540,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
         )
         result.receiver = base  # `df["a"].fillna(..., inplace=True)` writes into df
         if "groupby" in base.flags:
+            result.flags = result.flags | {"grouped"}  # `df.groupby(c)["age"]`: per group
             columns = _constants(index)
             if columns:
                 self._group_statistic(base, columns, result, node)
@@ -924,6 +926,12 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             result.flags = result.flags | {"proba"}
         if method == "sample" and ("pandas" in receiver.flags or "frac" in kwargs):
             result.labels = result.labels | {Draw(node, "numpy", values=False)}
+        if method == "transform" and receiver.flags & {"grouped", "groupby"} and args:
+            # `df.groupby("Pclass")["Age"].transform("median")`: a statistic per group,
+            # computed over all rows (an imputation with it is a fit, like fillna(mean))
+            how = args[0].const
+            if isinstance(how, str) and how in catalog.STATISTIC_METHODS:
+                result.flags = (result.flags - {"window"}) | {"statistic"}
         if method == "groupby":
             result.flags = result.flags | {"groupby"}
         elif method in ("agg", "aggregate") and "groupby" in receiver.flags:
