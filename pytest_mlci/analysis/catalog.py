@@ -30,9 +30,6 @@ _STATELESS = frozenset(
         "PolynomialFeatures",
         "Normalizer",
         "Binarizer",
-        "LabelEncoder",
-        "LabelBinarizer",
-        "MultiLabelBinarizer",
         "HashingVectorizer",
         "FeatureHasher",
     }
@@ -59,7 +56,15 @@ _TARGET_ENCODERS = frozenset(
 # held-out rows have a column (with min_df, decide which words do), which is worth a look
 # (medium confidence) but does not bias a score the way a mean, a variance or an idf does.
 _VOCABULARY_ONLY = frozenset(
-    {"OneHotEncoder", "OrdinalEncoder", "DictVectorizer", "CountVectorizer"}
+    {
+        "OneHotEncoder",
+        "OrdinalEncoder",
+        "DictVectorizer",
+        "CountVectorizer",
+        "LabelEncoder",
+        "LabelBinarizer",
+        "MultiLabelBinarizer",
+    }
 )
 
 

@@ -11,6 +11,7 @@ import ast
 
 from pytest_mlci.analysis import catalog
 from pytest_mlci.analysis.splits import (
+    Role,
     SplitEvent,
     _mixed,
     _mixed_splits,
@@ -33,7 +34,18 @@ from pytest_mlci.analysis.values import (
 class FitEvent:
     """An estimator learned from data. ``kind`` comes from :func:`catalog.estimator_kind`."""
 
-    __slots__ = ("cls", "columns", "data", "estimator", "kind", "method", "node", "pending", "seq")
+    __slots__ = (
+        "cls",
+        "columns",
+        "data",
+        "estimator",
+        "in_loop",
+        "kind",
+        "method",
+        "node",
+        "pending",
+        "seq",
+    )
 
     def __init__(
         self,
@@ -57,6 +69,8 @@ class FitEvent:
         # a statistic combined with rows in an expression that may still be reduced (a metric
         # computed by hand): it becomes a fit once the rows it made are stored
         self.pending = False
+        # fitted inside a loop (a fold loop: fitted fold by fold, out of fold)
+        self.in_loop = False
 
     @property
     def sources(self) -> frozenset:
@@ -175,6 +189,7 @@ class FitTracking:
             seq=self._seq,
         )
         self.fits.append(event)
+        event.in_loop = self._frame.loop > 0
         # targets that are random numbers: an API demo, with nothing to learn or reproduce
         demo = made_up(target)
         if kind in ("model", "search"):  # a scaler fitted on random numbers changes no model
@@ -285,8 +300,8 @@ class FitTracking:
         None when ``data`` is not rows, or the statistic is per row (``axis=1``) or per window
         or group (``rolling(7).mean()``; group statistics are tracked as target encodings).
         """
-        if not data.is_data or not data.labels or data.flags & {"window", "groupby"}:
-            return None
+        if not data.is_data or not data.labels or data.flags & {"window", "groupby", "grouped"}:
+            return None  # per-group statistics are target/group encodings, tracked apart
         if axis is not None and axis.const in (1, -1, "columns"):
             return None
         return Value(_without_pending(data.labels), flags={"statistic"})
@@ -303,7 +318,11 @@ class FitTracking:
             result.flags = result.flags | {"statistic"}
             return
         event = self._statistic_written(node, stats)
-        result.labels = result.labels | {event}
+        # the rows written into stay those rows: a statistic of another table (or of the
+        # training side) does not make them that table's rows; the fit remembers its origin
+        rows_written = union(p for p in data if "statistic" not in p.flags)
+        others = frozenset(label for label in result.labels if not isinstance(label, Source | Role))
+        result.labels = rows_written | others | {event}
         # `X_train = (X_train - X.mean()) / X.std()`: statistics of all rows written into one
         # side of a split made from them
         rows = union(p for p in data if "statistic" not in p.flags)
@@ -399,7 +418,7 @@ class FitTracking:
                 self._write_in_place(receiver, event)
         if method in catalog.APPLYING_METHODS or method == "assign":
             column = receiver.copy(receiver.labels)
-            column.flags = receiver.flags - {"groupby", "window"}
+            column.flags = receiver.flags - {"groupby", "grouped", "window"}
             for function in [*args, *kwargs.values()]:
                 if function.func is not None:
                     returned = self._call_local(function, [column], {})

@@ -362,7 +362,11 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             base = self._eval(target.value, scope)
             self._eval(target.slice, scope)
             _use([value])  # `models["rf"] = RandomForestClassifier()`
-            if "statistic" in value.flags and base.is_data and "statistic" not in base.flags:
+            if (
+                "statistic" in value.flags
+                and base.is_data
+                and not base.flags & {"statistic", "mapping"}  # `scores["auc"] = mean`
+            ):
                 # `df.loc[df.x == 0, "x"] = df.x.median()`: a statistic written into rows
                 self._write_in_place(base, self._statistic_written(target, [value]))
             elif value.labels and base.receiver is not None and base.attr in ("loc", "iloc"):
@@ -453,7 +457,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             parts = [self._eval(v, scope) for v in node.values]
             _use(parts)
             parts += [self._eval(k, scope) for k in node.keys if k is not None]
-            return Value(union(parts))
+            return Value(union(parts), flags={"mapping"})
         if isinstance(node, ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp):
             return self._comprehension(node, scope)
         if isinstance(node, ast.IfExp):

@@ -52,6 +52,11 @@ _NOT_ROWS = frozenset(
         "sizes",
         "mask",
         "masks",
+        "col",
+        "cols",
+        "column",
+        "columns",
+        "vars",
         "ratio",
         "frac",
         "fraction",
@@ -224,9 +229,13 @@ def _saw_rows_of(fit: FitEvent, split: SplitEvent) -> bool:
             return False  # fitted on one side of an earlier split, this one cuts the other
     if split.kind == "cv":
         # every fold is validated on rows the fit has seen, unless it was fitted fold by fold
-        return not any(
-            s is not None and s.kind == "cv" and len(sides) == 1
-            for s, sides in fitted_sides.items()
+        # (inside the loop over another CV's folds, on one side of them: out of fold)
+        return not (
+            fit.in_loop
+            and any(
+                s is not None and s.kind == "cv" and len(sides) == 1
+                for s, sides in fitted_sides.items()
+            )
         )
     return not any(len(sides) == 1 for sides in fitted_sides.values())
 
