@@ -493,3 +493,24 @@ REDUCTION_FUNCTIONS = frozenset(
 EVALUATORS = frozenset({"PermutationImportance"})
 # Unsupervised models: fitted on test rows they describe those rows, they predict nothing.
 UNSUPERVISED = ("sklearn.cluster.", "sklearn.manifold.", "sklearn.mixture.", "hdbscan.", "umap.")
+# Scalers that rescale each feature by a monotone map: tree models split on ranks within a
+# feature, so such a scaler fitted on all rows cannot change what a tree learns.
+MONOTONE_SCALERS = frozenset(
+    {
+        "StandardScaler",
+        "MinMaxScaler",
+        "RobustScaler",
+        "MaxAbsScaler",
+        "scale",
+        "minmax_scale",
+        "robust_scale",
+        "maxabs_scale",
+    }
+)
+_TREE_WORDS = ("Forest", "Tree", "Boost", "XGB", "LGBM", "LightGBM", "CatBoost", "GBM")
+
+
+def tree_model(cls: str) -> bool:
+    """Whether a model class is tree-based (forests, boosted trees, single trees)."""
+    name = cls.rsplit(".", 1)[-1]
+    return any(word in name for word in _TREE_WORDS)

@@ -145,6 +145,7 @@ class FitTracking:
             for nested in _flatten(value):
                 if nested.built is not None and nested.built is not built:
                     nested.built.owner = built  # a pipeline step, an ensemble member
+                    built.members.append(nested.built)
         if kind == "pipeline":
             steps = list(args)
             if qualname.endswith(".Pipeline"):
@@ -207,7 +208,9 @@ class FitTracking:
         elif (estimator.instance_of or "").startswith(("lightning.", "pytorch_lightning.")):
             self.trains.setdefault("torch", []).append((node, self._order))
         if kind == "search":
-            self._split_created(SplitEvent(node, "cv", event.name, data.labels | target.labels))
+            split = SplitEvent(node, "cv", event.name, data.labels | target.labels)
+            split.estimator = estimator
+            self._split_created(split)
         self._early_stopping(node, kwargs, estimator)
         if method == "partial_fit":
             estimator.labels = estimator.labels | {event}
@@ -462,3 +465,55 @@ def _is_keras(estimator: Value) -> bool:
         if "keras" in text or text in ("Model", "Sequential"):
             return True
     return False
+
+
+def models_fed(flow: object, leak: Leak) -> list[str]:
+    """The classes of the models that learn from what ``leak`` leaked into: the estimator a
+    cross-validation or search evaluates, models fitted on the folds, or (for a train/test
+    split) models fitted on rows carrying the leaked fit. Empty when none is seen."""
+    split = leak.split
+    names: list[str] = []
+    if split.kind == "cv" and split.estimator is not None:
+        names += _model_classes(split.estimator)
+    for fit in flow.fits:  # type: ignore[attr-defined]
+        if fit.kind not in ("model", "search") or fit is leak.fit:
+            continue
+        if split.kind == "cv":
+            fed = any(isinstance(label, Role) and label.split is split for label in fit.data)
+        else:
+            fed = leak.fit in fit.data
+        if fed:
+            names += _model_classes(fit.estimator) if fit.estimator else [fit.cls or ""]
+    return names
+
+
+def _model_classes(value: Value) -> list[str]:
+    """The model classes inside an estimator: itself, or the models among its steps and base
+    estimators (a search over a pipeline over a forest is a forest)."""
+    built = value.built
+    if built is None:
+        return [value.instance_of or ""]
+    found: list[str] = []
+    pending = [built]
+    seen = 0
+    while pending and seen < 32:
+        current, seen = pending.pop(), seen + 1
+        kind = catalog.estimator_kind(current.cls)
+        if current.members and kind in ("search", "pipeline", "model", None):
+            models = [m for m in current.members if catalog.estimator_kind(m.cls) != "preprocessor"]
+            if models:
+                pending.extend(models)
+                continue
+        if kind != "preprocessor":
+            found.append(current.cls)
+    return found
+
+
+def trees_only(analysis: object, leak: Leak) -> bool:
+    """A monotone scaler (StandardScaler, MinMaxScaler ...) leaking only into tree models:
+    trees split on the order of values within a feature, which such a scaler keeps, so the
+    leak cannot change what they learn (worth a look, not a biased score)."""
+    if leak.fit.name not in catalog.MONOTONE_SCALERS:
+        return False
+    names = models_fed(analysis.flow, leak)  # type: ignore[attr-defined]
+    return bool(names) and all(catalog.tree_model(name) for name in names)

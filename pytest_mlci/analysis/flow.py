@@ -753,7 +753,9 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             data = [args[i] for i in (1, 2) if i < len(args)] + [
                 kwargs[k] for k in ("X", "y") if k in kwargs
             ]
-            self._split_created(SplitEvent(node, "cv", qualname.rsplit(".", 1)[-1], union(data)))
+            split = SplitEvent(node, "cv", qualname.rsplit(".", 1)[-1], union(data))
+            split.estimator = args[0] if args else kwargs.get("estimator")
+            self._split_created(split)
             return Value(everything)
         if qualname.endswith((".argmax", ".argmin", ".nanargmax", ".nanargmin")):
             self._arg_choice(node, args, kwargs)

@@ -144,13 +144,15 @@ def name_role(name: str) -> str | None:
 class SplitEvent:
     """Data divided into parts: ``holdout`` (train/test) or ``cv`` (folds, CV helpers, searches)."""
 
-    __slots__ = ("inputs", "kind", "name", "node")
+    __slots__ = ("estimator", "inputs", "kind", "name", "node")
 
     def __init__(self, node: ast.AST, kind: str, name: str, inputs: frozenset = frozenset()):
         self.node = node
         self.kind = kind
         self.name = name
         self.inputs = inputs
+        # what a cross-validation helper or a search evaluates on the folds, when known
+        self.estimator: Value | None = None
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"SplitEvent({self.kind}, {self.name}, line {getattr(self.node, 'lineno', '?')})"

@@ -72,6 +72,7 @@ class Built:
         "fits",
         "fitted",
         "keywords",
+        "members",
         "node",
         "owner",
         "reseeded",
@@ -84,6 +85,7 @@ class Built:
         self.cls = cls
         self.keywords = keywords
         self.owner: Built | None = None
+        self.members: list[Built] = []  # the steps / base estimators it was built from
         self.fitted = False
         self.used = False
         self.reseeded = False

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding, catalog
+from pytest_mlci.analysis.fits import trees_only
 from pytest_mlci.analysis.splits import merged_by_name
 
 CODE = "MLC004"
@@ -51,5 +52,5 @@ def check(analysis: Analysis) -> Iterator[Finding]:
         vocabulary = catalog.learns_vocabulary_only(leak.fit.cls, keywords)
         # fitted together with a competition's unlabelled test file (known only by name)
         transductive = merged_by_name(leak.fit.data)
-        confidence = MEDIUM if vocabulary or transductive else HIGH
+        confidence = MEDIUM if vocabulary or transductive or trees_only(analysis, leak) else HIGH
         yield analysis.finding(CODE, message, leak.node, confidence)

@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding, FitEvent, catalog
+from pytest_mlci.analysis.fits import trees_only
 from pytest_mlci.analysis.splits import merged_by_name
 
 CODE = "MLC001"
@@ -77,4 +78,5 @@ def check(analysis: Analysis) -> Iterator[Finding]:
                     "puts in the test set; fit it on the training rows only (e.g. in a "
                     "Pipeline)"
                 )
-            yield analysis.finding(CODE, message, leak.fit.node, _confidence(leak.fit))
+            confidence = MEDIUM if trees_only(analysis, leak) else _confidence(leak.fit)
+            yield analysis.finding(CODE, message, leak.fit.node, confidence)

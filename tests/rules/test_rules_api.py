@@ -16,13 +16,13 @@ from pytest_mlci.rules import RULES, check_file, check_paths, check_source, enab
 
 LEAKY = textwrap.dedent(
     """\
-    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import SGDClassifier
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
     X = StandardScaler().fit_transform(X){noqa}
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
-    model = RandomForestClassifier().fit(X, y)
+    model = SGDClassifier().fit(X_train, y_train)
     """
 )
 
