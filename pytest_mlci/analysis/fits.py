@@ -354,6 +354,7 @@ class FitTracking:
                 seq=self._seq,
             )
             event.pending = True
+            event.in_loop = self._frame.loop > 0
             self._written_statistics[id(node)] = event
         return event
 

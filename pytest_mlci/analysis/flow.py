@@ -917,6 +917,11 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             statistic = self._statistic(receiver, axis if method != "quantile" else None)
             if statistic is not None:
                 return statistic
+        if method == "map" and not any(a.func is not None for a in args):
+            # `train[col].map(proba)`: values looked up in another table; the rows stay these
+            everything = frozenset(
+                label for label in everything if not isinstance(label, Source | Role)
+            )
         if method == "drop":  # `train = df.drop(test.index)`: what is removed is not kept
             everything = frozenset(label for label in everything if not isinstance(label, Role))
             held_out = self._sample_split(node, receiver, args, kwargs)
