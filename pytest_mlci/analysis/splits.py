@@ -57,6 +57,25 @@ _NOT_ROWS = frozenset(
         "column",
         "columns",
         "vars",
+        # a key that picks the held-out rows (`test_season`, `test_ids`), not the rows
+        "season",
+        "seasons",
+        "year",
+        "years",
+        "date",
+        "dates",
+        "day",
+        "days",
+        "month",
+        "id",
+        "ids",
+        "idx",
+        "index",
+        "indices",
+        "seed",
+        "seeds",
+        "epoch",
+        "epochs",
         "ratio",
         "frac",
         "fraction",
@@ -286,9 +305,16 @@ class SplitTracking:
             return value  # already one side of a split (`test[features]`): not a new split
         split = self._manual_splits.get(id(base))
         if split is None:
-            split = SplitEvent(node, "holdout", "a manual train/test slice", base.labels)
+            if self._frame.loop > 0:
+                # `for season in seasons: test = df[df.season == season]`: a hand-written
+                # cross-validation; what each pass holds out is a fold, not the test set
+                split = SplitEvent(node, "cv", "a hand-written fold loop", base.labels)
+            else:
+                split = SplitEvent(node, "holdout", "a manual train/test slice", base.labels)
             self._manual_splits[id(base)] = split
             self._split_created(split)
+        if split.kind == "cv" and role == "test":
+            role = "val"
         return value.copy(value.labels | {Role(split, role)})
 
     def _named(self, name: str, value: Value) -> Value:
