@@ -64,6 +64,8 @@ _VOCABULARY_ONLY = frozenset(
         "LabelEncoder",
         "LabelBinarizer",
         "MultiLabelBinarizer",
+        "BinaryEncoder",
+        "BaseNEncoder",
     }
 )
 

@@ -518,3 +518,13 @@ def trees_only(analysis: object, leak: Leak) -> bool:
         return False
     names = models_fed(analysis.flow, leak)  # type: ignore[attr-defined]
     return bool(names) and all(catalog.tree_model(name) for name in names)
+
+
+def encodes_the_target(flow: object, fit: FitEvent) -> bool:
+    """Statistics written by hand that are a per-group statistic of the label
+    (``df.groupby(c)["price"].transform("mean")``): a target encoding, MLC005's finding."""
+    targets = flow.target_columns  # type: ignore[attr-defined]
+    return fit.method == "statistic" and any(
+        isinstance(label, FitEvent) and label.kind == "group" and set(label.columns) & targets
+        for label in fit.data
+    )

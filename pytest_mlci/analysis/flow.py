@@ -232,7 +232,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             self._import(node, scope)
         elif isinstance(node, ast.If):
             self._condition(node.test, scope)
-            self._block(node.body, scope)
+            if not self._known_false(node.test, scope):
+                self._block(node.body, scope)
             self._block(node.orelse, scope)
         elif isinstance(node, ast.For | ast.AsyncFor):
             iterable = self._eval(node.iter, scope)
@@ -274,6 +275,25 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             self._eval(node.test, scope)
         elif isinstance(node, ast.Raise) and node.exc is not None:
             self._eval(node.exc, scope)
+
+    def _known_false(self, test: ast.expr, scope: Scope) -> bool:
+        """``if not scaler:`` / ``if scaler is None:`` when ``scaler`` holds an estimator (the
+        caller passed the fitted one): the branch that would fit a new one does not run."""
+        name = None
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            name = test.operand
+        elif (
+            isinstance(test, ast.Compare)
+            and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Is)
+            and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value is None
+        ):
+            name = test.left
+        if not isinstance(name, ast.Name):
+            return False
+        value = scope.lookup(name.id)
+        return value is not None and value.instance_of is not None
 
     def _condition(self, test: ast.expr, scope: Scope) -> None:
         """Evaluate an ``if``/``while`` test; inside a loop its comparisons are choices."""

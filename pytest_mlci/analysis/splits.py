@@ -305,7 +305,7 @@ class SplitTracking:
             return value  # already one side of a split (`test[features]`): not a new split
         split = self._manual_splits.get(id(base))
         if split is None:
-            if self._frame.loop > 0:
+            if any(frame.loop > 0 for frame in self._stack):  # here or in a caller
                 # `for season in seasons: test = df[df.season == season]`: a hand-written
                 # cross-validation; what each pass holds out is a fold, not the test set
                 split = SplitEvent(node, "cv", "a hand-written fold loop", base.labels)
@@ -324,7 +324,13 @@ class SplitTracking:
             return value
         found = list(roles(value.labels))
         if not found:
-            return value.copy(value.labels | {Role(None, role)}) if self.name_roles else value
+            if not self.name_roles:
+                return value
+            if role == "test" and any(frame.loop > 0 for frame in self._stack):
+                # `for s in seasons: y_test = y[seasons == s].values`: a set named test and
+                # made anew on every pass is that pass's held-out fold
+                role = "val"
+            return value.copy(value.labels | {Role(None, role)})
         # train_test_split returns (train, test) by position; `X_val` or `X_train2, X_train1 =
         # ...` say otherwise, and the name wins for the latest split the value came out of
         # (unless it holds both sides of it, as after pd.concat).

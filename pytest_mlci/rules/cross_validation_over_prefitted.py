@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding, catalog
-from pytest_mlci.analysis.fits import trees_only
+from pytest_mlci.analysis.fits import encodes_the_target, trees_only
 from pytest_mlci.analysis.splits import merged_by_name
 
 CODE = "MLC004"
@@ -41,6 +41,8 @@ def check(analysis: Analysis) -> Iterator[Finding]:
     for leak in analysis.flow.leaks:
         if leak.fit.kind != "preprocessor" or leak.split.kind != "cv" or id(leak.fit) in seen:
             continue
+        if encodes_the_target(analysis.flow, leak.fit):
+            continue  # a target encoding: MLC005 reports it
         seen.add(id(leak.fit))  # one finding per prefitted step, at its first cross-validation
         where = analysis.finding(CODE, "", leak.fit.node)
         at = f"cell {where.cell}, line {where.line}" if where.cell else f"line {where.line}"

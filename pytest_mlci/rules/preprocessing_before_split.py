@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding, FitEvent, catalog
-from pytest_mlci.analysis.fits import trees_only
+from pytest_mlci.analysis.fits import encodes_the_target, trees_only
 from pytest_mlci.analysis.splits import merged_by_name
 
 CODE = "MLC001"
@@ -65,6 +65,8 @@ def _confidence(fit: FitEvent) -> str:
 
 def check(analysis: Analysis) -> Iterator[Finding]:
     for leak in analysis.flow.leaks:
+        if encodes_the_target(analysis.flow, leak.fit):
+            continue  # a target encoding: MLC005 reports it
         if leak.fit.kind == "preprocessor" and leak.split.kind == "holdout":
             if leak.fit.method == "statistic":
                 message = (
