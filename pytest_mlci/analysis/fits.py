@@ -190,7 +190,7 @@ class FitTracking:
             seq=self._seq,
         )
         self.fits.append(event)
-        event.in_loop = self._frame.loop > 0
+        event.in_loop = any(frame.loop > 0 for frame in self._stack)  # here or in a caller
         # targets that are random numbers: an API demo, with nothing to learn or reproduce
         demo = made_up(target)
         if kind in ("model", "search"):  # a scaler fitted on random numbers changes no model
@@ -354,7 +354,7 @@ class FitTracking:
                 seq=self._seq,
             )
             event.pending = True
-            event.in_loop = self._frame.loop > 0
+            event.in_loop = any(frame.loop > 0 for frame in self._stack)
             self._written_statistics[id(node)] = event
         return event
 
@@ -415,7 +415,15 @@ class FitTracking:
         elif method in catalog.REDUCTIONS:
             result.labels = _without_pending(result.labels)  # ((y - y.mean()) ** 2).sum()
         if method in catalog.WRITE_METHODS and "statistic" not in receiver.flags:
-            self._combine(node, result, [receiver, *args, *kwargs.values()])
+            parts = [receiver, *args, *kwargs.values()]
+            if method in ("fillna", "replace", "where", "mask", "combine_first"):
+                # a per-group statistic filling gaps is an imputation fitted on all rows (as a
+                # new feature it is a group aggregate, left to the group/target rules)
+                parts = [
+                    p.copy() if "group_statistic" not in p.flags else _as_statistic(p)
+                    for p in parts
+                ]
+            self._combine(node, result, parts)
             event = next((e for e in result.labels if isinstance(e, FitEvent) and e.pending), None)
             inplace = kwargs.get("inplace")
             if event is not None and inplace is not None and inplace.const is True:
@@ -528,3 +536,10 @@ def encodes_the_target(flow: object, fit: FitEvent) -> bool:
         isinstance(label, FitEvent) and label.kind == "group" and set(label.columns) & targets
         for label in fit.data
     )
+
+
+def _as_statistic(value: Value) -> Value:
+    """A per-group statistic read as a statistic (for an imputation with it)."""
+    statistic = value.copy()
+    statistic.flags = value.flags | {"statistic"}
+    return statistic

@@ -962,7 +962,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             # computed over all rows (an imputation with it is a fit, like fillna(mean))
             how = args[0].const
             if isinstance(how, str) and how in catalog.STATISTIC_METHODS:
-                result.flags = (result.flags - {"window"}) | {"statistic"}
+                result.flags = (result.flags - {"window"}) | {"group_statistic"}
         if method == "groupby":
             result.flags = result.flags | {"groupby"}
         elif method in ("agg", "aggregate") and "groupby" in receiver.flags:

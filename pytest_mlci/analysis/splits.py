@@ -404,5 +404,8 @@ class SplitTracking:
             return None
         split = SplitEvent(node, "holdout", "a sample and the rest (drop)", receiver.labels)
         self._split_created(split)
-        sample.labels = sample.labels | {Role(split, "test")}
-        return Role(split, "train")
+        # the sample is held out, unless its name says it is the training part
+        # (`df_train = df.sample(frac=0.8); df_valid = df.drop(df_train.index)`)
+        named_train = Role(None, "train") in sample.labels
+        sample.labels = sample.labels | {Role(split, "train" if named_train else "test")}
+        return Role(split, "test" if named_train else "train")
