@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from pytest_mlci.analysis.values import (
+    Draw,
     Scope,
     Source,
     Value,
@@ -397,6 +398,8 @@ class SplitTracking:
         if given is None or given.attr != "index" or given.receiver is None:
             return None
         sample = given.receiver
+        if not any(isinstance(label, Draw) and not label.values for label in sample.labels):
+            return None  # rows dropped by a condition (outliers) are discarded, not held out
         if not sample.is_data or not (
             {label for label in sample.labels if isinstance(label, Source)}
             & {label for label in receiver.labels if isinstance(label, Source)}
@@ -406,6 +409,6 @@ class SplitTracking:
         self._split_created(split)
         # the sample is held out, unless its name says it is the training part
         # (`df_train = df.sample(frac=0.8); df_valid = df.drop(df_train.index)`)
-        named_train = Role(None, "train") in sample.labels
+        named_train = Role(None, "train") in sample.labels - receiver.labels  # its own name
         sample.labels = sample.labels | {Role(split, "train" if named_train else "test")}
         return Role(split, "test" if named_train else "train")
