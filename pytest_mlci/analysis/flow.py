@@ -231,7 +231,11 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
         elif isinstance(node, ast.Import | ast.ImportFrom):
             self._import(node, scope)
         elif isinstance(node, ast.If):
-            self._condition(node.test, scope)
+            if _counts_only(node.body):
+                # `if abs(pred - y_test[i]) < tol: hits += 1`: a metric by hand, not a choice
+                self._eval(node.test, scope)
+            else:
+                self._condition(node.test, scope)
             if not self._known_false(node.test, scope):
                 self._block(node.body, scope)
             self._block(node.orelse, scope)
@@ -1006,3 +1010,11 @@ def _use(values: Iterable[Value]) -> None:
         for item in _flatten(value):
             if item.built is not None:
                 item.built.used = True
+
+
+def _counts_only(body: list[ast.stmt]) -> bool:
+    """A branch that only adds constants to counters (computing a metric by hand)."""
+    return bool(body) and all(
+        isinstance(statement, ast.AugAssign) and isinstance(statement.value, ast.Constant)
+        for statement in body
+    )

@@ -41,6 +41,7 @@ import ast
 from collections.abc import Iterator
 
 from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding
+from pytest_mlci.analysis.splits import has_test
 
 CODE = "MLC003"
 FAMILY = "leakage"
@@ -127,7 +128,11 @@ def check(analysis: Analysis) -> Iterator[Finding]:
             choice.node,
             MEDIUM if shown else HIGH,
         )
+    # a set named test that is watched but never scored is a validation set by another name
+    scored = any(has_test(labels) for labels in analysis.flow.scored)
     for node, confidence in analysis.flow.early_stops:
+        if not scored:
+            confidence = MEDIUM
         yield analysis.finding(
             CODE,
             "early stopping / checkpointing watches the test set; watch a validation split"
