@@ -263,7 +263,12 @@ def _saw_rows_of(fit: FitEvent, split: SplitEvent) -> bool:
 
 
 def _selects_columns(index: ast.expr) -> bool:
-    """``X[:, :5]`` / ``df.loc[:, cols]`` pick columns, not rows."""
+    """``X[:, :5]`` / ``df.loc[:, cols]`` / ``df["y"]`` / ``df[["a", "b"]]`` pick columns,
+    not rows."""
+    if isinstance(index, ast.Constant) and isinstance(index.value, str):
+        return True
+    if isinstance(index, ast.List) and index.elts:
+        return all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in index.elts)
     if not isinstance(index, ast.Tuple) or not index.elts:
         return False
     first = index.elts[0]
