@@ -657,7 +657,13 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             self.scored.append(everything)  # `criterion(model(x_test), y_test)`
         if func.instance_of is not None or func.is_data:
             # `model(x)`: calling an object, not a function: a model's output, scores per row
-            return Value(everything | func.labels, flags={"proba"})
+            # (predictions, not the scaled features they came from)
+            outputs = frozenset(
+                label
+                for label in everything
+                if not (isinstance(label, FitEvent) and label.kind == "preprocessor")
+            )
+            return Value(outputs | func.labels, flags={"proba"})
         return Value(everything | func.labels)
 
     def _call_local(self, func: Value, args: list[Value], kwargs: dict[str, Value]) -> Value:
@@ -910,6 +916,17 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             self._seq += 1
             self.applications.append((receiver, everything, self._seq))
             flags = {"proba"} if method in catalog.PROBA_METHODS else ()
+            if method != "transform" and any(
+                isinstance(label, FitEvent) and label.kind in ("model", "search")
+                for label in receiver.labels
+            ):
+                # a model's predictions are not the features it was given: the statistics
+                # of a scaler upstream do not travel on into what is stacked on them
+                everything = frozenset(
+                    label
+                    for label in everything
+                    if not (isinstance(label, FitEvent) and label.kind == "preprocessor")
+                )
             return Value(everything | receiver.labels, flags=flags)
         if method == "split" and (
             receiver.kind == "splitter"
