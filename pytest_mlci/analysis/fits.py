@@ -303,7 +303,11 @@ class FitTracking:
         None when ``data`` is not rows, or the statistic is per row (``axis=1``) or per window
         or group (``rolling(7).mean()``; group statistics are tracked as target encodings).
         """
-        if not data.is_data or not data.labels or data.flags & {"window", "groupby", "grouped"}:
+        if (
+            not data.is_data
+            or not data.labels
+            or data.flags & {"window", "groupby", "grouped", "metric"}
+        ):
             return None  # per-group statistics are target/group encodings, tracked apart
         if axis is not None and axis.const in (1, -1, "columns"):
             return None

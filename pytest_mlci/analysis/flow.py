@@ -472,6 +472,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
             items = tuple(self._eval(e, scope) for e in node.elts)
             _use(items)
+            if not items:
+                return Value(items=(), flags={"empty"})
             if not _stringy(node.elts):
                 flags = {"ints"}
             else:
@@ -793,6 +795,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             qualname.startswith("torch.nn.functional.") and "loss" in qualname
         ):
             self.scored.append(everything)
+            return Value(everything, flags={"metric"})  # a score, not rows
         self._early_stopping(node, kwargs, None)
         kind = catalog.estimator_kind(qualname)
         if kind is not None:
@@ -819,6 +822,9 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             return Value({source}, flags=flags)
         if library is not None and not (everything - {draw}):
             return Value({Source(qualname), draw}, flags=flags)
+        scores = [a for a in args if a.is_data and a.labels]
+        if scores and all("metric" in a.flags for a in scores):
+            flags.add("metric")  # np.array(scores), np.mean(scores): still scores
         result = Value(everything, flags=flags)
         if qualname in catalog.WRITE_FUNCTIONS:
             self._combine(node, result, [*args, *kwargs.values()])
@@ -847,6 +853,8 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             return Value(flags={"scalar", "ints"})
         if name in ("list", "tuple") and first.kind == "splitter" and first.built is not None:
             return self._old_folds(first, node)  # `train_idx, test_idx = list(kf)[0]`
+        if not args and name in ("list", "tuple", "dict", "set"):
+            return Value(flags={"empty"})
         if name in ("list", "tuple"):
             result = first.copy()
             result.flags = first.flags - {"set"}
@@ -915,7 +923,9 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             self._applied(node, receiver, everything)
             self._seq += 1
             self.applications.append((receiver, everything, self._seq))
-            flags = {"proba"} if method in catalog.PROBA_METHODS else ()
+            flags = {"proba"} if method in catalog.PROBA_METHODS else set()
+            if method in ("score", "evaluate"):
+                flags = {"metric"}
             if method != "transform" and any(
                 isinstance(label, FitEvent) and label.kind in ("model", "search")
                 for label in receiver.labels
@@ -945,6 +955,9 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             # DataFrame.append returns the rows of both (like pd.concat); it mutates nothing
             return Value(receiver.labels | everything, flags={"pandas"})
         if method in catalog.MUTATORS:
+            if args and all("metric" in a.flags for a in args) and not receiver.labels:
+                receiver.flags = receiver.flags | {"metric"}  # a list of scores
+            receiver.flags = receiver.flags - {"empty"}
             if everything:
                 receiver.labels = receiver.labels | everything
             origin = next((a.order_origin for a in args if a.order_origin is not None), None)

@@ -326,8 +326,8 @@ class SplitTracking:
     def _named(self, name: str, value: Value) -> Value:
         """Let a name like ``X_val`` or ``test_df`` tell which side of a split the value is."""
         role = name_role(name)
-        if role is None or not value.is_data:
-            return value
+        if role is None or not value.is_data or "empty" in value.flags:
+            return value  # `test_data = []`: what is put in it later tells its side
         found = list(roles(value.labels))
         if not found:
             if not self.name_roles:

@@ -142,9 +142,7 @@ def _run(unit: SourceUnit, settings: StaticSettings | None) -> list[Finding]:
             continue
         for finding in RULES[code].check(analysis):
             key = (finding.code, finding.cell or 0, finding.line, finding.col)
-            if key in findings and (
-                findings[key].confidence == HIGH or finding.confidence != HIGH
-            ):
+            if key in findings and (findings[key].confidence == HIGH or finding.confidence != HIGH):
                 continue  # one finding per place: the most certain of them
             line = getattr(finding, "line", 1)
             source_line = _source_line(unit, finding.cell, line)

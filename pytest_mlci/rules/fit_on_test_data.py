@@ -87,7 +87,9 @@ def check(analysis: Analysis) -> Iterator[Finding]:
             f"{leak.fit.name}.{leak.fit.method}() is fitted on the train and test sets stacked "
             "together and then applied to the test set; fit on the training rows only",
             leak.fit.node,
-            HIGH if scored else MEDIUM,
+            # a train and a test file stacked: as often a competition's unlabelled test set
+            # (transductive preprocessing) as a leak into a reported score
+            MEDIUM,
         )
     for fit in analysis.flow.fits:
         if id(fit) in reported:
@@ -131,9 +133,14 @@ def _scores_named_test(analysis: Analysis) -> bool:
 def _confidence(fit: FitEvent, role: Role, scored: bool = False) -> str:
     """Medium for statistics of rows that are a test set only by name (often a competition's
     unlabelled test file or an inference batch, whose own statistics are a feature of it),
-    and for an unsupervised estimator (clusters of the test rows drawn for a look)."""
+    for an unsupervised estimator (clusters of the test rows drawn for a look), and for a
+    model fitted on test rows alone (high for a scaler, encoder or imputer refitted there)."""
     if role.split is None and fit.kind == "preprocessor" and fit.estimator is None and not scored:
         return MEDIUM  # statistics or a scaling function, not a fitted object kept for later
     if (fit.cls or "").startswith(catalog.UNSUPERVISED):
+        return MEDIUM
+    if fit.kind in ("model", "search"):
+        # a model fitted on test rows alone is rare in real code; when the engine sees one it
+        # is more often a fold or a stack of predictions it could not tell apart
         return MEDIUM
     return HIGH
