@@ -7,7 +7,12 @@ What it does
     written into them by hand), and manual fold loops that index such rows with the fold's
     indices (``X_scaled[train_idx]``), including the pre-0.20 splitters iterated directly
     (``for train, test in KFold(len(X), n_folds=5):``) and ``sklearn.grid_search``.
-    Vocabulary-only encoders (``OneHotEncoder``, ``CountVectorizer``) are medium confidence.
+    Vocabulary-only encoders (``OneHotEncoder``, ``CountVectorizer``) are medium confidence,
+    and so is a monotone scaler (``StandardScaler``, ``MinMaxScaler``, ``RobustScaler``,
+    ``MaxAbsScaler``) when only tree models (forests, boosted trees) are cross-validated over
+    it: trees split on the order of values within a feature, which such a scaler keeps.
+    Statistics fitted fold by fold inside the fold loop (out-of-fold encodings) are not
+    flagged; a per-group statistic of the label is MLC005's.
 
 Why is this bad?
     Each validation fold was part of what the preprocessor learned from, so every fold's

@@ -15,6 +15,13 @@ What it does
     computed by hand from test statistics (``((y_test - y_test.mean()) ** 2).sum()``), nor
     two halves swapping roles (fit on one, score on the other, and back).
 
+    Confidence: high for a scaler, encoder or imputer refitted on the test rows, statistics
+    of a test split written into it, and a model fitted on rows that include the test set
+    and then scored on it; medium for a model fitted on test rows alone (in real code more
+    often a fold or a stack of predictions), a train and a test file stacked for a fit (often
+    a competition's unlabelled test set), clusters of the test rows, statistics of a set that
+    is a test set only by its name and never scored.
+
 Why is this bad?
     Fitting on the test rows lets the estimator adapt to exactly the data it will be scored
     on. Refitting a scaler on the test set also puts train and test features on different

@@ -21,8 +21,11 @@ What it does
     the test side and sliced apart again, or a validation split carved out of already-scaled
     training rows (the test score stays honest; cross-validation on such rows is MLC004).
     Encoders that learn only which categories or words exist (``OneHotEncoder``,
-    ``OrdinalEncoder``, ``CountVectorizer``) are medium confidence: no statistic of the values
-    leaks, only which columns exist.
+    ``OrdinalEncoder``, ``CountVectorizer``, ``LabelEncoder``) are medium confidence: no
+    statistic of the values leaks, only which columns exist; so is a monotone scaler whose rows
+    train only tree models, and a fit on a train and a test file merged for feature
+    engineering (a competition's unlabelled test set). A fit after the split on train and
+    test concatenated is MLC002 (it is fitted on the test rows).
 
 Why is this bad?
     Means, variances, vocabularies, imputation values and synthetic samples computed over all

@@ -12,7 +12,8 @@ What it does
     * early stopping or ``ModelCheckpoint`` watching the test set (``eval_set``,
       ``validation_data``, ``valid_sets``, ``evals`` holding test data together with
       ``early_stopping_rounds`` or callbacks that stop, checkpoint, prune or adapt: medium
-      confidence when the callbacks cannot be seen).
+      confidence when the callbacks cannot be seen, or when the set is never scored, i.e. a
+      validation set by another name).
 
     A validation split (``X_val``, ``X_valid``, CV folds, the split an estimator makes inside
     its own ``fit``) is the right place for all of these and is not flagged; neither are test
