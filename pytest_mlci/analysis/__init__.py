@@ -34,6 +34,7 @@ __all__ = [
     "SplitEvent",
     "Value",
     "analyse",
+    "called_name",
     "notebook_unit",
     "python_unit",
 ]
@@ -102,6 +103,12 @@ class Analysis:
             confidence = MEDIUM
         cell, line_in_cell = self.unit.locate(line)
         return Finding(code, message, self.unit.path, line_in_cell, col, cell, confidence)
+
+
+def called_name(call: ast.Call) -> str:
+    """The last name of what ``call`` calls: ``os.walk(...)`` -> ``walk``, ``f(...)`` -> ``f``."""
+    func = call.func
+    return func.attr if type(func) is ast.Attribute else getattr(func, "id", "")
 
 
 def walk(tree: ast.AST) -> list[ast.AST]:

@@ -8,6 +8,7 @@ to one side of a split whose other side it saw) makes a :class:`Leak`.
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING
 
 from pytest_mlci.analysis import catalog
 from pytest_mlci.analysis.splits import (
@@ -29,6 +30,9 @@ from pytest_mlci.analysis.values import (
     made_up,
     union,
 )
+
+if TYPE_CHECKING:
+    from pytest_mlci.analysis.flow import Flow
 
 
 class FitEvent:
@@ -202,7 +206,7 @@ class FitTracking:
             if built.fit_order is None:
                 built.fit_order = self._order
         if demo:
-            pass
+            pass  # a demo's training is not worth a seed finding
         elif _is_keras(estimator):
             self.trains.setdefault("tensorflow", []).append((node, self._order))
         elif (estimator.instance_of or "").startswith(("lightning.", "pytorch_lightning.")):
@@ -423,10 +427,7 @@ class FitTracking:
             if method in ("fillna", "replace", "where", "mask", "combine_first"):
                 # a per-group statistic filling gaps is an imputation fitted on all rows (as a
                 # new feature it is a group aggregate, left to the group/target rules)
-                parts = [
-                    p.copy() if "group_statistic" not in p.flags else _as_statistic(p)
-                    for p in parts
-                ]
+                parts = [_as_statistic(p) if "group_statistic" in p.flags else p for p in parts]
             self._combine(node, result, parts)
             event = next((e for e in result.labels if isinstance(e, FitEvent) and e.pending), None)
             inplace = kwargs.get("inplace")
@@ -480,7 +481,7 @@ def _is_keras(estimator: Value) -> bool:
     return False
 
 
-def models_fed(flow: object, leak: Leak) -> list[str]:
+def models_fed(flow: Flow, leak: Leak) -> list[str]:
     """The classes of the models that learn from what ``leak`` leaked into: the estimator a
     cross-validation or search evaluates, models fitted on the folds, or (for a train/test
     split) models fitted on rows carrying the leaked fit. Empty when none is seen."""
@@ -488,7 +489,7 @@ def models_fed(flow: object, leak: Leak) -> list[str]:
     names: list[str] = []
     if split.kind == "cv" and split.estimator is not None:
         names += _model_classes(split.estimator)
-    for fit in flow.fits:  # type: ignore[attr-defined]
+    for fit in flow.fits:
         if fit.kind not in ("model", "search") or fit is leak.fit:
             continue
         if split.kind == "cv":
@@ -522,20 +523,20 @@ def _model_classes(value: Value) -> list[str]:
     return found
 
 
-def trees_only(analysis: object, leak: Leak) -> bool:
+def trees_only(flow: Flow, leak: Leak) -> bool:
     """A monotone scaler (StandardScaler, MinMaxScaler ...) leaking only into tree models:
     trees split on the order of values within a feature, which such a scaler keeps, so the
     leak cannot change what they learn (worth a look, not a biased score)."""
     if leak.fit.name not in catalog.MONOTONE_SCALERS:
         return False
-    names = models_fed(analysis.flow, leak)  # type: ignore[attr-defined]
+    names = models_fed(flow, leak)
     return bool(names) and all(catalog.tree_model(name) for name in names)
 
 
-def encodes_the_target(flow: object, fit: FitEvent) -> bool:
+def encodes_the_target(flow: Flow, fit: FitEvent) -> bool:
     """Statistics written by hand that are a per-group statistic of the label
     (``df.groupby(c)["price"].transform("mean")``): a target encoding, MLC005's finding."""
-    targets = flow.target_columns  # type: ignore[attr-defined]
+    targets = flow.target_columns
     return fit.method == "statistic" and any(
         isinstance(label, FitEvent) and label.kind == "group" and set(label.columns) & targets
         for label in fit.data

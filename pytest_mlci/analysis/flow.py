@@ -660,12 +660,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
         if func.instance_of is not None or func.is_data:
             # `model(x)`: calling an object, not a function: a model's output, scores per row
             # (predictions, not the scaled features they came from)
-            outputs = frozenset(
-                label
-                for label in everything
-                if not (isinstance(label, FitEvent) and label.kind == "preprocessor")
-            )
-            return Value(outputs | func.labels, flags={"proba"})
+            return Value(_predictions(everything) | func.labels, flags={"proba"})
         return Value(everything | func.labels)
 
     def _call_local(self, func: Value, args: list[Value], kwargs: dict[str, Value]) -> Value:
@@ -932,11 +927,7 @@ class Flow(SplitTracking, FitTracking, SelectionTracking, RandomnessTracking):
             ):
                 # a model's predictions are not the features it was given: the statistics
                 # of a scaler upstream do not travel on into what is stacked on them
-                everything = frozenset(
-                    label
-                    for label in everything
-                    if not (isinstance(label, FitEvent) and label.kind == "preprocessor")
-                )
+                everything = _predictions(everything)
             return Value(everything | receiver.labels, flags=flags)
         if method == "split" and (
             receiver.kind == "splitter"
@@ -1047,4 +1038,14 @@ def _counts_only(body: list[ast.stmt]) -> bool:
     return bool(body) and all(
         isinstance(statement, ast.AugAssign) and isinstance(statement.value, ast.Constant)
         for statement in body
+    )
+
+
+def _predictions(labels: frozenset) -> frozenset:
+    """What a model's output carries of its inputs: their rows and roles, not the statistics
+    of a scaler upstream (predictions are not the scaled features they came from)."""
+    return frozenset(
+        label
+        for label in labels
+        if not (isinstance(label, FitEvent) and label.kind == "preprocessor")
     )

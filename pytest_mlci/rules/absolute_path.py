@@ -46,7 +46,7 @@ import ast
 import re
 from collections.abc import Iterator
 
-from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding
+from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding, called_name
 
 CODE = "MLC201"
 FAMILY = "hardcoded"
@@ -189,9 +189,8 @@ def _is_path(node: ast.expr) -> bool:
         node = node.left
     if not isinstance(node, ast.Call):
         return False
-    func = node.func
-    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-    return name in _PATH_TYPES or (name == "joinpath" and _is_path(func.value))
+    name = called_name(node)
+    return name in _PATH_TYPES or (name == "joinpath" and _is_path(node.func.value))
 
 
 def _suffix(node: ast.BinOp) -> bool:
@@ -237,11 +236,13 @@ def _listed(nodes: list[ast.AST]) -> set[int]:
     templates list what exists there to print it, which reads nothing from it."""
     found: set[int] = set()
     for node in nodes:
-        if type(node) is ast.Call and node.args and type(node.args[0]) is ast.Constant:
-            func = node.func
-            called = func.attr if type(func) is ast.Attribute else getattr(func, "id", "")
-            if called == "walk":
-                found.add(id(node.args[0]))
+        if (
+            type(node) is ast.Call
+            and node.args
+            and type(node.args[0]) is ast.Constant
+            and called_name(node) == "walk"
+        ):
+            found.add(id(node.args[0]))
     return found
 
 
@@ -254,9 +255,7 @@ def check(analysis: Analysis) -> Iterator[Finding]:
         if kind is ast.Call or kind is ast.BinOp:
             # cheap tests first: a call named like a path builder, a `/` or `+` of a string
             if kind is ast.Call:
-                func = node.func
-                called = func.attr if type(func) is ast.Attribute else getattr(func, "id", "")
-                if called not in _BUILDERS or not node.args:
+                if called_name(node) not in _BUILDERS or not node.args:
                     continue
             else:
                 right = node.right

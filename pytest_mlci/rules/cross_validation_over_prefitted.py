@@ -59,5 +59,7 @@ def check(analysis: Analysis) -> Iterator[Finding]:
         vocabulary = catalog.learns_vocabulary_only(leak.fit.cls, keywords)
         # fitted together with a competition's unlabelled test file (known only by name)
         transductive = merged_by_name(leak.fit.data)
-        confidence = MEDIUM if vocabulary or transductive or trees_only(analysis, leak) else HIGH
+        confidence = (
+            MEDIUM if vocabulary or transductive or trees_only(analysis.flow, leak) else HIGH
+        )
         yield analysis.finding(CODE, message, leak.node, confidence)

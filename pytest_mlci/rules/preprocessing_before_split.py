@@ -83,5 +83,5 @@ def check(analysis: Analysis) -> Iterator[Finding]:
                     "puts in the test set; fit it on the training rows only (e.g. in a "
                     "Pipeline)"
                 )
-            confidence = MEDIUM if trees_only(analysis, leak) else _confidence(leak.fit)
+            confidence = MEDIUM if trees_only(analysis.flow, leak) else _confidence(leak.fit)
             yield analysis.finding(CODE, message, leak.fit.node, confidence)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding
+from pytest_mlci.analysis import HIGH, MEDIUM, Analysis, Finding, called_name
 from pytest_mlci.analysis.splits import has_test
 
 CODE = "MLC003"
@@ -84,7 +84,7 @@ def _displayed_only(analysis: Analysis, node: ast.AST, parents: dict[int, ast.AS
     drawn on a learning curve, not a setting chosen."""
     parent = parents.get(id(node))
     while parent is not None and not isinstance(parent, ast.stmt):
-        if isinstance(parent, ast.Call) and _called(parent) in _DISPLAY:
+        if isinstance(parent, ast.Call) and called_name(parent) in _DISPLAY:
             return True  # `plt.axvline(np.argmin(test_curve))`
         parent = parents.get(id(parent))
     if not (
@@ -102,7 +102,7 @@ def _displayed_only(analysis: Analysis, node: ast.AST, parents: dict[int, ast.AS
     for use in uses:
         holder = parents.get(id(use))
         while holder is not None and not isinstance(holder, ast.stmt):
-            if isinstance(holder, ast.Call) and _called(holder) in _DISPLAY:
+            if isinstance(holder, ast.Call) and called_name(holder) in _DISPLAY:
                 break
             holder = parents.get(id(holder))
         else:
@@ -110,11 +110,6 @@ def _displayed_only(analysis: Analysis, node: ast.AST, parents: dict[int, ast.AS
         if holder is None or isinstance(holder, ast.stmt):
             return False
     return bool(uses)
-
-
-def _called(call: ast.Call) -> str:
-    func = call.func
-    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
 
 
 def check(analysis: Analysis) -> Iterator[Finding]:
