@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,9 @@ INCOMPATIBLE_POLICIES = ("fail", "inconclusive")
 FLAVOURS = ("auto", "skops", "pickle", "mlflow", "xgboost", "lightgbm", "custom")
 DEFAULT_REGISTRY = "sqlite:///.mlci/mlflow.db"
 REGISTRY_ENV = "MLCI_REGISTRY"  # overrides `registry`, e.g. from a CI secret
+SPARK_MASTER_ENV = "MLCI_SPARK_MASTER"  # overrides [spark] master, e.g. per CI job
+ENGINES = ("local", "spark")
+SPARK_FORMATS = ("parquet", "delta", "csv", "json", "orc")
 DATABASE_ENV = "MLCI_DATABASE"  # overrides `database` (it carries credentials)
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 STATE_DIR = ".mlci"
@@ -49,6 +52,20 @@ class StaticSettings:
     per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # the least certain findings reported: "high" (default) or "medium" (everything)
     confidence: str = "high"
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """``[tool.mlci.spark]``: which Spark runs the checks of datasets with ``engine = "spark"``.
+
+    Only ``master`` changes between a laptop (``local[*]``), a cluster (``yarn``,
+    ``spark://host:7077``, ``k8s://...``) and Spark Connect (``sc://host:15002``); ``conf``
+    is passed to the session builder as it is.
+    """
+
+    master: str = "local[*]"
+    conf: Mapping[str, str] = field(default_factory=dict)
+    app_name: str = "pytest-mlci"
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,18 @@ class DatasetConfig:
     # "module:function" called with the path (and the reference's): returns a DataFrame or
     # (X, y[, feature_names]) with X a DataFrame, 2-D numpy array or scipy sparse matrix
     loader: str | None = None
+    # where the checks run: "local" (this process, streamed for large parquet) or "spark"
+    # (the cluster of [tool.mlci.spark]); with Spark the data may be a URI or a table name
+    engine: str = "local"
+    #: Spark only: the current/reference data as a catalog table, a URI or a local path
+    #: (``path`` keeps a local path for everything that reads files here)
+    location: str | None = None
+    reference_location: str | None = None
+    #: Spark only: how each location is stored ("table" for a catalog table; None: from the
+    #: name, parquet unless it ends in .csv/.json/.orc or holds a _delta_log)
+    format: str | None = None
+    reference_format: str | None = None
+    spark: SparkSettings | None = None
     declared: frozenset[str] = frozenset()
 
     def psi_threshold(self, column: str) -> float:
@@ -152,6 +181,7 @@ class EvaluationSettings:
     seed: int = 0
     ratchet: int = 0  # "best" gates compare with the best of the last N production versions
     segments: tuple[str, ...] = ()  # columns whose values get their own metrics in reports
+    engine: str = "local"  # "spark": the models score the rows on the cluster
 
 
 @dataclass(frozen=True)
@@ -362,6 +392,7 @@ class MlciConfig:
     canary: CanarySettings = field(default_factory=lambda: CanarySettings())
     audit: AuditSettings = field(default_factory=lambda: AuditSettings())
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    spark: SparkSettings = field(default_factory=SparkSettings)
 
     @property
     def state_dir(self) -> Path:
@@ -422,6 +453,7 @@ _TOP_KEYS = {
     "canary": dict,
     "audit": dict,
     "training": dict,
+    "spark": dict,
 }
 _REQUIRED = ("model", "task", "target", "artifact")
 _STATIC_KEYS = {
@@ -462,6 +494,10 @@ _DATASET_KEYS = {
     "features": list,
     "drop": list,
     "loader": str,
+    "engine": str,
+    "table": str,
+    "reference_table": str,
+    "format": str,
 }
 _QUALITY_KEYS = frozenset(
     {"max_null_rate", "null_rates", "max_duplicate_rate", "allow_constant", "min_label_share"}
@@ -639,7 +675,9 @@ _EVALUATION_KEYS = {
     "seed": int,
     "ratchet": int,
     "segments": list,
+    "engine": str,
 }
+_SPARK_KEYS = {"master": str, "conf": dict, "app_name": str}
 _FAIRNESS_KEYS = {"min_group_size": int}
 _APPROVAL_KEYS = {"approvers": list, "required": int, "identity": str, "allowed_signers": str}
 _ROBUSTNESS_KEYS = {"examples": int, "invariant": list, "tolerance": float}
@@ -683,11 +721,13 @@ class _Reader:
         base = self.prefix.rstrip(".") or "mlci.toml"
         return f"{base}.{where.rstrip('.')}" if where else base
 
-    def choice(self, table: Mapping[str, Any], key: str, options: tuple[str, ...]) -> None:
+    def choice(
+        self, table: Mapping[str, Any], key: str, options: tuple[str, ...], where: str = ""
+    ) -> None:
         if key in table and table[key] not in options:
             close = difflib.get_close_matches(str(table[key]), options, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"choose one of {list(options)}"
-            raise self.error(key, f"{table[key]!r} is not valid; {hint}")
+            raise self.error(where + key, f"{table[key]!r} is not valid; {hint}")
 
     def strings(self, values: list[Any], key: str) -> tuple[str, ...]:
         for value in values:
@@ -1108,15 +1148,17 @@ def parse_config(
         confidence=static_table.get("confidence", "high"),
     )
 
+    spark = _parse_spark(reader, table.get("spark", {}))
     datasets: dict[str, DatasetConfig] = {}
     for name, spec in table.get("datasets", {}).items():
         where = f"datasets.{name}."
         if not isinstance(spec, dict):
             raise reader.error(f"datasets.{name}", "must be a table with at least 'path'")
         reader.check_keys(spec, _DATASET_KEYS, where)
-        if "path" not in spec:
+        if "path" not in spec and "table" not in spec:
             raise reader.error(where + "path", "is required; e.g. path = 'data/test.parquet'")
-        datasets[name] = _parse_dataset(reader, name, spec, root=root, target=table["target"])
+        parsed = _parse_dataset(reader, name, spec, root=root, target=table["target"])
+        datasets[name] = _with_engine(reader, parsed, spec, spark, root=root)
 
     metrics = _parse_user_metrics(reader, table.get("metrics", {}))
     gates = []
@@ -1145,6 +1187,7 @@ def parse_config(
         )
     evaluation_table = table.get("evaluation", {})
     reader.check_keys(evaluation_table, _EVALUATION_KEYS, "evaluation.")
+    reader.choice(evaluation_table, "engine", ENGINES, where="evaluation.")
     evaluation = EvaluationSettings(
         **{
             **evaluation_table,
@@ -1233,6 +1276,103 @@ def parse_config(
         canary=canary,
         audit=audit,
         training=training,
+        spark=spark,
+    )
+
+
+def _parse_spark(reader: _Reader, table: Mapping[str, Any]) -> SparkSettings:
+    """``[tool.mlci.spark]``; ``$MLCI_SPARK_MASTER`` overrides ``master`` (one config, many
+    clusters: a laptop, a CI runner in local mode, a Databricks job)."""
+    reader.check_keys(table, _SPARK_KEYS, "spark.")
+    conf: dict[str, str] = {}
+    for key, value in table.get("conf", {}).items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if not isinstance(value, (str, int, float)):
+            raise reader.error(
+                f"spark.conf.{key}",
+                f"must be a string or a number, got {type(value).__name__}; "
+                'e.g. conf = { "spark.driver.memory" = "4g" }',
+            )
+        conf[str(key)] = str(value)
+    master = os.environ.get(SPARK_MASTER_ENV) or table.get("master", SparkSettings.master)
+    if not master.strip():
+        raise reader.error("spark.master", "is empty; e.g. master = 'local[*]' or 'yarn'")
+    return SparkSettings(
+        master=master, conf=conf, app_name=table.get("app_name", SparkSettings.app_name)
+    )
+
+
+def _is_uri(location: str) -> bool:
+    """``s3a://bucket/x``, ``hdfs://...``, ``dbfs:/...``: a location only Spark can read."""
+    scheme, colon, _ = location.partition(":")
+    return bool(colon) and len(scheme) > 1 and scheme.replace("+", "").isalnum()
+
+
+def _with_engine(
+    reader: _Reader,
+    dataset: DatasetConfig,
+    spec: Mapping[str, Any],
+    spark: SparkSettings,
+    *,
+    root: Path,
+) -> DatasetConfig:
+    """Add the engine keys (``engine``, ``table``, ``reference_table``, ``format``).
+
+    Why every dataset gets a Spark location, not only Spark ones: ``[tool.mlci.evaluation]
+    engine = "spark"`` reads the evaluation dataset through Spark whatever its own checks use.
+    A table name or a URI needs ``engine = "spark"``: nothing on this machine can read them.
+    """
+    where = f"datasets.{dataset.name}."
+    reader.choice(spec, "engine", ENGINES, where=where)
+    engine = spec.get("engine", "local")
+    reader.choice(spec, "format", SPARK_FORMATS, where=where)
+    spark_only = [key for key in ("table", "reference_table", "format") if key in spec]
+    uris = [key for key in ("path", "reference") if key in spec and _is_uri(spec[key])]
+    if engine != "spark" and (spark_only or uris):
+        key = (spark_only or uris)[0]
+        raise reader.error(
+            where + key,
+            f"is read by Spark only; add engine = 'spark' to [datasets.{dataset.name}] "
+            "(and [tool.mlci.spark] master) or use a local file path",
+        )
+    for one, other in (("path", "table"), ("reference", "reference_table")):
+        if one in spec and other in spec:
+            raise reader.error(where + other, f"cannot be used with '{one}'; keep one of the two")
+    if engine == "spark" and dataset.loader:
+        raise reader.error(
+            where + "loader",
+            "does not apply with engine = 'spark' (a loader returns data in this process); "
+            "point 'path' or 'table' at the data Spark reads",
+        )
+
+    def location(path_key: str, table_key: str) -> str | None:
+        if table_key in spec:
+            return str(spec[table_key])
+        if path_key not in spec:
+            return None
+        raw = str(spec[path_key])
+        return raw if _is_uri(raw) else str(root / raw)
+
+    tabled = "table" in spec or "reference_table" in spec
+    if tabled and "format" in spec:
+        raise reader.error(where + "format", "does not apply to a table (the catalog knows)")
+    path = dataset.path
+    if "table" in spec or "path" in uris:
+        path = root / ".mlci" / "spark-only" / dataset.name  # nothing local: never a file here
+    reference = dataset.reference
+    if "reference_table" in spec:
+        reference = root / ".mlci" / "spark-only" / f"{dataset.name}.reference"
+    return replace(
+        dataset,
+        path=path,
+        reference=reference,
+        engine=engine,
+        location=location("path", "table"),
+        reference_location=location("reference", "reference_table"),
+        format="table" if "table" in spec else spec.get("format"),
+        reference_format="table" if "reference_table" in spec else spec.get("format"),
+        spark=spark,
     )
 
 

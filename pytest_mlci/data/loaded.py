@@ -79,10 +79,9 @@ class LoadedData:
 
 def load_data(dataset: DatasetConfig, path: Path | None = None, *, root: Path) -> LoadedData:
     """``dataset``'s data at ``path`` (its ``path`` unless told), through its loader if any."""
-    from pytest_mlci.data.loading import model_input, read_dataset
+    from pytest_mlci.data.loading import read_dataset
 
     path = dataset.path if path is None else Path(path)
-    target = dataset.target or ""
     if dataset.loader:
         returned = call_loader(dataset, path, root=root)
         frame = returned if _is_frame(returned) else _arrays(dataset, path, returned)
@@ -90,13 +89,21 @@ def load_data(dataset: DatasetConfig, path: Path | None = None, *, root: Path) -
             return frame
     else:
         frame = read_dataset(dataset, path)
+    return table_data(frame, dataset, str(path))
+
+
+def table_data(frame: Any, dataset: DatasetConfig, source: str) -> LoadedData:
+    """A table as the model sees it: X from the input columns, y from the target."""
+    from pytest_mlci.data.loading import model_input
+
+    target = dataset.target or ""
     if len(frame) == 0:
-        raise DataError(f"{path}: the dataset is empty (0 rows)")
+        raise DataError(f"{source}: the dataset is empty (0 rows)")
     if target not in frame.columns:
-        raise DataError(f"{path}: target column '{target}' is missing")
+        raise DataError(f"{source}: target column '{target}' is missing")
     X = model_input(frame, dataset, target)
     names = tuple(str(c) for c in X.columns)
-    return LoadedData(frame, X, frame[target].to_numpy(), names, str(path))
+    return LoadedData(frame, X, frame[target].to_numpy(), names, source)
 
 
 def load_evaluation_data(config: Any) -> LoadedData:
@@ -107,6 +114,12 @@ def load_evaluation_data(config: Any) -> LoadedData:
     dataset = config.eval_dataset
     if not dataset.target:
         dataset = dataclasses.replace(dataset, target=config.target)
+    if config.evaluation.engine == "spark" or dataset.engine == "spark":
+        from pytest_mlci.spark.session import LOCAL_SAMPLE_ROWS, local_sample
+
+        frame = local_sample(config.spark, dataset, LOCAL_SAMPLE_ROWS)
+        where = dataset.location or dataset.name
+        return table_data(frame, dataset, f"{where} (first {LOCAL_SAMPLE_ROWS:,} rows, via Spark)")
     return load_data(dataset, root=config.root)
 
 

@@ -30,6 +30,8 @@ class SchemaFailure:
         rows = ", ".join(map(str, self.rows))
         more = f" (+{self.count - len(self.rows)} more)" if self.count > len(self.rows) else ""
         where = f" at rows {rows}{more}" if self.rows else ""
+        if not self.rows and self.count > 1:  # counted where row numbers mean nothing (Spark)
+            where = f" in {self.count:,} rows"
         return f"column '{self.column}': {self.check} failed{where}"
 
 

@@ -93,6 +93,19 @@ class DatasetChecks:
         self._frames: dict[str, Any] = {}
         self._loaded: dict[str, Any] = {}
         self.counted_rows: int | None = None  # what volume passed with, to remember
+        self._spark: Any = None
+
+    @property
+    def spark(self) -> Any:
+        """The dataset on Spark (:class:`~pytest_mlci.spark.data_checks.SparkDataset`) when
+        it declares ``engine = "spark"``, else None; the session starts on first use."""
+        if self.dataset.engine != "spark":
+            return None
+        if self._spark is None:
+            from pytest_mlci.spark.data_checks import SparkDataset
+
+            self._spark = SparkDataset(self.dataset, classification=self.classification)
+        return self._spark
 
     # ------------------------------------------------------------------ inputs
 
@@ -100,8 +113,8 @@ class DatasetChecks:
     def streamed(self) -> bool:
         """Whether drift and volume stream parquet batches instead of loading frames."""
         dataset = self.dataset
-        if dataset.loader:
-            return False  # a loader returns the data in memory
+        if dataset.loader or dataset.engine == "spark":
+            return False  # a loader returns the data in memory; Spark reads it itself
         paths = [dataset.path, *([dataset.reference] if dataset.reference else [])]
         return streams(paths, dataset.stream)
 
@@ -153,7 +166,14 @@ class DatasetChecks:
         Streamed, the schema is checked one record batch at a time, never the whole frame.
         """
         path = self.dataset.path
-        if self.streamed:
+        if self.spark is not None:
+            rows = self.spark.rows()
+            if not self.dataset.schema:
+                return [CheckRow("schema", "<frame>", "schema", rows, None, None, None, PASS)]
+            schema = load_schema(self.dataset.schema, root=self.root, dataset=self.dataset.name)
+            rows, failures = self.spark.schema(schema)
+            note = "; Spark: checked per partition"
+        elif self.streamed:
             from pytest_mlci.data.stats import parquet_rows, streamed_schema
 
             self._require(path)
@@ -191,7 +211,9 @@ class DatasetChecks:
         """The row count against ``expected_rows``, else the last validated count (never the
         reference's, which may be a split of another size); see :mod:`.volume`."""
         dataset = self.dataset
-        if self.streamed:
+        if self.spark is not None:
+            rows = self.spark.rows()
+        elif self.streamed:
             from pytest_mlci.data.stats import parquet_rows
 
             rows = self._guard(lambda: parquet_rows(dataset.path), dataset.path)
@@ -233,6 +255,8 @@ class DatasetChecks:
 
     def quality(self) -> list[CheckRow]:
         """Nulls, duplicates, constants, label balance; streamed, merged over record batches."""
+        if self.spark is not None:
+            return self.spark.quality()
         if self.streamed:
             from pytest_mlci.data.stats import streamed_quality
 
@@ -257,7 +281,18 @@ class DatasetChecks:
                 "'timestamp' freshness uses the file's modification time)",
                 key=f"datasets.{dataset.name}.timestamp",
             )
-        if dataset.timestamp and dataset.loader:
+        if self.spark is not None:
+            if dataset.timestamp:
+                newest, source = self.spark.newest(), dataset.timestamp
+            elif dataset.location and Path(dataset.location).exists():
+                newest, source = newest_file_time(Path(dataset.location)), "<file mtime>"
+            else:
+                raise ConfigError(
+                    f"freshness of {dataset.location} needs a timestamp column: a table or a "
+                    "remote location has no file time here; add timestamp = '<column>'",
+                    key=f"datasets.{dataset.name}.timestamp",
+                )
+        elif dataset.timestamp and dataset.loader:
             if dataset.timestamp not in self.frame().columns:
                 raise DataError(f"{dataset.path}: the loader's table has no timestamp column "
                                 f"'{dataset.timestamp}' (key 'timestamp')")  # fmt: skip
@@ -281,6 +316,8 @@ class DatasetChecks:
         if dataset.reference is None:
             return [CheckRow("drift", "<frame>", "reference", None, None, None, None, FAIL,
                              "no reference declared; add 'reference' to the dataset")]  # fmt: skip
+        if self.spark is not None:
+            return self.spark.drift()
         if self.streamed:
             from pytest_mlci.data.stats import streamed_drift
 
@@ -392,7 +429,9 @@ def validate_dataset(
     wanted = checks_for(dataset) if checks is None else checks
     rows: list[CheckRow] = []
     try:
-        if not wanted and not dataset.loader:
+        if not wanted and runner.spark is not None:
+            runner.spark.frame()  # Spark reads the schema: a missing table says so now
+        elif not wanted and not dataset.loader:
             probe(dataset.path)  # nothing to judge, but an unreadable file says so now
         for check in wanted:
             rows.extend(runner.run(check))
@@ -404,6 +443,8 @@ def validate_dataset(
     count = len(frame) if frame is not None else None
     if dataset.loader and "current" in runner._loaded:
         count = runner.loaded().rows
+    if count is None and runner._spark is not None and runner._spark._summary is not None:
+        count = runner._spark.rows()
     if count is None:
         count = next((int(r.statistic) for r in rows if r.test == "row count" and r.statistic),
                      None)  # fmt: skip

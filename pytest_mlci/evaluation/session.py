@@ -78,6 +78,32 @@ class Evaluation:
     planned: tuple[str, ...] = ()
     #: Where each metric estimate of this process came from (see :meth:`_note`).
     log: list[dict[str, Any]] = field(default_factory=list)
+    #: Spark engine: how each model's labels were obtained, and whether it gave scores.
+    spark_scoring: dict[str, str] = field(default_factory=dict)
+    spark_has_scores: list[bool] = field(default_factory=list)
+
+    @property
+    def spark_engine(self) -> bool:
+        """Whether the models score the rows on Spark (``[evaluation] engine = "spark"``)."""
+        return self.config.evaluation.engine == "spark"
+
+    @property
+    def spark_frame(self) -> Any:
+        """The evaluation data as a Spark DataFrame (Spark engine only)."""
+        from pytest_mlci.spark.session import read, spark_session
+
+        def build() -> Any:
+            dataset = self.config.eval_dataset
+            spark = spark_session(self.config.spark, key="evaluation.engine")
+            assert dataset.location is not None
+            return read(spark, dataset.location, dataset.format, dataset=dataset, key="path")
+
+        return self._memo("spark_frame", build)
+
+    @property
+    def positive_class(self) -> Any:
+        """The candidate's positive class (binary tasks): what a label of 1 means."""
+        return self._memo("positive_class", lambda: _positive_class(self.model))
 
     # ------------------------------------------------------------------ inputs
 
@@ -109,7 +135,10 @@ class Evaluation:
     @property
     def data(self) -> Any:
         """The evaluation frame, validated against its schema first (fail closed); for a
-        loader returning ``(X, y)``, the :class:`~pytest_mlci.data.loaded.LoadedData`."""
+        loader returning ``(X, y)``, the :class:`~pytest_mlci.data.loaded.LoadedData`; with
+        the Spark engine, the Spark DataFrame (nothing is brought to this process)."""
+        if self.spark_engine:
+            return self.spark_frame
         loaded = self.loaded
         return loaded.frame if loaded.is_table else loaded
 
@@ -187,6 +216,9 @@ class Evaluation:
         from pytest_mlci.data.loaded import loader_source_digest
 
         dataset = self.config.eval_dataset
+        if self.spark_engine:
+            assert dataset.location is not None
+            return digest_path(Path(dataset.location))
         digest = digest_path(dataset.path)
         if not dataset.loader:
             return digest
@@ -280,6 +312,8 @@ class Evaluation:
             return {}
 
     def _scoring_here(self) -> dict[str, str]:
+        if self.spark_scoring:
+            return dict(self.spark_scoring)
         found = {}
         for who, key in (
             ("candidate", "candidate_predictions"),
@@ -436,7 +470,7 @@ class Evaluation:
         from pytest_mlci.evaluation.cost import COST_METRICS
         from pytest_mlci.filelock import exclusive_lock
 
-        if name in COST_METRICS:
+        if name in COST_METRICS or not self._cacheable:
             return self._estimate(name)
         stored = self._read_cached(name)
         if stored is None:
@@ -449,6 +483,15 @@ class Evaluation:
                     return result
         self._note(name, "cache", 0.0)
         return stored
+
+    @property
+    def _cacheable(self) -> bool:
+        """Whether estimates may be kept on disk: only when the data can be digested here
+        (a Spark table or a remote URI may change under the same name)."""
+        if not self.spark_engine:
+            return True
+        location = self.config.eval_dataset.location
+        return location is not None and Path(location).exists()
 
     @property
     def _cache_dir(self) -> Path:
@@ -547,7 +590,8 @@ class Evaluation:
             "data": self.data_digest,
             "baseline": [baseline.status, baseline.digest],
             "evaluation": [
-                getattr(self.config.evaluation, k) for k in ("resamples", "confidence", "seed")
+                getattr(self.config.evaluation, k)
+                for k in ("resamples", "confidence", "seed", "engine")
             ],
             "fairness": [self.config.fairness.min_group_size, self.config.eval_dataset.protected],
             # how the file is read and which columns the model is given (features/drop)
@@ -560,6 +604,8 @@ class Evaluation:
         settings = self.config.evaluation
         if name in COST_METRICS:
             return self._cost_estimate(name)
+        if self.spark_engine:
+            return self._spark_estimate(name)
         if name.startswith("fairness."):
             from pytest_mlci.evaluation.fairness import fairness_estimate
 
@@ -596,6 +642,18 @@ class Evaluation:
         )
         base_value = candidate.value - delta.value if delta is not None else None
         return candidate, delta, base_value
+
+    def _spark_estimate(self, name: str) -> tuple[Estimate, Estimate | None, float | None]:
+        """One metric from the Spark pass (all metrics share it: the rows are scored once)."""
+        from pytest_mlci.evaluation import sufficient
+        from pytest_mlci.spark.evaluate import check_scores, spark_statistics, unsupported_reason
+
+        reason = unsupported_reason(name, self.config.task, self.config.metrics)
+        if reason:
+            raise CheckFailed(reason)
+        layout, statistics = self._memo("spark_statistics", lambda: spark_statistics(self))
+        check_scores(self, name)
+        return sufficient.estimates(layout, statistics, name, self.config.evaluation.confidence)
 
     def _cost_estimate(self, name: str) -> tuple[Estimate, Estimate | None, float | None]:
         from pytest_mlci.evaluation.cost import measure_cost
@@ -646,6 +704,8 @@ class Evaluation:
         """
 
         def build() -> list[dict[str, Any]]:
+            if self.spark_engine:
+                return []  # per-segment tables need every row here; the Spark engine sums
             names = sorted(
                 {g.metric for g in self.gates() if g.metric in metrics_for(self.config.task)}
             )
@@ -682,7 +742,7 @@ class Evaluation:
         from pytest_mlci.evaluation.fairness import group_table
 
         def build() -> list[Any]:
-            if self.config.task != "binary_classification":
+            if self.config.task != "binary_classification" or self.spark_engine:
                 return []
             return [
                 group_table(
@@ -699,6 +759,11 @@ class Evaluation:
 
     def _against_best(self, gate: Gate) -> tuple[GateOutcome, Estimate, Estimate | None, Any]:
         """The ratchet: pair the candidate with the best recent production version."""
+        if self.spark_engine:
+            raise CheckFailed(
+                f"gate '{gate.text}' compares with several production versions, which the Spark "
+                "engine does not score; compare with the baseline, or use engine = 'local'"
+            )
         best = self.best_model(gate.metric)
         if best.status != PRESENT:
             return self.baseline_outcome(best), self.estimate(gate.metric)[0], None, None
