@@ -82,6 +82,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     if not config.getoption("mlci"):
         return
+    from pytest_mlci import PYSPARK_PANDAS_WARNING
+
+    # pytest resets warning filters per test; pandera imports pyspark.pandas when installed
+    config.addinivalue_line("filterwarnings", f"ignore:{PYSPARK_PANDAS_WARNING}:FutureWarning")
     from pytest_mlci.config import load_config
     from pytest_mlci.errors import ConfigError
     from pytest_mlci.evaluation.session import Evaluation

@@ -73,17 +73,11 @@ def spark_session(settings: SparkSettings, *, key: str = "engine") -> Any:
     return session
 
 
-#: pyspark 4 warns on every import with pandas 3; the APIs used here (Arrow batches through
-#: mapInPandas, toPandas) work with it, and the pandas-on-Spark API is not used.
-_PANDAS_WARNING = "PySpark does not yet fully support pandas"
-
-
 def _quiet() -> None:
     """Silence pyspark's pandas-version warning here and in the Python workers it starts."""
-    import warnings
+    from pytest_mlci import PYSPARK_PANDAS_WARNING
 
-    warnings.filterwarnings("ignore", message=_PANDAS_WARNING, category=FutureWarning)
-    rule = f"ignore:{_PANDAS_WARNING}:FutureWarning"
+    rule = f"ignore:{PYSPARK_PANDAS_WARNING}:FutureWarning"
     known = os.environ.get("PYTHONWARNINGS", "")
     if rule not in known:
         os.environ["PYTHONWARNINGS"] = f"{known},{rule}" if known else rule
