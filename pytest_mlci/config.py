@@ -570,7 +570,7 @@ def _parse_dataset(
     shape = _parse_shape(reader, where, spec, target=spec.get("target", target))
     return DatasetConfig(
         name=name,
-        path=root / spec["path"],
+        path=root / spec.get("path", name),  # a Spark table has none: set by _with_engine
         schema=spec.get("schema"),
         reference=root / spec["reference"] if "reference" in spec else None,
         target=spec.get("target", target),
@@ -633,7 +633,7 @@ def _parse_shape(
                     where + key, "does not apply with 'loader' (the loader reads the file)"
                 )
     delimited = (".csv", ".tsv", ".txt")
-    files = [spec["path"], *([spec["reference"]] if "reference" in spec else [])]
+    files = [spec.get("path", ""), *([spec["reference"]] if "reference" in spec else [])]
     for key in ("sep", "header", "columns"):
         if key in spec and not any(Path(f).suffix.lower() in delimited for f in files):
             raise reader.error(

@@ -143,6 +143,17 @@ class Evaluation:
         return loaded.frame if loaded.is_table else loaded
 
     @property
+    def row_count(self) -> int | None:
+        """Rows of the evaluation data (Spark: as counted by the scoring pass, None before)."""
+        if not self.spark_engine:
+            return len(self.loaded)
+        computed = self._cache.get("spark_statistics")
+        if computed is None:
+            return None
+        layout, statistics = computed
+        return int(statistics.resampled[0, layout.offsets["rows"]])
+
+    @property
     def loaded(self) -> Any:
         """The evaluation data in whatever shape it came (:class:`LoadedData`): ask it."""
         return self._memo("data", self._load_data)

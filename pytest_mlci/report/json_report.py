@@ -42,7 +42,7 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
         report["data"] = {
             "path": str(state.config.eval_dataset.path),
             "sha256": evaluation.data_digest,
-            "rows": len(evaluation.data),
+            "rows": evaluation.row_count,
         }
         report["fairness"] = [
             {"attribute": t.attribute, "groups": t.rows, "excluded": list(t.excluded)}
