@@ -395,8 +395,10 @@ def score_edges(scores: Any, bins: int) -> Any:
     """Bin edges at the quantiles of a sample of scores (unique, ascending)."""
     import numpy as np
 
-    scores = np.asarray(scores, dtype=float)
+    scores = np.sort(np.asarray(scores, dtype=float))
     scores = scores[~np.isnan(scores)]
     if len(scores) == 0:
         return np.array([0.5])
-    return np.unique(np.quantile(scores, np.arange(1, bins) / bins))
+    # nearest-rank quantiles of the sorted sample: one sort, however many bins are asked for
+    ranks = np.minimum((np.arange(1, bins) / bins * len(scores)).astype(np.int64), len(scores) - 1)
+    return np.unique(scores[ranks])
