@@ -89,7 +89,7 @@ def _dataset_problems(config: MlciConfig, dataset: DatasetConfig, dvc: _DvcOuts)
             found.append(_line(exc, f"{where}.loader"))
     else:
         for key, path in (("path", dataset.path), ("reference", dataset.reference)):
-            if path is not None:
+            if path is not None and not _spark_only(dataset, key):
                 found += _path_problems(config, f"{where}.{key}", path, dvc)
     if dataset.schema:
         try:
@@ -97,6 +97,15 @@ def _dataset_problems(config: MlciConfig, dataset: DatasetConfig, dvc: _DvcOuts)
         except ConfigError as exc:
             found.append(_line(exc, f"{where}.schema"))
     return found
+
+
+def _spark_only(dataset: DatasetConfig, key: str) -> bool:
+    """A catalog table or a URI: only Spark can say whether it is there (checked when read)."""
+    from pytest_mlci.config import is_uri
+
+    location = dataset.location if key == "path" else dataset.reference_location
+    kind = dataset.format if key == "path" else dataset.reference_format
+    return dataset.engine == "spark" and (kind == "table" or is_uri(location or ""))
 
 
 def _path_problems(config: MlciConfig, key: str, path: Path, dvc: _DvcOuts) -> list[str]:

@@ -1303,7 +1303,7 @@ def _parse_spark(reader: _Reader, table: Mapping[str, Any]) -> SparkSettings:
     )
 
 
-def _is_uri(location: str) -> bool:
+def is_uri(location: str) -> bool:
     """``s3a://bucket/x``, ``hdfs://...``, ``dbfs:/...``: a location only Spark can read."""
     scheme, colon, _ = location.partition(":")
     return bool(colon) and len(scheme) > 1 and scheme.replace("+", "").isalnum()
@@ -1328,7 +1328,7 @@ def _with_engine(
     engine = spec.get("engine", "local")
     reader.choice(spec, "format", SPARK_FORMATS, where=where)
     spark_only = [key for key in ("table", "reference_table", "format") if key in spec]
-    uris = [key for key in ("path", "reference") if key in spec and _is_uri(spec[key])]
+    uris = [key for key in ("path", "reference") if key in spec and is_uri(spec[key])]
     if engine != "spark" and (spark_only or uris):
         key = (spark_only or uris)[0]
         raise reader.error(
@@ -1352,7 +1352,7 @@ def _with_engine(
         if path_key not in spec:
             return None
         raw = str(spec[path_key])
-        return raw if _is_uri(raw) else str(root / raw)
+        return raw if is_uri(raw) else str(root / raw)
 
     tabled = "table" in spec or "reference_table" in spec
     if tabled and "format" in spec:

@@ -12,8 +12,9 @@ gates judge them as they judge the local engine's.
 
 Before the pass, a seeded sample of rows is scored on the driver to place the score-bin edges
 (quantiles of each model's positive-class score) and to learn whether the models give scores;
-the models travel to the executors inside the task (Spark broadcasts a large task binary once
-per executor).
+the models travel to the executors pickled inside the task (Spark broadcasts a large task
+binary once per executor) and each executor's Python worker unpickles a model once, however
+many partitions it scores.
 
 What the Spark engine does not compute: user metrics, ``top_<k>_accuracy``, fairness gates,
 "best of the last N versions" gates, segment tables. A gate on one of them fails with the
@@ -92,8 +93,11 @@ def spark_statistics(evaluation: Any) -> tuple[Any, Any]:
                                      settings.seed, coarse, fine)  # fmt: skip
     positive = evaluation.positive_class if task == "binary_classification" else None
 
+    shipped = [_ShippedModel(model) for model in models]
+
     def partition(batches: Iterator[Any]) -> Iterator[Any]:
-        return _score_partition(batches, layout, models, dataset, target, positive)
+        loaded = [model.load() for model in shipped]
+        return _score_partition(batches, layout, loaded, dataset, target, positive)
 
     blocks = frame.mapInPandas(partition, _BLOCK)
     groups = max(1, int(blocks.rdd.getNumPartitions() ** 0.5)) if _has_rdd(frame) else 8
@@ -113,6 +117,40 @@ def spark_statistics(evaluation: Any) -> tuple[Any, Any]:
         evaluation.spark_scoring["baseline"] = scored[1].how
     evaluation.spark_has_scores = [p.y_score is not None for p in scored]
     return layout, total
+
+
+#: Models an executor's Python worker has unpickled, by content digest: Spark reuses a worker
+#: for many tasks, so each model is rebuilt once per worker, not once per partition.
+_WORKER_MODELS: dict[str, Any] = {}
+
+
+class _ShippedModel:
+    """A model as it travels to the executors: pickled bytes and their digest.
+
+    Why bytes and not the object: a task's closure is unpickled for every partition; bytes
+    cost a copy, while the model itself is rebuilt only when this worker has not seen it.
+    """
+
+    def __init__(self, model: Any) -> None:
+        import hashlib
+
+        from pyspark import cloudpickle
+
+        try:
+            self.payload = cloudpickle.dumps(model)
+        except Exception as exc:
+            raise CheckFailed(
+                f"the model cannot be sent to the Spark executors ({type(exc).__name__}: "
+                f"{exc}); the Spark engine ships models pickled"
+            ) from exc
+        self.digest = hashlib.sha256(self.payload).hexdigest()
+
+    def load(self) -> Any:
+        import pickle
+
+        if self.digest not in _WORKER_MODELS:
+            _WORKER_MODELS[self.digest] = pickle.loads(self.payload)
+        return _WORKER_MODELS[self.digest]
 
 
 def _labels(task: str, classes: tuple[Any, ...]) -> Any:
