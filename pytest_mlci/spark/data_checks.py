@@ -264,12 +264,16 @@ def count_duplicate_rows(frame: Any) -> int:
 
 def partition_schema_failures(frame: Any, schema: Any) -> list[Any]:
     """Validate every partition with pandera on the executors; merge (column, check) counts."""
+    from pyspark import cloudpickle
+
     from pytest_mlci.data.schema import SchemaFailure
+    from pytest_mlci.spark.session import import_paths, on_worker
 
     schema_object = schema.to_schema() if hasattr(schema, "to_schema") else schema
+    payload, paths = cloudpickle.dumps(schema_object), import_paths()
 
     def validate(batches: Iterator[Any]) -> Iterator[Any]:
-        return _validate_partition(batches, schema_object)
+        return _validate_partition(batches, on_worker(paths, payload))
 
     found = frame.mapInPandas(validate, _SCHEMA_ROWS).collect()
     merged: dict[tuple[str, str], int] = {}

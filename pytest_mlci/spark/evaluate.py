@@ -60,6 +60,7 @@ def spark_statistics(evaluation: Any) -> tuple[Any, Any]:
     from pytest_mlci.evaluation import sufficient
     from pytest_mlci.evaluation.scoring import score
     from pytest_mlci.spark.data_checks import partition_schema_failures, sample_rows
+    from pytest_mlci.spark.session import import_paths
 
     config = evaluation.config
     dataset = config.eval_dataset
@@ -94,9 +95,10 @@ def spark_statistics(evaluation: Any) -> tuple[Any, Any]:
     positive = evaluation.positive_class if task == "binary_classification" else None
 
     shipped = [_ShippedModel(model) for model in models]
+    paths = import_paths()
 
     def partition(batches: Iterator[Any]) -> Iterator[Any]:
-        loaded = [model.load() for model in shipped]
+        loaded = [model.load(paths) for model in shipped]
         return _score_partition(batches, layout, loaded, dataset, target, positive)
 
     blocks = frame.mapInPandas(partition, _BLOCK)
@@ -145,11 +147,11 @@ class _ShippedModel:
             ) from exc
         self.digest = hashlib.sha256(self.payload).hexdigest()
 
-    def load(self) -> Any:
-        import pickle
+    def load(self, paths: list[str]) -> Any:
+        from pytest_mlci.spark.session import on_worker
 
         if self.digest not in _WORKER_MODELS:
-            _WORKER_MODELS[self.digest] = pickle.loads(self.payload)
+            _WORKER_MODELS[self.digest] = on_worker(paths, self.payload)
         return _WORKER_MODELS[self.digest]
 
 

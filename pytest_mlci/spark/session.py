@@ -2,15 +2,18 @@
 
 Why a clear error before anything starts: a missing pyspark or a missing Java otherwise ends in
 an ImportError or a Py4J "Java gateway process exited" trace that names neither the fix nor the
-config key. Why ``PYSPARK_PYTHON`` is set to this interpreter: executors in local mode start
-Python workers with ``python3`` from PATH otherwise, which may lack the project's packages.
+config key. Why ``PYSPARK_PYTHON`` is this interpreter while the session starts: executors
+in local mode start Python workers with ``python3`` from PATH otherwise, which may lack our
+packages.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +56,13 @@ def spark_session(settings: SparkSettings, *, key: str = "engine") -> Any:
             "PATH nor JAVA_HOME set; install a JRE (e.g. apt-get install openjdk-17-jre-headless)",
             key="spark.master",
         )
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    _quiet()
-    _export_import_path()
     builder = SparkSession.builder.appName(settings.app_name)
     builder = builder.remote(settings.master) if remote else builder.master(settings.master)
     for name, value in {**DEFAULT_CONF, **settings.conf}.items():
         builder = builder.config(name, value)
     try:
-        session = builder.getOrCreate()
+        with _worker_environment():  # read while the JVM and SparkContext start, here
+            session = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start or the master is unreachable
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
@@ -73,28 +74,53 @@ def spark_session(settings: SparkSettings, *, key: str = "engine") -> Any:
     return session
 
 
-def _quiet() -> None:
-    """Silence pyspark's pandas-version warning here and in the Python workers it starts."""
+@contextlib.contextmanager
+def _worker_environment() -> Iterator[None]:
+    """The environment Spark's Python workers get, set only while the session starts.
+
+    ``PYSPARK_PYTHON`` (unless set already) is this interpreter: SparkContext reads it when it
+    starts, and in local mode workers otherwise run ``python3`` from PATH, which may lack the
+    project's packages. ``PYTHONWARNINGS`` silences pyspark's pandas-version warning in the
+    workers (the JVM launched here passes its environment on). Both are restored afterwards
+    so this process's other children are not changed.
+    """
     from pytest_mlci import PYSPARK_PANDAS_WARNING
 
     rule = f"ignore:{PYSPARK_PANDAS_WARNING}:FutureWarning"
-    known = os.environ.get("PYTHONWARNINGS", "")
-    if rule not in known:
-        os.environ["PYTHONWARNINGS"] = f"{known},{rule}" if known else rule
+    saved = {key: os.environ.get(key) for key in ("PYTHONWARNINGS", "PYSPARK_PYTHON")}
+    known = saved["PYTHONWARNINGS"]
+    os.environ["PYTHONWARNINGS"] = f"{known},{rule}" if known else rule
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
-def _export_import_path() -> None:
-    """Let local Python workers import what this process imports (the project's schema and
-    metric modules live under its root, which pytest put on ``sys.path``, not on PYTHONPATH).
+def import_paths() -> list[str]:
+    """This process's import path, for executors on this machine (see :func:`on_worker`).
 
-    On a cluster the same modules must be installed on the executors or shipped with
-    ``--py-files``; README's Spark section says so.
+    Why: the project's own modules (a schema, a model's helper classes) are importable here
+    because pytest or the config loader put the project root on ``sys.path``; a Python worker
+    started by Spark has only its own. On a cluster these folders do not exist and are
+    skipped: install the project's modules on the executors or ship them with ``--py-files``.
     """
-    here = [p for p in sys.path if p and Path(p).is_dir()]
-    known = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    extra = [p for p in here if p not in known]
-    if extra:
-        os.environ["PYTHONPATH"] = os.pathsep.join([*[k for k in known if k], *extra])
+    return [p for p in sys.path if p and Path(p).is_dir()]
+
+
+def on_worker(paths: list[str], payload: bytes) -> Any:
+    """On an executor: extend ``sys.path`` with the driver's folders that exist here, then
+    unpickle ``payload`` (which may name the project's modules)."""
+    import pickle
+
+    for folder in paths:
+        if folder not in sys.path and Path(folder).is_dir():
+            sys.path.append(folder)
+    return pickle.loads(payload)
 
 
 def storage_format(location: str, declared: str | None) -> str:
