@@ -132,7 +132,6 @@ def part_data(data: Path, peers: Path | None) -> dict:
 
 def build_eval_project(root: Path, rows: int) -> None:
     """The tiny project's shape with ``rows`` evaluation rows and production registered."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
     import skops.io as sio
@@ -173,7 +172,6 @@ def build_eval_project(root: Path, rows: int) -> None:
     kept = config.artifact.read_bytes()
     register(config, root / "production.skops", production=True)
     config.artifact.write_bytes(kept)
-    del np
 
 
 def part_eval(base: Path, rows: int) -> dict:

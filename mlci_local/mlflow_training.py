@@ -64,19 +64,19 @@ This module writes training runs to MLflow tracking, never to the model registry
 from __future__ import annotations
 
 import ast
-import contextlib
 import hashlib
 import json
 import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_mlci.config import MlciConfig
+from pytest_mlci.environment import environment
 from pytest_mlci.errors import CheckFailed, ConfigError
 from pytest_mlci.redact import redact_text
 
@@ -172,7 +172,7 @@ def reproduce_in_run(config: MlciConfig) -> tuple[Any, TrainingLink]:
     run_id = run.info.run_id
     status, kept, forced = "FAILED", None, False
     try:
-        with _environment(
+        with environment(
             MLFLOW_TRACKING_URI=config.registry_uri,
             MLFLOW_RUN_ID=run_id,
             MLFLOW_EXPERIMENT_ID=experiment_id,
@@ -592,18 +592,3 @@ def _shown(config: MlciConfig, path: Path) -> str:
         return path.relative_to(config.root).as_posix()
     except ValueError:
         return redact_text(str(path))
-
-
-@contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """Set environment variables for DVC's stage subprocesses; restore them afterwards."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -215,12 +215,19 @@ def fine_edges(path: Path, columns: Sequence[str], rows: int) -> dict[str, Any]:
             values = numeric_values(batch.column(column))[start::stride]
             samples[column].append(values[~np.isnan(values)])
         offset += batch.num_rows
-    edges = {}
-    for column, parts in samples.items():
-        sample = np.concatenate(parts) if parts else np.array([])
-        quantiles = np.arange(1, FINE_BINS) / FINE_BINS
-        edges[column] = np.unique(np.quantile(sample, quantiles)) if len(sample) else sample
-    return edges
+    return {
+        column: edges_of(np.concatenate(parts) if parts else np.array([]))
+        for column, parts in samples.items()
+    }
+
+
+def edges_of(sample: Any) -> Any:
+    """``FINE_BINS`` fine bin edges at the quantiles of a sample of non-NaN values."""
+    import numpy as np
+
+    if not len(sample):
+        return sample
+    return np.unique(np.quantile(sample, np.arange(1, FINE_BINS) / FINE_BINS))
 
 
 def sketch(

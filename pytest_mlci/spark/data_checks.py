@@ -316,17 +316,15 @@ def fine_edges(frame: Any, columns: Sequence[str]) -> dict[str, Any]:
     """Fine bin edges per numeric column at the quantiles of a seeded reference sample."""
     import numpy as np
 
-    from pytest_mlci.data.stats import FINE_BINS, SAMPLE_ROWS
+    from pytest_mlci.data.stats import SAMPLE_ROWS, edges_of
 
     if not columns:
         return {}
     sample = sample_rows(frame, columns, SAMPLE_ROWS, numeric=True)
     edges = {}
-    quantiles = np.arange(1, FINE_BINS) / FINE_BINS
     for column in columns:
         values = sample[column].to_numpy(dtype="float64", na_value=math.nan)
-        values = values[~np.isnan(values)]
-        edges[column] = np.unique(np.quantile(values, quantiles)) if len(values) else values
+        edges[column] = edges_of(values[~np.isnan(values)])
     return edges
 
 

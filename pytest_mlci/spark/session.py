@@ -85,20 +85,14 @@ def _worker_environment() -> Iterator[None]:
     so this process's other children are not changed.
     """
     from pytest_mlci import PYSPARK_PANDAS_WARNING
+    from pytest_mlci.environment import environment
 
     rule = f"ignore:{PYSPARK_PANDAS_WARNING}:FutureWarning"
-    saved = {key: os.environ.get(key) for key in ("PYTHONWARNINGS", "PYSPARK_PYTHON")}
-    known = saved["PYTHONWARNINGS"]
-    os.environ["PYTHONWARNINGS"] = f"{known},{rule}" if known else rule
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    try:
+    known = os.environ.get("PYTHONWARNINGS")
+    warnings = f"{known},{rule}" if known else rule
+    python = os.environ.get("PYSPARK_PYTHON") or sys.executable
+    with environment(PYTHONWARNINGS=warnings, PYSPARK_PYTHON=python):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def import_paths() -> list[str]:
