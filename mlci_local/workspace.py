@@ -12,7 +12,14 @@ from typing import Any
 import click
 
 from mlci_local.ledger import LedgerError
-from pytest_mlci.errors import CheckFailed, ConfigError, DataError, MlciError, RegistryError
+from pytest_mlci.errors import (
+    CheckFailed,
+    ConfigError,
+    DataError,
+    EngineError,
+    MlciError,
+    RegistryError,
+)
 
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_UNEXPECTED = 0, 1, 2, 3
 _EXIT_CODES: tuple[tuple[type[MlciError], int], ...] = (
@@ -20,6 +27,7 @@ _EXIT_CODES: tuple[tuple[type[MlciError], int], ...] = (
     (CheckFailed, EXIT_NO),
     (DataError, EXIT_NO),
     (RegistryError, EXIT_UNEXPECTED),
+    (EngineError, EXIT_UNEXPECTED),
     (LedgerError, EXIT_UNEXPECTED),
 )
 

@@ -34,5 +34,10 @@ class RegistryError(MlciError):
     """The model registry refused, is unreachable, or holds something inconsistent (exit 3)."""
 
 
+class EngineError(MlciError):
+    """The compute engine failed, not a check: a Spark executor or Python worker died, the
+    cluster went away, a job ran out of memory (exit code 3, like an unreachable registry)."""
+
+
 class PromotionRefused(CheckFailed):
     """Promotion is not allowed: no passing record, missing approvals, or production moved."""

@@ -314,3 +314,185 @@ def test_pytest_mlci_on_spark_gates_and_hands_user_tests_a_spark_dataframe(pytes
     report = json.loads((pytester.path / "report.json").read_text())
     verdicts = {g["gate"]: g["verdict"] for g in report["gates"]}
     assert verdicts == {"roc_auc >= 0.7": "pass", "f1 >= 0.99": "fail"}
+
+
+# ------------------------------------------------------------------------ shapes from the wild
+
+
+def variant(data_project: Path, name: str, current: str) -> Path:
+    """A copy of the data project whose Spark dataset reads ``current`` (a config line)."""
+    text = (data_project / "pyproject.toml").read_text()
+    text = text.replace('engine = "spark"\npath = "data/current.parquet"',
+                        f'engine = "spark"\n{current}')  # fmt: skip
+    root = data_project / name
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(text)
+    shutil.copy(data_project / "checks_schema.py", root / "checks_schema.py")
+    shutil.copy(data_project / "data" / "reference.parquet", root / "data" / "reference.parquet")
+    return root
+
+
+def checked(root: Path, *checks: str) -> dict:
+    import sys
+
+    from pytest_mlci.config import load_config
+    from pytest_mlci.data.validate import DatasetChecks
+
+    config = load_config(root / "pyproject.toml")
+    runner = DatasetChecks(config.datasets["spark"], root=root, task=config.task)
+    sys.path.insert(0, str(root))
+    try:
+        return keyed([row for check in checks for row in runner.run(check)])
+    finally:
+        sys.path.remove(str(root))
+
+
+def test_a_hive_partitioned_folder_written_by_spark_gets_the_same_verdicts(data_project, outcomes):
+    """A lakehouse table's usual layout: a folder of part files split by a column
+    (``plan=basic/part-....parquet``, with ``_SUCCESS`` and ``.crc`` files), written by Spark
+    itself. The partition column comes back last; the verdicts must not move."""
+    from pytest_mlci.spark.session import spark_session
+
+    root = variant(data_project, "partitioned", 'path = "data/current_by_plan"')
+    folder = root / "data" / "current_by_plan"
+    spark = spark_session(load_spark_settings(data_project))
+    current = spark.read.parquet(str(data_project / "data" / "current.parquet"))
+    current.write.mode("overwrite").partitionBy("plan").parquet(str(folder))
+    assert (folder / "_SUCCESS").exists() and (folder / "plan=basic").is_dir()
+    rows, expected = checked(root, "schema", "quality", "drift"), keyed(outcomes["spark"])
+    assert {key: row.verdict for key, row in rows.items()} == {
+        key: expected[key].verdict for key in rows
+    }
+    assert ("drift", "plan", "chi2") in rows
+    assert rows[("quality", "<frame>", "duplicate rows")].statistic == pytest.approx(300 / 24_300)
+
+
+def test_a_catalog_table_name_is_read_through_the_session(data_project, outcomes):
+    """``table = "..."`` resolves through Spark's catalog (a temporary view stands in for a
+    metastore table here: the same ``spark.table`` call reads both)."""
+    from pytest_mlci.spark.session import spark_session
+
+    root = variant(data_project, "table", 'table = "mlci_current_view"')
+    spark = spark_session(load_spark_settings(data_project))
+    current = spark.read.parquet(str(data_project / "data" / "current.parquet"))
+    current.createOrReplaceTempView("mlci_current_view")
+    rows, expected = checked(root, "volume", "quality", "drift"), keyed(outcomes["spark"])
+    for key, row in rows.items():
+        assert row.verdict == expected[key].verdict, key
+        assert row.statistic == pytest.approx(expected[key].statistic, abs=0.01), key
+
+
+def load_spark_settings(root: Path):
+    from pytest_mlci.config import load_config
+
+    return load_config(root / "pyproject.toml").datasets["spark"].spark
+
+
+# ---------------------------------------------------------------------- failures on executors
+
+FAILING_MODELS = """\
+import os
+import threading
+
+
+class OnExecutors:
+    \"\"\"A fitted model that scores on the driver but fails inside a Spark task, as a model
+    does whose library or GPU is missing on the executors, or whose worker is killed.\"\"\"
+
+    def __init__(self, model, how):
+        self.model, self.how = model, how
+        self.classes_ = model.classes_
+        if how == "lock":
+            self.lock = threading.Lock()  # cannot be pickled
+
+    def _fail_on_executor(self):
+        from pyspark import TaskContext
+
+        if TaskContext.get() is None:
+            return
+        if self.how == "raise":
+            raise RuntimeError("libcuda.so.1: cannot open shared object file")
+        if self.how == "die":
+            os._exit(137)  # what the kernel's OOM killer leaves behind
+
+    def predict_proba(self, X):
+        self._fail_on_executor()
+        return self.model.predict_proba(X)
+
+    def predict(self, X):
+        self._fail_on_executor()
+        return self.model.predict(X)
+"""
+
+
+def failing_evaluation(tiny_dir, tiny_assets, how: str):
+    """An evaluation on Spark whose candidate fails on executors in the way ``how`` names."""
+    import sys
+
+    import skops.io as sio
+
+    from pytest_mlci.config import load_config
+    from pytest_mlci.evaluation.session import Evaluation
+
+    spark_project(tiny_dir, gates={"roc_auc": ">= 0.5"})
+    (tiny_dir.root / "failing_models.py").write_text(FAILING_MODELS)
+    sys.path.insert(0, str(tiny_dir.root))
+    import failing_models
+
+    config = load_config(tiny_dir.root / "pyproject.toml")
+    evaluation = Evaluation(config)
+    fitted = sio.load(tiny_assets / "good.skops", trusted=sio.get_untrusted_types(
+        file=tiny_assets / "good.skops"))  # fmt: skip
+    evaluation._cache["model"] = failing_models.OnExecutors(fitted, how)
+    return evaluation
+
+
+@pytest.fixture
+def restore_path():
+    import sys
+
+    before = list(sys.path)
+    yield
+    sys.path[:] = before
+    sys.modules.pop("failing_models", None)
+
+
+def test_a_model_that_raises_on_the_executors_fails_naming_the_exception(
+    tiny_dir, tiny_assets, restore_path
+):
+    from pytest_mlci.errors import CheckFailed
+
+    evaluation = failing_evaluation(tiny_dir, tiny_assets, "raise")
+    with pytest.raises(CheckFailed) as caught:
+        evaluation.estimate("roc_auc")
+    message = str(caught.value)
+    assert message.startswith("scoring ")
+    assert "failed on a Spark executor: RuntimeError: libcuda.so.1" in message
+    assert "JVM" not in message and "at org.apache" not in message
+
+
+def test_a_python_worker_killed_mid_job_is_an_engine_error_not_a_verdict(
+    tiny_dir, tiny_assets, restore_path
+):
+    from pytest_mlci.errors import CheckFailed, EngineError
+
+    evaluation = failing_evaluation(tiny_dir, tiny_assets, "die")
+    with pytest.raises(EngineError) as caught:
+        evaluation.estimate("roc_auc")
+    assert not isinstance(caught.value, CheckFailed)
+    message = str(caught.value)
+    assert "Spark failed while scoring" in message
+    assert "Python worker exited unexpectedly" in message
+    assert "not a verdict" in message and "at org.apache" not in message
+    # the session survives a dead worker: the next job on it runs
+    assert evaluation.spark_frame.count() == 2000
+
+
+def test_a_model_that_cannot_be_pickled_says_the_spark_engine_ships_models_pickled(
+    tiny_dir, tiny_assets, restore_path
+):
+    from pytest_mlci.errors import CheckFailed
+
+    evaluation = failing_evaluation(tiny_dir, tiny_assets, "lock")
+    with pytest.raises(CheckFailed, match="ships models pickled"):
+        evaluation.estimate("roc_auc")

@@ -418,3 +418,23 @@ def test_one_class_only_gives_nan_roc_auc_that_fails_the_gate():
         get_metric("roc_auc", "binary_classification"), data["y"], data["models"][0], None
     )
     assert math.isnan(local.value)
+
+
+def test_models_with_different_numbers_of_distinct_scores_are_both_ranked_exactly():
+    """A tree model has a few hundred distinct scores, a linear one thousands: their fine edges
+    differ in length (found by `mlci run` on Spark comparing a degraded retrain with
+    production). Each model's ROC AUC and average precision must still be its own."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    data = _binary(ROWS, seed=11)
+    coarse_scores = np.round(data["models"][0].y_score, 2)  # about 100 distinct values
+    data["models"][0] = Predictions((coarse_scores >= 0.5).astype(np.int64), coarse_scores)
+    layout = _layout("binary_classification", data)
+    assert len(layout.fine_edges[0]) < len(layout.fine_edges[1])
+    stats = _accumulate(layout, data, np.arange(ROWS))
+    for name, exact in (("roc_auc", roc_auc_score), ("average_precision", average_precision_score)):
+        candidate, delta, base = sufficient.estimates(layout, stats, name, CONFIDENCE)
+        y = data["y"]
+        assert candidate.value == pytest.approx(exact(y, coarse_scores), abs=1e-9)
+        assert base == pytest.approx(exact(y, data["models"][1].y_score), abs=2e-4)
+        assert delta.low < candidate.value - base < delta.high

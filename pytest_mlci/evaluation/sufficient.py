@@ -185,7 +185,8 @@ class Statistics:
 def empty(layout: Layout) -> Statistics:
     import numpy as np
 
-    fine_width = len(layout.fine_edges[0]) + 1 if layout.fine_edges else 0
+    # models differ in how many distinct scores (so fine edges) they have: pad to the widest
+    fine_width = max(len(edges) + 1 for edges in layout.fine_edges) if layout.fine_edges else 0
     return Statistics(
         np.zeros((layout.resamples + 1, layout.width)),
         np.zeros((layout.models if layout.fine_edges else 0, 2, fine_width)),
@@ -213,7 +214,8 @@ def accumulate(layout: Layout, y: Any, predictions: list[Any], keys: Any) -> Sta
         for m, preds in enumerate(predictions):
             which = np.searchsorted(layout.fine_edges[m], preds.y_score, side="left")
             bins = len(layout.fine_edges[m]) + 1
-            stats.fine[m] += np.bincount(labels * bins + which, minlength=2 * bins).reshape(2, -1)
+            counts = np.bincount(labels * bins + which, minlength=2 * bins).reshape(2, -1)
+            stats.fine[m, :, :bins] += counts
     return stats
 
 
@@ -344,7 +346,7 @@ def _ranked(layout: Layout, table: Any, name: str, model: int) -> Any:
 
 
 def _fine_point(layout: Layout, stats: Statistics, name: str, model: int) -> float:
-    counts = stats.fine[model]
+    counts = stats.fine[model, :, : len(layout.fine_edges[model]) + 1]
     return float(ranked_metric(counts[None, 0, :], counts[None, 1, :], name)[0])
 
 

@@ -43,6 +43,9 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
             "path": str(state.config.eval_dataset.path),
             "sha256": evaluation.data_digest,
             "rows": evaluation.row_count,
+            # "spark": scored on executors, intervals from the Poisson bootstrap (docs/spark.md)
+            "engine": state.config.evaluation.engine,
+            "location": state.config.eval_dataset.location,
         }
         report["fairness"] = [
             {"attribute": t.attribute, "groups": t.rows, "excluded": list(t.excluded)}

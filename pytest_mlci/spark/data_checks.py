@@ -89,12 +89,19 @@ class SparkDataset:
     def where(self) -> str:
         return self.dataset.location or self.dataset.name
 
+    def job(self, doing: str) -> Any:
+        """Spark failures inside say what was being done to which data (session.job_failures)."""
+        from pytest_mlci.spark.session import job_failures
+
+        return job_failures(f"{doing} {self.where}")
+
     # ------------------------------------------------------------------ one pass
 
     def summary(self) -> dict[str, Any]:
         """Row count, nulls, extremes and newest timestamp of every column in one job."""
         if self._summary is None:
-            self._summary = _summarise(self.frame(), self.dataset.timestamp)
+            with self.job("summarising"):
+                self._summary = _summarise(self.frame(), self.dataset.timestamp)
         return self._summary
 
     def rows(self) -> int:
@@ -104,7 +111,9 @@ class SparkDataset:
 
     def schema(self, schema: Any) -> tuple[int, list[Any]]:
         """(rows, merged failures) of ``schema`` applied to every partition."""
-        return self.rows(), partition_schema_failures(self.frame(), schema)
+        rows = self.rows()
+        with self.job("validating the schema of"):
+            return rows, partition_schema_failures(self.frame(), schema)
 
     def quality(self) -> list[CheckRow]:
         from pytest_mlci.data.quality import QualityTally, duplicate_row, quality_rows
@@ -125,10 +134,11 @@ class SparkDataset:
                     [facts["high"]] if facts["high"] != facts["low"] else []
                 )
                 tally.seen[column] = distinct
-        if target is not None and target in summary["columns"]:
-            counts = frame.where(frame[target].isNotNull()).groupBy(target).count().collect()
-            tally.labels = {row[0]: int(row[1]) for row in counts}
-        duplicates = count_duplicate_rows(frame) if summary["rows"] else 0
+        with self.job("counting labels and repeated rows of"):
+            if target is not None and target in summary["columns"]:
+                counts = frame.where(frame[target].isNotNull()).groupBy(target).count().collect()
+                tally.labels = {row[0]: int(row[1]) for row in counts}
+            duplicates = count_duplicate_rows(frame) if summary["rows"] else 0
         row = duplicate_row(
             duplicates,
             summary["rows"],
@@ -173,11 +183,12 @@ class SparkDataset:
         ]
         numeric = [c for c in columns if ref_kinds[c] and cur_kinds[c]]
         categorical = [c for c in columns if c not in numeric]
-        edges = fine_edges(reference, numeric)
-        ref_numbers = numeric_sketches(reference, edges)
-        cur_numbers = numeric_sketches(current, edges)
-        ref_categories = category_counts(reference, categorical)
-        cur_categories = category_counts(current, categorical)
+        with self.job("sketching the reference and the current data of"):
+            edges = fine_edges(reference, numeric)
+            ref_numbers = numeric_sketches(reference, edges)
+            cur_numbers = numeric_sketches(current, edges)
+            ref_categories = category_counts(reference, categorical)
+            cur_categories = category_counts(current, categorical)
         for column in columns:
             limits = Thresholds.for_column(self.dataset, column)
             if column in ref_numbers:
@@ -193,7 +204,8 @@ class SparkDataset:
         if self.dataset.drift_domain_auc is not None:
             from pytest_mlci.data.multivariate import DOMAIN_SAMPLE, domain_rows
 
-            samples = [sample_rows(frame, columns, DOMAIN_SAMPLE) for frame in (reference, current)]
+            with self.job("sampling rows for the domain classifier from"):
+                samples = [sample_rows(f, columns, DOMAIN_SAMPLE) for f in (reference, current)]
             rows += domain_rows(*samples, columns, self.dataset)
         if not rows:
             rows.append(no_columns_row("drift"))

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pytest_mlci.errors import CheckFailed, DataError
+from pytest_mlci.errors import CheckFailed, DataError, MlciError
 
 #: Rows scored on the driver to place score-bin edges (and to check the models run at all).
 EDGE_SAMPLE_ROWS = 50_000
@@ -58,9 +58,8 @@ def spark_statistics(evaluation: Any) -> tuple[Any, Any]:
 
     from pytest_mlci.data.loading import model_input
     from pytest_mlci.evaluation import sufficient
-    from pytest_mlci.evaluation.scoring import score
     from pytest_mlci.spark.data_checks import partition_schema_failures, sample_rows
-    from pytest_mlci.spark.session import import_paths
+    from pytest_mlci.spark.session import import_paths, job_failures
 
     config = evaluation.config
     dataset = config.eval_dataset
@@ -82,7 +81,7 @@ def spark_statistics(evaluation: Any) -> tuple[Any, Any]:
     classes: tuple[Any, ...] = (0, 1)
     if task == "multiclass":
         classes = tuple(evaluation.class_labels.tolist())
-    scored = [score(m, model_input(sample, dataset, target), task, _labels(task, classes))
+    scored = [_score_sample(m, model_input(sample, dataset, target), task, classes, dataset)
               for m in models]  # fmt: skip
     coarse: tuple[Any, ...] = ()
     fine: tuple[Any, ...] = ()
@@ -101,14 +100,15 @@ def spark_statistics(evaluation: Any) -> tuple[Any, Any]:
         loaded = [model.load(paths) for model in shipped]
         return _score_partition(batches, layout, loaded, dataset, target, positive)
 
-    blocks = frame.mapInPandas(partition, _BLOCK)
-    groups = max(1, int(blocks.rdd.getNumPartitions() ** 0.5)) if _has_rdd(frame) else 8
-    merged = (
-        blocks.withColumn("part", F.col("part") % groups)
-        .groupBy("part")
-        .applyInPandas(lambda b: _sum_blocks(b, layout), _BLOCK)
-        .collect()
-    )
+    with job_failures(f"scoring {dataset.location}"):
+        blocks = frame.mapInPandas(partition, _BLOCK)
+        groups = max(1, int(blocks.rdd.getNumPartitions() ** 0.5)) if _has_rdd(frame) else 8
+        merged = (
+            blocks.withColumn("part", F.col("part") % groups)
+            .groupBy("part")
+            .applyInPandas(lambda b: _sum_blocks(b, layout), _BLOCK)
+            .collect()
+        )
     total = sufficient.empty(layout)
     for row in merged:
         total = total.merge(_decode(row, layout))
@@ -153,6 +153,21 @@ class _ShippedModel:
         if self.digest not in _WORKER_MODELS:
             _WORKER_MODELS[self.digest] = on_worker(paths, self.payload)
         return _WORKER_MODELS[self.digest]
+
+
+def _score_sample(model: Any, X: Any, task: str, classes: tuple[Any, ...], dataset: Any) -> Any:
+    """The driver's scores of the edge sample; a model that raises fails as the local
+    engine's does (``CheckFailed`` naming the data), not with a traceback."""
+    from pytest_mlci.evaluation.scoring import score
+
+    try:
+        return score(model, X, task, _labels(task, classes))
+    except MlciError:
+        raise
+    except Exception as exc:
+        raise CheckFailed(
+            f"the model failed to predict on {dataset.location}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _labels(task: str, classes: tuple[Any, ...]) -> Any:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlci.config import SparkSettings
-from pytest_mlci.errors import ConfigError, DataError
+from pytest_mlci.errors import CheckFailed, ConfigError, DataError, EngineError, MlciError
 
 #: Settings applied unless the project's ``conf`` sets them: UTC timestamps (freshness is
 #: judged in UTC), Arrow transfer for pandas UDFs, no web UI port for a CI job in local mode.
@@ -163,6 +163,68 @@ def read(spark: Any, location: str, declared_format: str | None, *, dataset: Any
         ) from None
 
 
+@contextlib.contextmanager
+def job_failures(what: str) -> Iterator[None]:
+    """Spark jobs run inside this say what failed in one line, not a JVM stack trace.
+
+    Why two kinds: an exception raised by Python code on an executor (the model's predict, the
+    schema, a loader's helper) is the project's to fix, the same ``CheckFailed`` the local
+    engine raises when a model cannot predict (exit 1); anything else (a Python worker that
+    died, an executor lost, a job out of memory, a cluster gone) is the engine failing, an
+    :class:`~pytest_mlci.errors.EngineError` (exit 3: retry or fix the cluster, not the model).
+    Exceptions that are not Spark's keep their traceback (they are our bugs).
+    """
+    try:
+        yield
+    except MlciError:
+        raise
+    except Exception as exc:
+        translated = describe_job_failure(exc, what)
+        if translated is None:
+            raise
+        raise translated from None
+
+
+def describe_job_failure(exc: BaseException, what: str) -> MlciError | None:
+    """The user-facing error for a failed Spark job, or None when ``exc`` is not Spark's."""
+    module = type(exc).__module__ or ""
+    if not module.startswith(("pyspark", "py4j")):
+        return None
+    text = str(exc)
+    raised = _python_exception_line(text)
+    if raised is not None:
+        return CheckFailed(f"{what} failed on a Spark executor: {raised}")
+    return EngineError(
+        f"Spark failed while {what}: {_job_cause(text) or _first_line(exc)}. This is the "
+        "engine, not a verdict: see the executors' logs, give them more memory "
+        "(spark.executor.memory in [tool.mlci.spark] conf) or run again"
+    )
+
+
+def _python_exception_line(text: str) -> str | None:
+    """``ValueError: ...``: the last line of the Python traceback in a Spark error, if any."""
+    head = text.split("JVM stacktrace:", 1)[0]
+    if "Traceback (most recent call last)" not in head:
+        return None
+    tail = head.rsplit("Traceback (most recent call last)", 1)[1]
+    for line in reversed(tail.splitlines()):
+        if line.strip() and not line.startswith((" ", "\t")):
+            return line.strip()[:500]
+    return None
+
+
+def _job_cause(text: str) -> str | None:
+    """Why the stage failed, from Spark's "most recent failure: Lost task ...: <cause>"."""
+    marker = "most recent failure:"
+    if marker not in text:
+        return None
+    cause = text.split(marker, 1)[1].strip().splitlines()[0]
+    # "Lost task 0.0 in stage 3.0 (TID 7) (host executor driver): <exception>: <message>"
+    if "): " in cause:
+        cause = cause.split("): ", 1)[1]
+    return cause.strip()[:500] or None
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     for line in text.splitlines():
@@ -177,4 +239,5 @@ def local_sample(settings: SparkSettings, dataset: Any, rows: int) -> Any:
     spark = spark_session(settings, key="evaluation.engine")
     assert dataset.location is not None
     frame = read(spark, dataset.location, dataset.format, dataset=dataset, key="path")
-    return frame.limit(rows).toPandas()
+    with job_failures(f"reading the first {rows} rows of {dataset.location}"):
+        return frame.limit(rows).toPandas()
