@@ -41,10 +41,21 @@ __all__ = [
     "format_duration",
     "format_table",
     "git_commit_time",
+    "parse_time",
     "percentile",
 ]
 
 _DAY = 86400.0
+#: The playbook's targets: deploy at least monthly, lead time under a day, change failure
+#: rate under 5 %, time to restore under 15 minutes, pipeline reliability over 95 %.
+TARGETS = {"lead_time": 86400.0, "change_failure_rate": 0.05, "time_to_restore": 900.0}
+TARGET_TEXT = {
+    "deployment_frequency": "at least monthly",
+    "lead_time": "under 24 h",
+    "change_failure_rate": "under 5 %",
+    "time_to_restore": "under 15 min",
+    "pipeline_reliability": "over 95 %",
+}
 _COMMIT = re.compile(r"[0-9a-f]{7,64}")
 
 CommitTime = Callable[[str], "datetime | None"]
@@ -85,6 +96,22 @@ class DeliveryMetrics:
     failures: int = 0
     change_failure_rate: float | None = None
     time_to_restore: Distribution = Distribution(0, None, None)
+    reliability: Any = None  # mlci_local.run_journal.Reliability of the window's runs
+
+    def targets(self) -> dict[str, bool | None]:
+        """Whether each metric meets the playbook's target (None: nothing to judge yet)."""
+        months = max(self.window_days, 30.0) / 30.0
+        lead, restore = self.lead_time.median_seconds, self.time_to_restore.median_seconds
+        rate = self.change_failure_rate
+        return {
+            "deployment_frequency": self.deployments / months >= 1,
+            "lead_time": None if lead is None else lead < TARGETS["lead_time"],
+            "change_failure_rate": None if rate is None else rate < TARGETS["change_failure_rate"],
+            "time_to_restore": None if restore is None else restore < TARGETS["time_to_restore"],
+            "pipeline_reliability": (
+                None if self.reliability is None else self.reliability.meets_target
+            ),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC, durations in seconds."""
@@ -118,6 +145,11 @@ class DeliveryMetrics:
             "time_to_restore": {
                 "restores": self.time_to_restore.count,
                 "median_seconds": self.time_to_restore.median_seconds,
+            },
+            "pipeline_reliability": self.reliability.to_dict() if self.reliability else None,
+            "targets": {
+                name: {"target": TARGET_TEXT[name], "meets": meets}
+                for name, meets in self.targets().items()
             },
         }
 
@@ -175,7 +207,7 @@ def git_commit_time(root: Path, commit: str) -> datetime | None:
         return None
     if done.returncode != 0:
         return None
-    return _parse_time(done.stdout.strip())
+    return parse_time(done.stdout.strip())
 
 
 def compute_delivery_metrics(
@@ -192,11 +224,14 @@ def compute_delivery_metrics(
     what an event in the window refers to (the ``register`` record of a promoted version, the
     promotion a rollback undid), but only events inside the window are counted.
     """
+    from mlci_local.run_journal import reliability, runs_of
+
     end = now or _now()
+    records = list(records)
     events = [
         (record, moment)
         for record in records
-        if _data(record).get("model") == model and (moment := _parse_time(record.time)) is not None
+        if _data(record).get("model") == model and (moment := parse_time(record.time)) is not None
     ]
     events.sort(key=lambda pair: pair[0].seq)
     if since_days is not None:
@@ -282,6 +317,7 @@ def compute_delivery_metrics(
         failures=failures,
         change_failure_rate=failures / count if count else None,
         time_to_restore=Distribution.of(restore_seconds),
+        reliability=reliability(runs_of(records, model), start, end),
     )
 
 
@@ -310,17 +346,37 @@ def format_table(metrics: DeliveryMetrics) -> str:
         if restore.count
         else "- (nothing was rolled back)"
     )
+    targets = m.targets()
     rows = [
-        ("deployment frequency", _frequency(m)),
-        ("lead time for changes", lead_text),
-        ("change failure rate", rate),
-        ("time to restore", restore_text),
+        ("deployment frequency", _frequency(m), "deployment_frequency"),
+        ("lead time for changes", lead_text, "lead_time"),
+        ("change failure rate", rate, "change_failure_rate"),
+        ("time to restore", restore_text, "time_to_restore"),
+        ("pipeline reliability", _reliability_text(m.reliability), "pipeline_reliability"),
     ]  # fmt: skip
     span = f"{m.window_days:.1f} days" if m.window_days >= 1 else _window(m)
     head = (
         f"delivery metrics for {m.model}: {_iso(m.window_start)} .. {_iso(m.window_end)} ({span})"
     )
-    return "\n".join([head, *(f"  {name:<22} {value}" for name, value in rows)])
+    lines = [f"  {name:<22} {_verdict(targets[key]):<7} {value}; target {TARGET_TEXT[key]}"
+             for name, value, key in rows]  # fmt: skip
+    return "\n".join([head, *lines])
+
+
+def _verdict(meets: bool | None) -> str:
+    """The target column in plain words, so a log and a screen reader read it the same."""
+    return "-" if meets is None else ("meets" if meets else "MISSES")
+
+
+def _reliability_text(found: Any) -> str:
+    if found is None or not found.counted:
+        return "- (no finished mlci run in the window)"
+    parts = [f"{count} {outcome}" for outcome, count in sorted(found.by_outcome.items())]
+    flaky = f", {found.flaky} flaky" if found.flaky else ""
+    return (
+        f"{found.rate:.1%} ({found.counted - found.unreliable} of {found.counted} runs not "
+        f"broken by infrastructure or flaky checks; {', '.join(parts)}{flaky})"
+    )
 
 
 def _frequency(m: DeliveryMetrics) -> str:
@@ -365,7 +421,7 @@ def _data(record: Any) -> Mapping[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _parse_time(text: Any) -> datetime | None:
+def parse_time(text: Any) -> datetime | None:
     """ISO 8601 (``Z`` or an offset) to an aware UTC datetime; None if it is not one."""
     if not isinstance(text, str) or not text:
         return None

@@ -92,7 +92,39 @@ class Pipeline:
     # ------------------------------------------------------------------ driver
 
     def run(self, until: str = "promote", status: Callable[[str], Any] | None = None) -> int:
-        """Run stages up to ``until``; return the exit code (0 ok, 1 a stage said no)."""
+        """Run stages up to ``until``; return the exit code (0 ok, 1 a stage said no).
+
+        The run is recorded in the ledger from start to end however it ends (a verdict, an
+        error, SIGINT or SIGTERM): :mod:`mlci_local.run_journal`.
+        """
+        from mlci_local.promotion import _fault
+        from mlci_local.run_journal import RunInterrupted, RunJournal, sigterm_unwinds
+
+        journal = RunJournal(self.ledger, self.config.model, self.config.root, until)
+        journal.start()
+        try:
+            with sigterm_unwinds():
+                _fault("run.started")
+                code = self._run_stages(until, status)
+        except (KeyboardInterrupt, RunInterrupted) as stop:
+            name = str(stop) if isinstance(stop, RunInterrupted) else "SIGINT"
+            self._end_run(journal, None, interrupted=name)
+            raise
+        except BaseException:  # our bug or an untranslated failure: exit 3, recorded so
+            self._end_run(journal, 3)
+            raise
+        self._end_run(journal, code)
+        return code
+
+    def _end_run(self, journal: Any, code: int | None, *, interrupted: str | None = None) -> None:
+        """The run's end record; failing to write it never changes the run's verdict (a start
+        without an end then reads as a lost run, which is what happened to the record)."""
+        try:
+            journal.end(code, self.ctx.outcomes, interrupted=interrupted)
+        except MlciError as exc:
+            self.echo(f"warning: the end of this run is not in the ledger: {exc}")
+
+    def _run_stages(self, until: str, status: Callable[[str], Any] | None) -> int:
         last = STAGES.index(until)
         code = self._preflight()
         if code:

@@ -158,11 +158,15 @@ def test_mlci_metrics_prints_a_table_and_json(tiny_dir, write, monkeypatch):
     assert table.exit_code == 0, table.output
     assert table.output.splitlines() == [
         "delivery metrics for tiny: 2024-05-01T09:00:00Z .. 2024-05-08T09:00:00Z (7.0 days)",
-        "  deployment frequency   0.43/day, 3.00/week (3 deployments)",
-        "  lead time for changes  median 3h 00m, p90 19h 48m (3 changes; commit time from "
-        "git 2, ledger 1)",
-        "  change failure rate    66.7% (2 of 3 deployments: 1 rollback, 1 failed canary)",
-        "  time to restore        median 30m 00s (1 restore)",
+        "  deployment frequency   meets   0.43/day, 3.00/week (3 deployments); "
+        "target at least monthly",
+        "  lead time for changes  meets   median 3h 00m, p90 19h 48m (3 changes; commit time "
+        "from git 2, ledger 1); target under 24 h",
+        "  change failure rate    MISSES  66.7% (2 of 3 deployments: 1 rollback, 1 failed "
+        "canary); target under 5 %",
+        "  time to restore        MISSES  median 30m 00s (1 restore); target under 15 min",
+        "  pipeline reliability   -       - (no finished mlci run in the window); "
+        "target over 95 %",
     ]
     as_json = runner.invoke(group, ["metrics", "--json", "--since", "3.5"])
     payload = json.loads(as_json.output)
@@ -174,8 +178,8 @@ def test_mlci_metrics_prints_a_table_and_json(tiny_dir, write, monkeypatch):
                                  "seconds": 3.5 * 86400}  # fmt: skip
     short = runner.invoke(group, ["metrics", "--since", "3.5"])
     assert (
-        "  deployment frequency   1 deployment in 3d 12h, 0.29/day (a weekly rate needs a "
-        "week of history)" in short.output.splitlines()
+        "  deployment frequency   meets   1 deployment in 3d 12h, 0.29/day (a weekly rate "
+        "needs a week of history); target at least monthly" in short.output.splitlines()
     )
     bad = runner.invoke(group, ["metrics", "--since", "0"])
     assert bad.exit_code == 2
@@ -202,8 +206,9 @@ def test_a_two_minute_window_is_a_count_never_a_weekly_rate(write):
     assert m.deployments_per_day is None and m.deployments_per_week is None
     table = dm.format_table(m)
     assert table.splitlines()[0].endswith("(2m 00s)")
-    assert "  deployment frequency   2 deployments in 2m 00s (rates need a week of history)" in (
-        table.splitlines()
+    assert (
+        "  deployment frequency   meets   2 deployments in 2m 00s (rates need a week of "
+        "history); target at least monthly" in table.splitlines()
     )
     assert "/week" not in table and "/day" not in table
     payload = m.to_dict()["deployment_frequency"]

@@ -31,6 +31,10 @@ def test_markdown_and_html_reports_are_written(pytester, tiny_project):
     assert html.count("data:image/png;base64,") >= 3  # gates, curves, groups
     assert "<h2>Metrics by group</h2>" in html
     assert len(html.encode()) < 2_000_000
+    # marks are inline SVG with their word, never emoji (a runner without an emoji font
+    # draws those as empty boxes)
+    assert not any(0x2600 <= ord(ch) <= 0x27BF or ord(ch) >= 0x1F300 for ch in html)
+    assert '<svg class="mark" role="img"' in html and "<title>pass</title>" in html
 
 
 def test_a_failing_run_says_so_first_and_lists_why(pytester, tiny_project):

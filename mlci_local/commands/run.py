@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 
 from mlci_local.pipeline import STAGES
@@ -28,6 +30,7 @@ def command(ctx: click.Context, workspace: Workspace, until: str, wait: float) -
     from rich.console import Console
 
     from mlci_local.pipeline import Pipeline
+    from mlci_local.run_journal import RunInterrupted
     from mlci_local.runlock import run_lock
 
     console = Console(highlight=False)
@@ -35,5 +38,9 @@ def command(ctx: click.Context, workspace: Workspace, until: str, wait: float) -
     ctx.with_resource(run_lock(config, "mlci run", wait=wait))  # held until the command ends
     console.print(f"mlci run: model '{config.model}' ({config.task}, tier {config.tier})")
     pipeline = Pipeline(config, echo=lambda line: console.print(line, markup=False, soft_wrap=True))
-    code = pipeline.run(until, status=lambda label: console.status(f"{label} …"))
+    try:
+        code = pipeline.run(until, status=lambda label: console.status(f"{label} …"))
+    except RunInterrupted as stop:  # CI cancelled the job: recorded, then the usual 128 + 15
+        console.print(f"mlci run: interrupted by {stop}; recorded in the ledger")
+        ctx.exit(128 + signal.SIGTERM)
     ctx.exit(code)

@@ -12,7 +12,7 @@ import base64
 import io
 from typing import Any
 
-from pytest_mlci.report.markdown import ICON
+from pytest_mlci.report.marks import mark
 
 TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -25,7 +25,7 @@ th { background: #f4f4f4; }
 .pass { color: #17692a; } .fail, .inconclusive { color: #a31515; font-weight: bold; }
 .waived { color: #777; } img { max-width: 100%; } code { font-size: .9em; }
 </style></head><body>
-<h1>{{ "✅" if report.passed else "❌" }} {{ report.model }}:
+<h1>{{ mark("pass" if report.passed else "fail", 28) }} {{ report.model }}:
  {{ "passed" if report.passed else "did not pass" }}</h1>
 {% if report.crashed %}<p class="fail">The evaluation crashed in:
  {{ report.crashed | join(", ") }}</p>{% endif %}
@@ -34,7 +34,7 @@ th { background: #f4f4f4; }
 <th>verdict</th><th>why</th></tr>
 {% for g in report.gates %}<tr><td><code>{{ g.gate }}</code></td>
 <td>{{ fmt(g.candidate) }}</td><td>{{ num(g.baseline) }}</td><td>{{ fmt(g.delta) }}</td>
-<td class="{{ g.verdict }}">{{ icon.get(g.verdict, "") }} {{ g.verdict }}</td>
+<td class="{{ g.verdict }}">{{ mark(g.verdict) }} {{ g.verdict }}</td>
 <td>{{ g.message }}</td></tr>{% endfor %}
 </table>
 {% for title, image in plots %}<h2>{{ title }}</h2><img alt="{{ title }}"
@@ -89,7 +89,7 @@ def render_html(
         ],
         fmt=_estimate,
         num=lambda v: "-" if v is None else f"{v:.4f}",
-        icon=ICON,
+        mark=mark,
     )
 
 
