@@ -90,6 +90,7 @@ def _register_commands() -> None:
         audit,
         canary,
         check,
+        dashboard,
         drift,
         evidence,
         gates,
@@ -106,7 +107,7 @@ def _register_commands() -> None:
 
     for module in (
         run, check, validate_data, drift, status, promote, rollback, approve, stage, canary,
-        serve, audit, evidence, metrics, init, gates,
+        serve, audit, evidence, metrics, dashboard, init, gates,
     ):  # fmt: skip
         cli.add_command(module.command)
 

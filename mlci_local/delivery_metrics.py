@@ -30,6 +30,7 @@ import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,10 @@ class DeliveryMetrics:
     change_failure_rate: float | None = None
     time_to_restore: Distribution = Distribution(0, None, None)
     reliability: Any = None  # mlci_local.run_journal.Reliability of the window's runs
+    # when each counted event happened, for trends (the dashboard buckets these by week):
+    # "deployments" and "failures" are datetimes, "lead_time" and "time_to_restore" are
+    # (datetime of the promotion or rollback, seconds)
+    timeline: Mapping[str, list[Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def targets(self) -> dict[str, bool | None]:
         """Whether each metric meets the playbook's target (None: nothing to judge yet)."""
@@ -217,8 +222,10 @@ def compute_delivery_metrics(
     now: datetime | None = None,
     since_days: float | None = None,
     commit_time: CommitTime | None = None,
+    runs: list[Any] | None = None,
 ) -> DeliveryMetrics:
-    """The metrics of ``model`` from ledger ``records`` (objects with seq, time, action, data).
+    """The metrics of ``model`` from ledger ``records`` (objects with seq, time, action, data);
+    ``runs`` are the model's :func:`~mlci_local.run_journal.runs_of` when already read.
 
     Records of other models are ignored. Records before the window are still used to look up
     what an event in the window refers to (the ``register`` record of a promoted version, the
@@ -262,6 +269,7 @@ def compute_delivery_metrics(
     for record, moment in promotes:
         first_promoted.setdefault(str(_data(record).get("version")), moment)
     lead_seconds: list[float] = []
+    lead_events: list[tuple[datetime, float]] = []
     sources = {"git": 0, "ledger": 0}
     unknown = 0
     for version, moment in first_promoted.items():
@@ -279,6 +287,7 @@ def compute_delivery_metrics(
         else:
             sources["git"] += 1
         lead_seconds.append(max(0.0, (moment - committed).total_seconds()))
+        lead_events.append((moment, lead_seconds[-1]))
 
     # Failures: a failed canary later rolled back (same version) is one failure.
     unmatched = [r for r, _ in canaries]
@@ -292,6 +301,7 @@ def compute_delivery_metrics(
 
     # Time to restore: the rollback minus the latest promotion of the version it replaced.
     restore_seconds = []
+    restore_events: list[tuple[datetime, float]] = []
     for rollback, moment in rollbacks:
         replaced = _data(rollback).get("replaces")
         undone = [
@@ -299,6 +309,7 @@ def compute_delivery_metrics(
         ]
         if undone:
             restore_seconds.append(max(0.0, (moment - undone[-1]).total_seconds()))
+            restore_events.append((moment, restore_seconds[-1]))
 
     count = len(deployed)
     return DeliveryMetrics(
@@ -317,7 +328,14 @@ def compute_delivery_metrics(
         failures=failures,
         change_failure_rate=failures / count if count else None,
         time_to_restore=Distribution.of(restore_seconds),
-        reliability=reliability(runs_of(records, model), start, end),
+        reliability=reliability(runs if runs is not None else runs_of(records, model), start, end),
+        timeline={
+            "deployments": [t for _, t in deployed],
+            "failures": [t for _, t in rollbacks]
+            + [t for r, t in canaries if any(r is u for u in unmatched)],
+            "lead_time": lead_events,
+            "time_to_restore": restore_events,
+        },
     )
 
 
@@ -425,6 +443,11 @@ def parse_time(text: Any) -> datetime | None:
     """ISO 8601 (``Z`` or an offset) to an aware UTC datetime; None if it is not one."""
     if not isinstance(text, str) or not text:
         return None
+    return _parse_time_text(text)
+
+
+@lru_cache(maxsize=262_144)  # the dashboard reads each record's time once per weekly window
+def _parse_time_text(text: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:

@@ -60,6 +60,9 @@ class RunContext:
     lock_written: str | None = None  # sha256 of dvc.lock as this run's last dvc repro left it
     already_production: str | None = None
     outcomes: list[StageOutcome] = field(default_factory=list)
+    # stage 2's drift rows, {dataset: {column: {test, score, threshold, verdict}}}: the run
+    # record keeps them, so the dashboard's drift heat map needs no registry
+    drift: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)  # printed under the current stage's line
 
 
@@ -120,7 +123,7 @@ class Pipeline:
         """The run's end record; failing to write it never changes the run's verdict (a start
         without an end then reads as a lost run, which is what happened to the record)."""
         try:
-            journal.end(code, self.ctx.outcomes, interrupted=interrupted)
+            journal.end(code, self.ctx.outcomes, interrupted=interrupted, drift=self.ctx.drift)
         except MlciError as exc:
             self.echo(f"warning: the end of this run is not in the ledger: {exc}")
 
@@ -220,6 +223,7 @@ class Pipeline:
         return "ok", f"no findings in {', '.join(self.config.static.paths)}"
 
     def stage_data(self) -> tuple[str, str]:
+        from mlci_local.run_journal import drift_summary
         from mlci_local.training import reproduce, stages_producing
         from pytest_mlci.data.results import overall
         from pytest_mlci.data.validate import validate_dataset
@@ -236,6 +240,9 @@ class Pipeline:
         notes = []
         for dataset in datasets:
             outcome = validate_dataset(dataset, root=self.config.root, task=self.config.task)
+            drifted = drift_summary(outcome.rows)
+            if drifted:
+                self.ctx.drift[dataset.name] = drifted
             if not outcome.checks and not outcome.error:
                 # Nothing declared is nothing judged, not a failure: the evaluation still
                 # reads the file; the line says how to switch checks on.
@@ -415,6 +422,7 @@ class Pipeline:
     def stage_register(self) -> tuple[str, str]:
         from mlci_local.lineage import dvc_lineage, git_state, read_params
         from mlci_local.registry import flatten
+        from mlci_local.run_journal import quality_summary
 
         digest = self._digest()
         lock = self.config.root / "dvc.lock"
@@ -480,6 +488,13 @@ class Pipeline:
                 "commit": git.commit,
                 "dirty": git.dirty,
                 "author": git.author,
+                # what the dashboard compares versions by, without asking the registry
+                "quality": quality_summary(report),
+                "lineage": {
+                    "data": report.get("data", {}).get("sha256"),
+                    "dvc": lineage.hashes,
+                    "params": {k.lstrip("."): v for k, v in flatten("", params).items()},
+                },
             },
         )
         dirty = {True: ", uncommitted changes", False: "", None: ", not a git repo"}[git.dirty]

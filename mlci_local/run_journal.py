@@ -101,9 +101,17 @@ class RunJournal:
         self.ledger.append(START, {"model": self.model, "run": self.run_id, "until": self.until,
                                    "commit": commit, "inputs": fingerprint})  # fmt: skip
 
-    def end(self, code: int | None, stages: list[Any], *, interrupted: str | None = None) -> str:
+    def end(
+        self,
+        code: int | None,
+        stages: list[Any],
+        *,
+        interrupted: str | None = None,
+        drift: Mapping[str, Any] | None = None,
+    ) -> str:
         """Record how the run ended and return the outcome. ``stages`` are the pipeline's
-        StageOutcome values; ``interrupted`` names the signal when one ended the run."""
+        StageOutcome values; ``interrupted`` names the signal when one ended the run;
+        ``drift`` is stage 2's :func:`drift_summary` per dataset."""
         outcome = outcome_of(code, stages, interrupted)
         failed = next((s for s in stages if s.status == "failed"), None)
         data = {
@@ -121,6 +129,8 @@ class RunJournal:
             data["reason"] = failed.detail[:500]
         if interrupted:
             data["signal"] = interrupted
+        if drift:
+            data["drift"] = dict(drift)
         self.ledger.append(END, data)
         self.ended = True
         return outcome
@@ -158,6 +168,60 @@ def sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def drift_summary(rows: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """{column: {test, score, threshold, verdict}} of the drift rows, one per column: the
+    row that decides (a failing one first, else the one nearest its threshold)."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if getattr(row, "check", None) != "drift" or row.column.startswith("<"):
+            continue
+        score = row.effect_size if row.effect_size is not None else row.statistic
+        if score is None or row.threshold in (None, 0):
+            continue
+        entry = {"test": row.test, "score": round(float(score), 6),
+                 "threshold": float(row.threshold), "verdict": row.verdict}  # fmt: skip
+        known = chosen.get(row.column)
+        if known is None or (entry["verdict"] == "fail", _ratio(entry)) > (
+            known["verdict"] == "fail",
+            _ratio(known),
+        ):
+            chosen[row.column] = entry
+    return chosen
+
+
+def _ratio(entry: Mapping[str, Any]) -> float:
+    return abs(entry["score"]) / abs(entry["threshold"])
+
+
+def quality_summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """What a registered version's evaluation said, compactly: each gate's estimate and
+    paired delta with their intervals, fairness gaps per attribute, calibration."""
+
+    def interval(estimate: Any) -> list[float] | None:
+        if not isinstance(estimate, Mapping) or estimate.get("value") is None:
+            return None
+        return [round(float(estimate[k]), 6) for k in ("value", "low", "high")]
+
+    gates = [
+        {"gate": g.get("gate"), "metric": g.get("metric"), "verdict": g.get("verdict"),
+         "candidate": interval(g.get("candidate")), "delta": interval(g.get("delta")),
+         "baseline": g.get("baseline")}
+        for g in report.get("gates", [])
+    ]  # fmt: skip
+    gaps: dict[str, dict[str, float]] = {}
+    for table in report.get("fairness", []) or []:
+        groups = [g for g in table.get("groups", []) if not g.get("excluded")]
+        for measure in ("selection_rate", "accuracy", "recall", "precision"):
+            values = [g[measure] for g in groups if isinstance(g.get(measure), (int, float))]
+            if len(values) >= 2:
+                gaps.setdefault(table.get("attribute", "?"), {})[measure] = round(
+                    max(values) - min(values), 6
+                )
+    return {"passed": report.get("passed"), "gates": gates, "fairness_gaps": gaps,
+            "calibration": report.get("calibration"),
+            "baseline_version": (report.get("baseline") or {}).get("version")}  # fmt: skip
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -178,6 +242,7 @@ class RunRecord:
     stopped_at: str | None = None
     reason: str | None = None
     stages: list[dict[str, Any]] = field(default_factory=list)
+    drift: dict[str, dict[str, Any]] = field(default_factory=dict)  # see drift_summary
     flaky: bool = False
 
     @property
@@ -190,6 +255,7 @@ class RunRecord:
             "outcome": self.outcome, "exit_code": self.exit_code, "seconds": self.seconds,
             "commit": self.commit, "actor": self.actor, "stopped_at": self.stopped_at,
             "reason": self.reason, "stages": self.stages, "flaky": self.flaky,
+            "drift": self.drift,
         }  # fmt: skip
 
 
@@ -225,6 +291,7 @@ def runs_of(records: Iterable[Any], model: str | None = None) -> list[RunRecord]
         found.stopped_at = data.get("stopped_at")
         found.reason = data.get("reason")
         found.stages = list(data.get("stages") or [])
+        found.drift = dict(data.get("drift") or {})
     _mark_lost(order)
     _mark_flaky(order)
     return order
@@ -296,4 +363,4 @@ def reliability(runs: Iterable[RunRecord], start: datetime, end: datetime) -> Re
 
 def _data(record: Any) -> Mapping[str, Any]:
     data = getattr(record, "data", None)
-    return data if isinstance(data, Mapping) else {}
+    return data if type(data) is dict else {}  # records hold plain dicts; ABC checks are slow

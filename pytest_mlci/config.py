@@ -235,6 +235,9 @@ class ServeSettings:
     """
 
     max_body_mb: float = DEFAULT_MAX_BODY_MB
+    #: ``/metrics`` in the Prometheus text format (requests, errors, latency and prediction
+    #: scores per arm and version); ``metrics = false`` removes the route and its cost.
+    metrics: bool = True
 
     @property
     def max_body_bytes(self) -> int:
@@ -668,7 +671,7 @@ _STAGING_KEYS = {
     "p95_ms": float,
     "max_error_rate": float,
 }
-_SERVE_KEYS = {"max_body_mb": float}
+_SERVE_KEYS = {"max_body_mb": float, "metrics": bool}
 _EVALUATION_KEYS = {
     "resamples": int,
     "confidence": float,
@@ -1262,7 +1265,7 @@ def parse_config(
         metrics=metrics,
         staging_sample_rows=staging_table.get("sample_rows", 200),
         staging=StagingSettings(**{k: v for k, v in staging_table.items() if k != "sample_rows"}),
-        serve=ServeSettings(max_body_mb=max_body_mb),
+        serve=ServeSettings(max_body_mb=max_body_mb, metrics=serve_table.get("metrics", True)),
         evaluation=evaluation,
         trusted_types=reader.strings(table.get("trusted_types", []), "trusted_types"),
         allow_pickle=table.get("allow_pickle", False),

@@ -591,6 +591,7 @@ class Router:
         self.watcher = StateWatcher(config)
         self.requests = JsonlWriter(rollout_dir(config) / REQUEST_LOG)
         self.feedback = JsonlWriter(rollout_dir(config) / FEEDBACK_LOG)
+        self.metrics: Any = None  # RouterMetrics when [serve] metrics is on (build_app)
         self._make_loader = loader or (lambda: RegistryLoader(config))
         self._loader: RegistryLoader | None = None
         self._loader_lock = threading.Lock()
@@ -854,8 +855,10 @@ class Router:
         return (200 if production is not None else 503), body
 
     def log(self, record: dict[str, Any]) -> None:
-        """One line of the request log."""
+        """One line of the request log (and, with ``[serve] metrics``, its counts)."""
         self.requests.append(record)
+        if self.metrics is not None:
+            self.metrics.observe(record)
 
 
 def _summary(outcome: Outcome) -> dict[str, Any]:
@@ -897,11 +900,17 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
+
+    from mlci_local.dashboard.serve import routes as dashboard_routes
 
     router = Router(config, production_model=production_model, candidate_model=candidate_model)
     router.shadows = ShadowScorer(router, config.task)
+    if config.serve.metrics:
+        from mlci_local.rollout.metrics import RouterMetrics
+
+        router.metrics = RouterMetrics(config.task)
     router.start()
     task = config.task
     max_body = config.serve.max_body_bytes
@@ -1060,6 +1069,10 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
         # On shutdown, the shadow's queued copies are scored and logged, not dropped.
         await anyio.to_thread.run_sync(router.shadows.close)
 
+    async def metrics(request: Request) -> Response:
+        body, content_type = router.metrics.exposition()
+        return Response(body, media_type=content_type)
+
     app = Starlette(
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
@@ -1068,6 +1081,8 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
             Route("/health", health, methods=["GET"]),
             Route("/ping", health, methods=["GET"]),
             Route("/feedback", feedback, methods=["POST"]),
+            *dashboard_routes(config),
+            *([Route("/metrics", metrics, methods=["GET"])] if router.metrics else []),
         ],
     )
     app.state.router = router

@@ -52,6 +52,7 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
             for t in _safe(evaluation.fairness_tables, [])
         ]
         report["slices"] = _safe(evaluation.slice_tables, [])
+        report["calibration"] = _safe(lambda: _calibration(evaluation), None)
         cost = evaluation.measured_cost
         if cost:
             report["cost"] = cost
@@ -107,3 +108,21 @@ def results_from_report(report: dict[str, Any]) -> list[Any]:
             )
         )
     return results
+
+
+def _calibration(evaluation: Any) -> dict[str, float] | None:
+    """The candidate's expected calibration error and Brier score (binary, local engine; the
+    Spark engine's come from its gates), from the predictions the gates already made."""
+    if evaluation.config.task != "binary_classification" or evaluation.spark_engine:
+        return None
+    from pytest_mlci.evaluation.metrics import get_metric
+
+    predictions = evaluation.candidate_predictions
+    if predictions.y_score is None:
+        return None
+    y = evaluation.y_true
+    return {
+        name: round(float(get_metric(name, "binary_classification").fn(
+            y, predictions.y_pred, predictions.y_score)), 6)
+        for name in ("expected_calibration_error", "brier_score")
+    }  # fmt: skip
