@@ -1,6 +1,8 @@
 """`mlci run` end to end with the Spark engine: the bundled example, its evaluation data
-checked and its gates judged on Spark (local mode), from commit to production, then a worse
-model stopped by a gate computed on Spark.
+checked and its gates judged on Spark (local mode), from commit to production. (A worse
+candidate failing its baseline gate on Spark is tests/test_spark_engine.py's, in process;
+the two-model fine-bin bug a second full run once found is pinned in
+tests/test_sufficient_statistics.py.)
 
 Slow (training through `dvc repro`, a Spark session per `mlci run`); CI runs it.
 """
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.example_repo import example_repository, git, mlci, set_params
+from tests.example_repo import example_repository, git, mlci
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("pyspark", reason="the [spark] extra is not installed")
@@ -59,15 +61,3 @@ def test_mlci_run_takes_the_example_to_production_with_checks_and_gates_on_spark
     assert report["gates"] and all(g["verdict"] in ("pass", "waived") for g in report["gates"])
     status = json.loads(mlci(example, "status", "--json").stdout)
     assert status["aliases"]["production"]["version"] == "1"
-
-
-def test_a_worse_model_is_stopped_by_a_gate_judged_on_spark(example):
-    set_params(example, train={"degrade": 0.6})
-    done = mlci(example, "run")
-    out = done.stdout
-    assert done.returncode == 1, out + done.stderr
-    assert "roc_auc >= 0.75: FAIL" in out
-    assert "gates failed; nothing is registered" in out
-    assert "[5/7] registration" not in out
-    status = json.loads(mlci(example, "status", "--json").stdout)
-    assert status["versions"] == ["1"]
