@@ -96,6 +96,7 @@ def _register_commands() -> None:
         gates,
         init,
         metrics,
+        monitor,
         promote,
         rollback,
         run,
@@ -107,7 +108,7 @@ def _register_commands() -> None:
 
     for module in (
         run, check, validate_data, drift, status, promote, rollback, approve, stage, canary,
-        serve, audit, evidence, metrics, dashboard, init, gates,
+        serve, audit, evidence, metrics, dashboard, monitor, init, gates,
     ):  # fmt: skip
         cli.add_command(module.command)
 

@@ -218,7 +218,7 @@ def quality_summary(report: Mapping[str, Any]) -> dict[str, Any]:
                     max(values) - min(values), 6
                 )
     return {"passed": report.get("passed"), "gates": gates, "fairness_gaps": gaps,
-            "calibration": report.get("calibration"),
+            "calibration": report.get("calibration"), "points": report.get("points"),
             "baseline_version": (report.get("baseline") or {}).get("version")}  # fmt: skip
 
 

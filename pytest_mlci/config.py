@@ -238,6 +238,9 @@ class ServeSettings:
     #: ``/metrics`` in the Prometheus text format (requests, errors, latency and prediction
     #: scores per arm and version); ``metrics = false`` removes the route and its cost.
     metrics: bool = True
+    #: Log the first rows of each request's features (``mlci monitor`` compares them with the
+    #: reference); ``log_features = false`` when inputs must not be written to disk.
+    log_features: bool = True
 
     @property
     def max_body_bytes(self) -> int:
@@ -671,7 +674,7 @@ _STAGING_KEYS = {
     "p95_ms": float,
     "max_error_rate": float,
 }
-_SERVE_KEYS = {"max_body_mb": float, "metrics": bool}
+_SERVE_KEYS = {"max_body_mb": float, "metrics": bool, "log_features": bool}
 _EVALUATION_KEYS = {
     "resamples": int,
     "confidence": float,
@@ -1265,7 +1268,11 @@ def parse_config(
         metrics=metrics,
         staging_sample_rows=staging_table.get("sample_rows", 200),
         staging=StagingSettings(**{k: v for k, v in staging_table.items() if k != "sample_rows"}),
-        serve=ServeSettings(max_body_mb=max_body_mb, metrics=serve_table.get("metrics", True)),
+        serve=ServeSettings(
+            max_body_mb=max_body_mb,
+            metrics=serve_table.get("metrics", True),
+            log_features=serve_table.get("log_features", True),
+        ),
         evaluation=evaluation,
         trusted_types=reader.strings(table.get("trusted_types", []), "trusted_types"),
         allow_pickle=table.get("allow_pickle", False),

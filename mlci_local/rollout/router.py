@@ -876,6 +876,24 @@ def _summary(outcome: Outcome) -> dict[str, Any]:
     return summary
 
 
+def _logged_rows(frame: Any) -> list[dict[str, Any]]:
+    """The request's first rows as plain JSON values, for drift monitoring (NaN -> None)."""
+    import math
+
+    head = frame.head(MAX_LOGGED_PREDICTIONS)
+    rows = head.to_dict("records")
+    for row in rows:
+        for key, value in row.items():
+            if hasattr(value, "item"):
+                value = value.item()  # numpy scalar -> Python
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            row[key] = (
+                value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+            )
+    return [{str(k): v for k, v in row.items()} for row in rows]
+
+
 def _request_id(headers: Any) -> str:
     """The caller's ``X-Request-Id`` when usable, else a fresh uuid4."""
     given = headers.get("x-request-id", "").strip()
@@ -914,6 +932,7 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
     router.start()
     task = config.task
     max_body = config.serve.max_body_bytes
+    log_features = config.serve.log_features
 
     async def invocations(request: Request) -> JSONResponse:
         request_id = _request_id(request.headers)
@@ -989,6 +1008,8 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
         loaded.observe(outcome, len(frame))
         record.update(version=loaded.version, status=500 if outcome.error else 200)
         record.update(_summary(outcome))
+        if log_features:  # what `mlci monitor` compares with the reference data
+            record["features"] = _logged_rows(frame)
         if outcome.error is None:
             response = JSONResponse(
                 {"predictions": outcome.predictions, "request_id": request_id}, headers=headers

@@ -53,6 +53,8 @@ def build_report(state: Any, *, exitstatus: int) -> dict[str, Any]:
         ]
         report["slices"] = _safe(evaluation.slice_tables, [])
         report["calibration"] = _safe(lambda: _calibration(evaluation), None)
+        # accuracy on the evaluation data: what `mlci monitor` holds live accuracy against
+        report["points"] = _safe(lambda: _points(evaluation), None)
         cost = evaluation.measured_cost
         if cost:
             report["cost"] = cost
@@ -126,3 +128,17 @@ def _calibration(evaluation: Any) -> dict[str, float] | None:
             y, predictions.y_pred, predictions.y_score)), 6)
         for name in ("expected_calibration_error", "brier_score")
     }  # fmt: skip
+
+
+def _points(evaluation: Any) -> dict[str, float] | None:
+    """The candidate's plain accuracy (classification, local engine), from the predictions
+    the gates already made."""
+    if evaluation.config.task == "regression" or evaluation.spark_engine:
+        return None
+    import numpy as np
+
+    predictions = evaluation.candidate_predictions
+    y = np.asarray(evaluation.y_true)
+    if evaluation.config.task == "binary_classification":
+        y = (y == evaluation.positive_class).astype(np.int64)
+    return {"accuracy": round(float(np.mean(np.asarray(predictions.y_pred) == y)), 6)}
