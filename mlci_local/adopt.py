@@ -281,6 +281,7 @@ def initialise(
     target: str,
     ci: tuple[str, ...],
     force: bool = False,
+    gpu_runner: str | None = None,
 ) -> InitResult:
     """``mlci init`` as a plain function: survey ``root``, then write only what is missing.
 
@@ -338,6 +339,7 @@ def initialise(
         mlflow_model=stage.model_name if stage is not None else None,
         config_in_pyproject=found.pyproject and found.config_file is None,
         dvc_stub=not found.dvc_yaml and stage is None,
+        gpu_runner=gpu_runner,
     )
     files = render(options)
     appended_pyproject = None

@@ -82,6 +82,7 @@ class ScaffoldOptions:
     mlflow_model: str | None = None  # the training script logs its model to MLflow
     config_in_pyproject: bool = False  # [tool.mlci] appended to pyproject.toml, not mlci.toml
     dvc_stub: bool = True  # False: the project has its own dvc.yaml (or one from MLproject)
+    gpu_runner: str | None = None  # the CI runner label training and evaluation jobs run on
 
 
 # --------------------------------------------------------------------------- templates
@@ -258,6 +259,10 @@ on:
   push:
     branches: [main]
   pull_request:
+  # `mlci monitor` once a day: exits 1 (a red run) when production's served features drifted
+  # or its live accuracy fell, i.e. when retraining is due, not on a fixed schedule.
+  schedule:
+    - cron: "17 5 * * *"
 
 permissions:
   contents: read
@@ -267,7 +272,9 @@ env:
 
 jobs:
   check:
+    if: github.event_name != 'schedule'
     runs-on: ubuntu-latest
+    timeout-minutes: 20
     steps:
       - uses: actions/checkout@v4
       - uses: actions/setup-python@v5
@@ -282,7 +289,9 @@ jobs:
 
   test:
     needs: check
-    runs-on: ubuntu-latest
+    runs-on: @@TRAIN_RUNNER@@
+    # training and evaluation take hours on real data; GitHub's default is 6 h
+    timeout-minutes: 360
     steps:
       - uses: actions/checkout@v4
       - uses: actions/setup-python@v5
@@ -300,7 +309,8 @@ jobs:
   deliver:
     needs: test
     if: github.ref == 'refs/heads/main'
-    runs-on: ubuntu-latest
+    runs-on: @@TRAIN_RUNNER@@
+    timeout-minutes: 360
     # One promotion at a time per repository; a queued run waits instead of being cancelled.
     concurrency:
       group: mlci-deliver
@@ -319,6 +329,27 @@ jobs:
           if [ -f requirements.txt ]; then python -m pip install -r requirements.txt; fi
       - name: mlci run
         run: mlci run
+
+  monitor:
+    if: github.event_name == 'schedule'
+    runs-on: ubuntu-latest
+    timeout-minutes: 60
+    env:
+      MLCI_REGISTRY: ${{ secrets.MLCI_REGISTRY }}
+      MLCI_DATABASE: ${{ secrets.MLCI_DATABASE }}
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "@@PYTHON@@"
+      - name: Install
+        run: |
+          python -m pip install 'pytest-mlci[team]'
+          if [ -f requirements.txt ]; then python -m pip install -r requirements.txt; fi
+      # EDIT: fetch the router's logs first (requests.jsonl and feedback.jsonl from where
+      # `mlci serve` runs, e.g. your log bucket), then point --log/--feedback at them.
+      - name: mlci monitor
+        run: mlci monitor --window 24
 """
 
 GITLAB_CI = """\
@@ -358,11 +389,22 @@ cache:
 
 pre-commit:
   stage: check
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "schedule"
+      when: never
+    - when: on_success
+  timeout: 20m
   script:
     - pre-commit run --all-files --show-diff-on-failure
 
 pytest:
   stage: test
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "schedule"
+      when: never
+    - when: on_success
+  # training and evaluation take hours on real data
+  timeout: 6h@@GITLAB_TAGS@@
   script:
     - dvc repro
     - pytest --mlci
@@ -370,12 +412,27 @@ pytest:
 mlci-run:
   stage: deliver
   rules:
+    - if: $CI_PIPELINE_SOURCE == "schedule"
+      when: never
     - if: $CI_COMMIT_BRANCH == "main"
   # One promotion at a time: jobs in the same resource group never overlap.
   resource_group: mlci-production
+  timeout: 6h@@GITLAB_TAGS@@
   script:
     - python -m pip install 'pytest-mlci[team]'
     - mlci run
+
+# `mlci monitor` in a scheduled pipeline (Build > Pipeline schedules, e.g. daily): exits 1
+# when production's served features drifted or its live accuracy fell (retraining is due).
+mlci-monitor:
+  stage: test
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "schedule"
+  timeout: 1h
+  script:
+    - python -m pip install 'pytest-mlci[team]'
+    # EDIT: fetch the router's requests.jsonl and feedback.jsonl first, then pass --log/--feedback
+    - mlci monitor --window 24
 """
 
 JENKINSFILE = """\
@@ -385,9 +442,15 @@ JENKINSFILE = """\
 // 'mlci-registry': it is bound to MLCI_REGISTRY, which pytest-mlci reads in place of the
 // `registry` config key.
 pipeline {
-    agent any
+    agent @@JENKINS_AGENT@@
     options {
         disableConcurrentBuilds()
+        // training and evaluation take hours on real data
+        timeout(time: 6, unit: 'HOURS')
+    }
+    // Once a day `mlci monitor` (the Monitor stage): exits 1 when retraining is due.
+    triggers {
+        cron('H 5 * * *')
     }
     stages {
         stage('Install') {
@@ -401,24 +464,40 @@ pipeline {
             }
         }
         stage('Check') {
+            when { not { triggeredBy 'TimerTrigger' } }
             steps {
                 // Activated so that pre-commit's local hooks find check-ml-code on PATH.
                 sh '. .venv/bin/activate && pre-commit run --all-files --show-diff-on-failure'
             }
         }
         stage('Test') {
+            when { not { triggeredBy 'TimerTrigger' } }
             steps {
                 sh '. .venv/bin/activate && dvc repro'
                 sh '. .venv/bin/activate && pytest --mlci'
             }
         }
         stage('Deliver') {
-            when { branch 'main' }
+            when {
+                branch 'main'
+                not { triggeredBy 'TimerTrigger' }
+            }
             environment {
                 MLCI_REGISTRY = credentials('@@JENKINS_CREDENTIAL@@')
             }
             steps {
                 sh '. .venv/bin/activate && mlci run'
+            }
+        }
+        stage('Monitor') {
+            when { triggeredBy 'TimerTrigger' }
+            environment {
+                MLCI_REGISTRY = credentials('@@JENKINS_CREDENTIAL@@')
+            }
+            steps {
+                // EDIT: fetch the router's requests.jsonl and feedback.jsonl first, then
+                // pass --log/--feedback to mlci monitor.
+                sh '. .venv/bin/activate && mlci monitor --window 24'
             }
         }
     }
@@ -433,7 +512,8 @@ GITHUB_JOB = """\
   # repository secret MLCI_REGISTRY to the team's MLflow URI (and MLCI_DATABASE with several
   # runners); left unset, the registry is a file on the runner.
   mlci:
-    runs-on: ubuntu-latest
+    runs-on: @@TRAIN_RUNNER@@
+    timeout-minutes: 360
     concurrency:
       group: mlci-${{ github.ref }}
       cancel-in-progress: false
@@ -623,6 +703,19 @@ def _values(options: ScaffoldOptions) -> dict[str, str]:
         "METRICS": metrics,
         "PYTHON": PYTHON_VERSION,
         "JENKINS_CREDENTIAL": JENKINS_CREDENTIAL,
+        **_runner_values(options.gpu_runner),
+    }
+
+
+def _runner_values(label: str | None) -> dict[str, str]:
+    """Where the training and evaluation jobs run: a GPU runner's label, else the default."""
+    if label is None:
+        return {"TRAIN_RUNNER": "ubuntu-latest", "GITLAB_TAGS": "", "JENKINS_AGENT": "any"}
+    quoted = json.dumps(label)
+    return {
+        "TRAIN_RUNNER": f"[self-hosted, {quoted}]",
+        "GITLAB_TAGS": f"\n  tags: [{quoted}]",
+        "JENKINS_AGENT": "{ label " + "'" + label.replace("'", "") + "'" + " }",
     }
 
 

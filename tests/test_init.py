@@ -116,7 +116,10 @@ def test_yaml_files_parse(project):
         assert any(command in run for run in runs), command
     gitlab = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
     assert gitlab["stages"] == ["check", "test", "deliver"]
-    assert gitlab["mlci-run"]["rules"] == [{"if": '$CI_COMMIT_BRANCH == "main"'}]
+    assert gitlab["mlci-run"]["rules"] == [
+        {"if": '$CI_PIPELINE_SOURCE == "schedule"', "when": "never"},
+        {"if": '$CI_COMMIT_BRANCH == "main"'},
+    ]
 
 
 def test_dvc_accepts_the_pipeline_stub(project):
@@ -150,7 +153,8 @@ def test_the_example_tests_pass_the_static_ml_checks(project):
 
 def test_jenkinsfile_runs_main_only_with_the_registry_credential(project):
     text = (project / "Jenkinsfile").read_text()
-    assert "when { branch 'main' }" in text
+    deliver = text.split("stage('Deliver')")[1].split("stage('Monitor')")[0]
+    assert "branch 'main'" in deliver and "not { triggeredBy 'TimerTrigger' }" in deliver
     assert "MLCI_REGISTRY = credentials('mlci-registry')" in text
     for command in ("pre-commit run --all-files", "pytest --mlci", "mlci run"):
         assert command in text
@@ -318,3 +322,42 @@ def test_the_regression_row_order_test_compares_floats_with_a_tolerance():
     check(RowOrderWobble(8.9e-16), data)  # the last bits of a float sum: not a change
     with pytest.raises(AssertionError, match="Not equal to tolerance"):
         check(RowOrderWobble(1e-3), data)  # a real dependence on row order still fails
+
+
+def test_ci_runs_mlci_monitor_on_a_schedule_and_gives_long_ml_jobs_long_timeouts(project):
+    """The monitor job runs only on the schedule, the others never on it; training and
+    evaluation get hours, the checks minutes."""
+    github = yaml.safe_load((project / ".github/workflows/mlci.yml").read_text())
+    assert github[True]["schedule"] == [{"cron": "17 5 * * *"}]  # YAML 1.1 reads `on` as True
+    jobs = github["jobs"]
+    assert jobs["monitor"]["if"] == "github.event_name == 'schedule'"
+    assert jobs["check"]["if"] == "github.event_name != 'schedule'"  # test, deliver need it
+    assert any("mlci monitor" in s.get("run", "") for s in jobs["monitor"]["steps"])
+    assert (jobs["check"]["timeout-minutes"], jobs["test"]["timeout-minutes"]) == (20, 360)
+    assert jobs["test"]["runs-on"] == "ubuntu-latest"
+    gitlab = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    assert gitlab["mlci-monitor"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    assert gitlab["pytest"]["rules"][0] == {"if": '$CI_PIPELINE_SOURCE == "schedule"',
+                                            "when": "never"}  # fmt: skip
+    assert gitlab["pytest"]["timeout"] == "6h" and "tags" not in gitlab["pytest"]
+    jenkins = (project / "Jenkinsfile").read_text()
+    assert "cron('H 5 * * *')" in jenkins and "timeout(time: 6, unit: 'HOURS')" in jenkins
+    monitor = jenkins.split("stage('Monitor')")[1]
+    assert "when { triggeredBy 'TimerTrigger' }" in monitor and "mlci monitor" in monitor
+
+
+def test_a_gpu_runner_label_moves_training_and_evaluation_only(tmp_path):
+    done = CliRunner().invoke(
+        cli, ["init", str(tmp_path / "gpu"), "--gpu-runner", "gpu-a100"], catch_exceptions=False
+    )
+    assert done.exit_code == 0, done.output
+    root = tmp_path / "gpu"
+    jobs = yaml.safe_load((root / ".github/workflows/mlci.yml").read_text())["jobs"]
+    assert jobs["test"]["runs-on"] == jobs["deliver"]["runs-on"] == ["self-hosted", "gpu-a100"]
+    assert jobs["check"]["runs-on"] == jobs["monitor"]["runs-on"] == "ubuntu-latest"
+    gitlab = yaml.safe_load((root / ".gitlab-ci.yml").read_text())
+    assert gitlab["pytest"]["tags"] == gitlab["mlci-run"]["tags"] == ["gpu-a100"]
+    assert "tags" not in gitlab["pre-commit"]
+    assert "agent { label 'gpu-a100' }" in (root / "Jenkinsfile").read_text()
+    bad = CliRunner().invoke(cli, ["init", str(tmp_path / "x"), "--gpu-runner", "a b"])
+    assert bad.exit_code == 2 and "--gpu-runner" in bad.output

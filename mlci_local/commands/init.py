@@ -8,6 +8,7 @@ In an existing project it keeps the user's files and reads them (:mod:`mlci_loca
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -53,6 +54,14 @@ def _ci_systems(ctx: click.Context, param: click.Parameter, value: str) -> tuple
     "or 'none'.",
 )
 @click.option(
+    "--gpu-runner",
+    "gpu_runner",
+    default=None,
+    metavar="LABEL",
+    help="Run the training and evaluation jobs on the CI runner with this label (a "
+    "self-hosted GPU runner); checks and monitoring stay on the default runners.",
+)
+@click.option(
     "--force", is_flag=True, help="Rewrite the files an earlier `mlci init` wrote (never yours)."
 )
 def command(
@@ -61,6 +70,7 @@ def command(
     task: str,
     target: str,
     ci: tuple[str, ...],
+    gpu_runner: str | None,
     force: bool,
 ) -> None:
     """Write the config, example gate tests, pre-commit hooks and CI for a project.
@@ -81,7 +91,12 @@ def command(
     if not target.strip():
         raise click.BadParameter("must not be empty", param_hint="--target")
     root.mkdir(parents=True, exist_ok=True)
-    result = initialise(root, model=name, task=task, target=target, ci=ci, force=force)
+    if gpu_runner is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]+", gpu_runner):
+        raise click.BadParameter(
+            "a runner label is letters, digits and - _ . : only", param_hint="--gpu-runner"
+        )
+    result = initialise(root, model=name, task=task, target=target, ci=ci, force=force,
+                        gpu_runner=gpu_runner)  # fmt: skip
     click.echo(f"mlci init: model {name!r} ({task}) in {root}")
     for line in result.proposals:
         click.echo(f"  proposed {line}")
