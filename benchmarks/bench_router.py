@@ -47,9 +47,11 @@ OVERHEAD_TARGET_MS = 2.0
 COLUMNS = ["x0", "x1", "x2", "x3", "group"]
 ROW = [0.5, -0.2, 0.1, 1.0, "a"]
 MODES = {
-    "production only": ("none", 0.0),
-    "canary 30 %": ("canary", 0.3),
-    "shadow": ("shadow", 0.0),
+    # /metrics and the logged feature rows (issue 17) off: what they cost is the difference
+    "production only, metrics and feature log off": ("none", 0.0, False),
+    "production only": ("none", 0.0, True),
+    "canary 30 %": ("canary", 0.3, True),
+    "shadow": ("shadow", 0.0, True),
 }
 
 
@@ -94,13 +96,13 @@ Schema = pa.DataFrameSchema({
 """
 
 
-def make_config(directory: Path) -> Any:
+def make_config(directory: Path, observe: bool = True) -> Any:
     """A minimal project configuration rooted in ``directory`` (no registry is touched).
 
     It declares the evaluation data's pandera schema, so every request pays for the router's
     full input checks (types, categories, finiteness), as in a configured project.
     """
-    from pytest_mlci.config import DatasetConfig, MlciConfig
+    from pytest_mlci.config import DatasetConfig, MlciConfig, ServeSettings
 
     (directory / "bench_schema.py").write_text(SCHEMA)
     dataset = DatasetConfig(
@@ -114,6 +116,7 @@ def make_config(directory: Path) -> Any:
         target="label",
         artifact=directory / "model-1.skops",
         datasets={"eval": dataset},
+        serve=ServeSettings(metrics=observe, log_features=observe),
     )
 
 
@@ -126,12 +129,12 @@ def load(path: Path) -> Any:
 # --------------------------------------------------------------------------- the server child
 
 
-def serve(directory: Path, port: int, mode: str, weight: float) -> None:
+def serve(directory: Path, port: int, mode: str, weight: float, observe: bool) -> None:
     """Child process: the router with injected models under uvicorn on loopback."""
     from mlci_local.rollout.router import build_app, run_server
     from mlci_local.rollout.state import RolloutState, write_state
 
-    config = make_config(directory)
+    config = make_config(directory, observe)
     version = None if mode == "none" else "2"
     write_state(config, RolloutState(config.model, version, weight, mode, 1, "bench"))
     app = build_app(
@@ -242,13 +245,14 @@ def logged(directory: Path) -> list[dict[str, Any]]:
 
 
 def measure_mode(
-    directory: Path, mode: str, weight: float, args: argparse.Namespace
+    directory: Path, mode: str, weight: float, args: argparse.Namespace, observe: bool = True
 ) -> tuple[list[float], list[dict[str, Any]]]:
     """Start the router child in ``mode``, drive it, stop it; latencies and its request log."""
     log = directory / ".mlci" / "rollout" / "requests.jsonl"
     log.unlink(missing_ok=True)
     port = free_port()
-    command = [sys.executable, __file__, "--serve", str(directory), str(port), mode, str(weight)]
+    command = [sys.executable, __file__, "--serve", str(directory), str(port), mode, str(weight),
+               "1" if observe else "0"]  # fmt: skip
     root = str(Path(__file__).resolve().parents[1])
     env = {
         **os.environ,
@@ -274,11 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=3_000, help="timed requests per set-up")
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
     parser.add_argument("--workers", type=int, default=8, help="load generator threads")
-    parser.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        directory, port, mode, weight = args.serve
-        serve(Path(directory), int(port), mode, float(weight))
+        directory, port, mode, weight, observe = args.serve
+        serve(Path(directory), int(port), mode, float(weight), observe == "1")
         return 0
 
     with tempfile.TemporaryDirectory(prefix="bench-router-") as tmp:
@@ -287,8 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = load(production_path)
         baseline = in_process_latencies(model, args.requests, args.rate)
         rows = [("in-process model call", baseline, None, None)]
-        for name, (mode, weight) in MODES.items():
-            latencies, lines = measure_mode(directory, mode, weight, args)
+        for name, (mode, weight, observe) in MODES.items():
+            latencies, lines = measure_mode(directory, mode, weight, args, observe)
             rows.append((name, latencies, lines, mode))
 
     base_p95 = percentile(baseline, 95)
