@@ -41,6 +41,7 @@ th { background: #f7fafc; } td.num { text-align: right; font-variant-numeric: ta
 .muted { color: #718096; } .fail { color: #a31515; font-weight: 600; }
 .rolledback { background: #fff5f5; } .production { background: #f0fff4; }
 code { font-size: .85em; } .chart { max-width: 100%; height: auto; }
+#lineage td { word-break: break-all; font-family: ui-monospace, monospace; font-size: .8rem; }
 .changed { background: #fefcbf; }
 </style></head><body>
 <header><h1>pytest-mlci: {{ d.model }}</h1>
@@ -167,7 +168,7 @@ function render() {
     const x = ga.get(m), y = gb.get(m);
     let delta = "-";
     const paired = y && y.delta && (b.quality || {}).baseline_version === a.version;
-    if (paired) delta = `${interval(y.delta)} paired, ` +
+    if (paired) delta = `${y.delta[0] >= 0 ? "+" : ""}${interval(y.delta)} paired, ` +
       `recorded when v${esc(b.version)} was evaluated`;
     else if (x && y) delta = `${(y.candidate[0] - x.candidate[0] >= 0 ? "+" : "")}` +
       `${num(y.candidate[0] - x.candidate[0])} (not paired: different evaluations)`;

@@ -877,21 +877,26 @@ def _summary(outcome: Outcome) -> dict[str, Any]:
 
 
 def _logged_rows(frame: Any) -> list[dict[str, Any]]:
-    """The request's first rows as plain JSON values, for drift monitoring (NaN -> None)."""
+    """The request's first rows as plain JSON values, for drift monitoring (NaN, inf -> None).
+
+    One ``to_numpy(dtype=object)`` for the whole head: about 50 us a one-row request, where
+    pandas' ``to_dict("records")`` took 450 us (measured; benchmarks/bench_router.py).
+    """
     import math
 
-    head = frame.head(MAX_LOGGED_PREDICTIONS)
-    rows = head.to_dict("records")
-    for row in rows:
-        for key, value in row.items():
+    head = frame if len(frame) <= MAX_LOGGED_PREDICTIONS else frame.iloc[:MAX_LOGGED_PREDICTIONS]
+    names = [str(column) for column in head.columns]
+    rows = []
+    for values in head.to_numpy(dtype=object).tolist():
+        row = {}
+        for name, value in zip(names, values, strict=True):
             if hasattr(value, "item"):
-                value = value.item()  # numpy scalar -> Python
+                value = value.item()  # a numpy scalar left in an object column
             if isinstance(value, float) and not math.isfinite(value):
                 value = None
-            row[key] = (
-                value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-            )
-    return [{str(k): v for k, v in row.items()} for row in rows]
+            row[name] = value
+        rows.append(row)
+    return rows
 
 
 def _request_id(headers: Any) -> str:

@@ -69,3 +69,34 @@ def test_metrics_off_removes_the_route(config):
     client = serve(off)
     assert client.score().status == 200
     assert client.get("/metrics").status == 404
+
+
+def test_the_request_log_keeps_the_served_features_for_monitoring(config):
+    from tests.rollout.test_router import COLUMNS, ROW
+
+    client = serve(config)
+    assert client.score(rows=3).status == 200
+    [line] = request_log(config)
+    assert line["features"] == [dict(zip(COLUMNS, ROW, strict=True))] * 3
+    off = dataclasses.replace(config, serve=dataclasses.replace(config.serve, log_features=False))
+    assert serve(off).score().status == 200
+    assert "features" not in request_log(config)[-1]
+
+
+def test_logged_rows_are_plain_json_values():
+    import json
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    from mlci_local.rollout.router import _logged_rows
+
+    frame = pd.DataFrame({"a": [1.5, np.nan, np.inf], "b": np.array([1, 2, 3], dtype="int32"),
+                          "c": ["x", None, "z"]})  # fmt: skip
+    rows = _logged_rows(frame)
+    assert rows == [{"a": 1.5, "b": 1, "c": "x"}, {"a": None, "b": 2, "c": None},
+                    {"a": None, "b": 3, "c": "z"}]  # fmt: skip
+    text = json.dumps(rows)  # strict JSON: no NaN or Infinity
+    assert "NaN" not in text and "Infinity" not in text
+    assert not any(isinstance(v, float) and math.isnan(v) for r in rows for v in r.values())
