@@ -125,3 +125,36 @@ def test_an_empty_ledger_gives_pages_that_say_nothing_happened_yet(tmp_path):
     write_site(data, tmp_path)
     assert "No mlci run recorded yet." in (tmp_path / "index.html").read_text()
     assert "nothing promoted yet" in text_of((tmp_path / "quality.html").read_text())
+
+
+def test_a_monitoring_window_appears_in_the_drift_heat_map(tmp_path):
+    ledger_path = tmp_path / "ledger.jsonl"
+    write_history(ledger_path, versions=3, runs_per_version=1)
+    Ledger(ledger_path).append("monitor", {
+        "model": "churn", "retrain": True, "drifted": ["tenure"],
+        "drift": {"tenure": {"test": "psi", "score": 1.6, "threshold": 0.2, "verdict": "fail"}},
+    })  # fmt: skip
+    data = load(read_records(Ledger(ledger_path)), "churn")
+    assert ("served", "tenure") in data.drift_columns
+    write_site(data, tmp_path / "site")
+    html = (tmp_path / "site" / "quality.html").read_text()
+    assert "served/tenure at" in html and "psi 1.6 vs 0.2 (fail)" in html
+
+
+def test_mlci_serve_shows_the_dashboard_at_slash_dashboard(tiny_dir):
+    """Through the router app itself (the ASGI driver of tests/rollout/test_router.py)."""
+    from mlci_local.rollout.router import build_app
+    from pytest_mlci.config import load_config
+    from tests.rollout.test_router import PROD, Client, Constant
+
+    write_history(tiny_dir.root / ".mlci" / "ledger.jsonl", model="tiny", versions=3,
+                  runs_per_version=2)  # fmt: skip
+    config = load_config(tiny_dir.root / "pyproject.toml")
+    client = Client(build_app(config, production_model=Constant(PROD)))
+    assert client.get("/dashboard").status == 307
+    page = client.get("/dashboard/quality.html")
+    assert page.status == 200 and page.headers["cache-control"] == "no-store"
+    assert "Model quality: tiny" in page.body.decode()
+    assert 'data-version="3"' in page.body.decode()
+    assert client.get("/dashboard/../pyproject.toml").status == 404
+    assert client.get("/dashboard/secrets.html").status == 404

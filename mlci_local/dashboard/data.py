@@ -97,12 +97,22 @@ class DashboardData:
                     seen.setdefault(gate["metric"], None)
         return list(seen)
 
+    monitors: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def drift_series(self) -> list[tuple[str, dict[str, dict[str, Any]]]]:
+        """(time, {dataset: {column: entry}}) in time order: each run's stage 2 drift, and
+        each ``mlci monitor`` window's drift of the served features (dataset "served")."""
+        series = [(run.started, run.drift) for run in self.runs if run.drift]
+        series += [(when, {"served": drift}) for when, drift in self.monitors if drift]
+        return sorted(series, key=lambda item: item[0])
+
     @property
     def drift_columns(self) -> list[tuple[str, str]]:
-        """(dataset, column) pairs any run measured drift on."""
+        """(dataset, column) pairs any run or monitoring window measured drift on."""
         seen: dict[tuple[str, str], None] = {}
-        for run in self.runs:
-            for dataset, columns in run.drift.items():
+        for _, found in self.drift_series:
+            for dataset, columns in found.items():
                 for column in columns:
                     seen.setdefault((dataset, column), None)
         return sorted(seen)
@@ -124,6 +134,7 @@ def load(
     versions: dict[str, Version] = {}
     moves: list[Move] = []
     shadows: list[dict[str, Any]] = []
+    monitors: list[tuple[str, dict[str, Any]]] = []
     by_digest: dict[str, str] = {}
     for record in mine:
         data = _data(record)
@@ -175,6 +186,8 @@ def load(
                 versions[number].staging = "pass" if data.get("passed") else "fail"
         elif action in ("shadow.start", "shadow.end"):
             shadows.append({"time": record.time, "action": action, **data})
+        elif action == "monitor":
+            monitors.append((record.time, dict(data.get("drift") or {})))
     runs = runs_of(mine, model)
     metrics = compute_delivery_metrics(mine, model, now=built, commit_time=commit_time, runs=runs)
     return DashboardData(
@@ -187,6 +200,7 @@ def load(
         metrics=metrics,
         weekly=_weekly(metrics, runs, built),
         records=len(mine),
+        monitors=monitors,
     )
 
 

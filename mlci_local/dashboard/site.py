@@ -107,8 +107,9 @@ nothing promoted yet</td></tr>{% endfor %}</table>
 <td><a href="compare.html#a={{ v.previous }}&amp;b={{ v.version }}">compare</a></td></tr>
 {% endfor %}</table>
 <h2>Drift by dataset and column</h2>
-{% if drift_chart %}{{ drift_chart | safe }}<p class="muted">Each cell is one run's drift score
-over its threshold (white none, orange at the limit, outlined when the check failed).</p>
+{% if drift_chart %}{{ drift_chart | safe }}<p class="muted">Each cell is one run's (or, for
+"served", one <code>mlci monitor</code> window's) drift score over its threshold: white none,
+orange at the limit, outlined when the check failed.</p>
 {% else %}<p class="muted">No run measured drift yet (declare a reference for a dataset).</p>
 {% endif %}
 <h2>Canaries and shadows</h2>
@@ -463,25 +464,25 @@ def _threshold(expression: Any) -> float | None:
 
 def _drift_chart(d: DashboardData) -> str | None:
     pairs = d.drift_columns
-    measured = [r for r in d.runs if r.drift][-150:]
+    measured = d.drift_series[-150:]
     if not pairs or not measured:
         return None
     rows = [f"{dataset}/{column}" for dataset, column in pairs]
-    columns = [f"{r.started[:16]} #{i}" for i, r in enumerate(measured)]
+    columns = [f"{when[:16]} #{i}" for i, (when, _) in enumerate(measured)]
     cells: dict[tuple[str, str], tuple[float, str]] = {}
-    for run, key in zip(measured, columns, strict=True):
-        for dataset, found in run.drift.items():
-            for column, entry in found.items():
+    for (when, found), key in zip(measured, columns, strict=True):
+        for dataset, entries in found.items():
+            for column, entry in entries.items():
                 ratio = abs(entry["score"]) / abs(entry["threshold"])
                 title = (
-                    f"{dataset}/{column} at {run.started[:16]}: {entry['test']} "
+                    f"{dataset}/{column} at {when[:16]}: {entry['test']} "
                     f"{entry['score']:.3g} vs {entry['threshold']:g} ({entry['verdict']})"
                 )
                 cells[(f"{dataset}/{column}", key)] = (
                     max(ratio, 1.0) if entry["verdict"] == "fail" else ratio,
                     title,
                 )
-    label = "drift score over threshold per dataset column and run"
+    label = "drift score over threshold per dataset column, by run and monitoring window"
     return charts.heatmap(rows, columns, cells, label)
 
 
