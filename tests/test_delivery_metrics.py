@@ -165,8 +165,7 @@ def test_mlci_metrics_prints_a_table_and_json(tiny_dir, write, monkeypatch):
         "  change failure rate    MISSES  66.7% (2 of 3 deployments: 1 rollback, 1 failed "
         "canary); target under 5 %",
         "  time to restore        MISSES  median 30m 00s (1 restore); target under 15 min",
-        "  pipeline reliability   -       - (no finished mlci run in the window); "
-        "target over 95 %",
+        "  pipeline reliability   -       - (no finished mlci run in the window); target over 95 %",
     ]
     as_json = runner.invoke(group, ["metrics", "--json", "--since", "3.5"])
     payload = json.loads(as_json.output)
