@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def dashboard(folder: Path, versions: int, runs: int) -> dict[str, float]:
-    from mlci_local.dashboard.data import load, read_records
+    from mlci_local.dashboard.data import load
     from mlci_local.dashboard.site import write_site
     from mlci_local.ledger import Ledger, verify
     from tests.ledger_history import write_history
@@ -42,7 +42,7 @@ def dashboard(folder: Path, versions: int, runs: int) -> dict[str, float]:
     records = write_history(ledger_path, versions=versions, runs_per_version=runs)
     assert verify(ledger_path).ok
     started = time.perf_counter()
-    read = read_records(Ledger(ledger_path))
+    read = Ledger(ledger_path).records_for_display()
     after_read = time.perf_counter()
     data = load(read, "churn")
     after_load = time.perf_counter()
@@ -64,7 +64,7 @@ def dashboard(folder: Path, versions: int, runs: int) -> dict[str, float]:
 def screenshots(target: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    from mlci_local.dashboard.data import load, read_records
+    from mlci_local.dashboard.data import load
     from mlci_local.dashboard.site import write_site
     from mlci_local.ledger import Ledger
     from tests.ledger_history import write_history
@@ -73,7 +73,9 @@ def screenshots(target: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_history(folder / "ledger.jsonl", versions=30, runs_per_version=3)
-        write_site(load(read_records(Ledger(folder / "ledger.jsonl")), "churn"), folder / "site")
+        write_site(
+            load(Ledger(folder / "ledger.jsonl").records_for_display(), "churn"), folder / "site"
+        )
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=chromium, args=["--no-sandbox"])

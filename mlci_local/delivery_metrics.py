@@ -44,6 +44,7 @@ __all__ = [
     "git_commit_time",
     "parse_time",
     "percentile",
+    "record_data",
 ]
 
 _DAY = 86400.0
@@ -434,9 +435,14 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun[:-1] + 'ies' if noun.endswith('ary') else noun + 's'}"
 
 
-def _data(record: Any) -> Mapping[str, Any]:
+def record_data(record: Any) -> Mapping[str, Any]:
+    """A ledger record's ``data`` (``{}`` when it is not an object). A plain ``dict`` check:
+    an ``isinstance(x, Mapping)`` ABC check cost seconds over the dashboard's 1.3 million calls."""
     data = getattr(record, "data", None)
     return data if isinstance(data, dict) else {}
+
+
+_data = record_data  # the short name this module's many lookups use
 
 
 def parse_time(text: Any) -> datetime | None:

@@ -241,22 +241,18 @@ def _quality(
     return found
 
 
-def expected_accuracy(records: list[Any], model: str, versions: dict[str, int]) -> float | None:
-    """The recorded evaluation estimate of accuracy for the version that served most."""
+def expected_accuracy(ledger: Any, model: str, versions: dict[str, int]) -> float | None:
+    """The recorded evaluation estimate of accuracy for the version that served most: a gate
+    on accuracy if there was one, else the report's plain accuracy (register record)."""
     if not versions:
         return None
     serving = max(versions, key=lambda v: versions[v])
-    for record in reversed(records):
-        data = record.data if isinstance(record.data, dict) else {}
-        if (
-            record.action == "register"
-            and data.get("model") == model
-            and str(data.get("version")) == serving
-        ):
-            quality = data.get("quality") or {}
-            for gate in quality.get("gates", []):
-                if gate.get("metric") == "accuracy" and gate.get("candidate"):
-                    return float(gate["candidate"][0])
-            point = (quality.get("points") or {}).get("accuracy")
-            return None if point is None else float(point)
-    return None
+    found = ledger.find("register", model=model, version=serving)
+    if not found:
+        return None
+    quality = found[-1].data.get("quality") or {}
+    for gate in quality.get("gates", []):
+        if gate.get("metric") == "accuracy" and gate.get("candidate"):
+            return float(gate["candidate"][0])
+    point = (quality.get("points") or {}).get("accuracy")
+    return None if point is None else float(point)

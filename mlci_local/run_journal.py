@@ -262,6 +262,8 @@ class RunRecord:
 def runs_of(records: Iterable[Any], model: str | None = None) -> list[RunRecord]:
     """Every run of ``model`` (all models if None) in ledger order, ends paired with starts,
     lost runs and flaky stops marked."""
+    from mlci_local.delivery_metrics import record_data as _data
+
     runs: dict[str, RunRecord] = {}
     order: list[RunRecord] = []
     for record in records:
@@ -359,8 +361,3 @@ def reliability(runs: Iterable[RunRecord], start: datetime, end: datetime) -> Re
         flaky=sum(1 for r in counted if r.flaky),
         rate=(len(counted) - unreliable) / len(counted) if counted else None,
     )
-
-
-def _data(record: Any) -> Mapping[str, Any]:
-    data = getattr(record, "data", None)
-    return data if type(data) is dict else {}  # records hold plain dicts; ABC checks are slow

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci_local.dashboard.data import load, read_records
+from mlci_local.dashboard.data import load
 from mlci_local.dashboard.site import write_site
 from mlci_local.ledger import Ledger, verify
 from tests.ledger_history import write_history
@@ -29,7 +29,7 @@ def site(tmp_path_factory) -> tuple[Path, object]:
     ledger_path = root / "ledger.jsonl"
     write_history(ledger_path, versions=14, runs_per_version=3)
     assert verify(ledger_path).ok
-    data = load(read_records(Ledger(ledger_path)), "churn")
+    data = load(Ledger(ledger_path).records_for_display(), "churn")
     write_site(data, root / "site")
     return root / "site", data
 
@@ -134,7 +134,7 @@ def test_a_monitoring_window_appears_in_the_drift_heat_map(tmp_path):
         "model": "churn", "retrain": True, "drifted": ["tenure"],
         "drift": {"tenure": {"test": "psi", "score": 1.6, "threshold": 0.2, "verdict": "fail"}},
     })  # fmt: skip
-    data = load(read_records(Ledger(ledger_path)), "churn")
+    data = load(Ledger(ledger_path).records_for_display(), "churn")
     assert ("served", "tenure") in data.drift_columns
     write_site(data, tmp_path / "site")
     html = (tmp_path / "site" / "quality.html").read_text()
@@ -158,3 +158,14 @@ def test_mlci_serve_shows_the_dashboard_at_slash_dashboard(tiny_dir):
     assert 'data-version="3"' in page.body.decode()
     assert client.get("/dashboard/../pyproject.toml").status == 404
     assert client.get("/dashboard/secrets.html").status == 404
+
+
+def test_a_torn_last_line_is_skipped_not_shown(tmp_path):
+    """A crash mid-append leaves half a line; the dashboard reads around it."""
+    ledger_path = tmp_path / "ledger.jsonl"
+    records = write_history(ledger_path, versions=2, runs_per_version=1)
+    with open(ledger_path, "a") as handle:
+        handle.write('{"action":"promote","actor":"ci@exa')
+    read = Ledger(ledger_path).records_for_display()
+    assert len(read) == records
+    assert list(load(read, "churn").versions) == ["1", "2"]

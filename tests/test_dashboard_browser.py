@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci_local.dashboard.data import load, read_records
+from mlci_local.dashboard.data import load
 from mlci_local.dashboard.site import write_site
 from mlci_local.ledger import Ledger
 from tests.ledger_history import write_history
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="apt-get install chromi
 def pages(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("dashboard_browser")
     write_history(root / "ledger.jsonl", versions=14, runs_per_version=3)
-    write_site(load(read_records(Ledger(root / "ledger.jsonl")), "churn"), root / "site")
+    write_site(load(Ledger(root / "ledger.jsonl").records_for_display(), "churn"), root / "site")
     return root / "site"
 
 

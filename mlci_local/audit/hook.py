@@ -105,6 +105,9 @@ class AuditedLedger(LedgerBase):
     def records(self) -> Iterator[LedgerRecord]:
         return self.inner.records()
 
+    def records_for_display(self) -> list[LedgerRecord]:
+        return self.inner.records_for_display()
+
     def head(self) -> LedgerRecord | None:
         return self.inner.head()
 

@@ -33,7 +33,7 @@ def command(workspace: Workspace, out: Path | None) -> None:
     config = workspace.config
     started = time.perf_counter()
     target = out or config.state_dir / "dashboard"
-    records = list(ledger_for(config).records())
+    records = ledger_for(config).records_for_display()
     data = load(records, config.model, commit_time=commit_times(config.root))
     pages = write_site(data, target)
     seconds = time.perf_counter() - started

@@ -57,7 +57,6 @@ def command(workspace: Workspace, window_hours: float, dataset_name: str | None,
     judges of stage 2) and its live accuracy on delayed labels with the evaluation's estimate
     (the whole interval must fall below it); record the result in the ledger; exit 1 when
     retraining is due, naming the columns or the metric, 0 when production is still fine."""
-    from mlci_local.dashboard.data import read_records
     from mlci_local.monitor import expected_accuracy, monitor
     from mlci_local.promotion import ledger_for
     from mlci_local.rollout.router import FEEDBACK_LOG, REQUEST_LOG
@@ -66,7 +65,6 @@ def command(workspace: Workspace, window_hours: float, dataset_name: str | None,
     config = workspace.config
     folder = rollout_dir(config)
     ledger = ledger_for(config)
-    records = read_records(ledger)
     result = monitor(
         config,
         window_hours=window_hours,
@@ -74,7 +72,7 @@ def command(workspace: Workspace, window_hours: float, dataset_name: str | None,
         feedback=feedback or folder / FEEDBACK_LOG,
         dataset_name=dataset_name,
         quality_margin=quality_margin,
-        expected=lambda versions: expected_accuracy(records, config.model, versions),
+        expected=lambda versions: expected_accuracy(ledger, config.model, versions),
     )
     served = result.served
     shown = ", ".join(f"v{v} ({n:,})" for v, n in served.versions.items()) or "-"

@@ -11,12 +11,17 @@ Standard library only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlci_local.delivery_metrics import DeliveryMetrics, compute_delivery_metrics, parse_time
+from mlci_local.delivery_metrics import (
+    DeliveryMetrics,
+    compute_delivery_metrics,
+    parse_time,
+)
+from mlci_local.delivery_metrics import record_data as _data
 from mlci_local.run_journal import RunRecord, runs_of
 
 #: Runs listed one by one on the health page (older ones are in the charts and counts).
@@ -293,34 +298,3 @@ def commit_times(root: Any) -> Any:
 
 def _version_key(number: str) -> tuple[int, str]:
     return (int(number), "") if number.isdigit() else (1 << 60, number)
-
-
-def _data(record: Any) -> Mapping[str, Any]:
-    data = getattr(record, "data", None)
-    return data if type(data) is dict else {}  # not isinstance(Mapping): 10x faster here
-
-
-def read_records(ledger: Any) -> list[Any]:
-    """The ledger's records for display. A file ledger is read with ``json.loads`` per line
-    (a tenth of the strict parser's cost on 100,000 records; a torn or unreadable line is
-    skipped, not shown); other backends through their own reader. Integrity is
-    ``mlci audit verify``'s job, and the dashboard says the chain was not checked."""
-    import json
-
-    from mlci_local.ledger import Ledger, LedgerRecord
-
-    if not isinstance(ledger, Ledger):
-        inner = getattr(ledger, "inner", None)
-        if not isinstance(inner, Ledger):
-            return list(ledger.records())
-        ledger = inner
-    out = []
-    for raw in ledger.raw_lines():
-        try:
-            obj = json.loads(raw)
-            out.append(LedgerRecord(seq=obj["seq"], time=obj["time"], action=obj["action"],
-                                    actor=obj["actor"], data=obj["data"], prev=obj["prev"],
-                                    hash=obj["hash"]))  # fmt: skip
-        except (ValueError, KeyError, TypeError):
-            continue
-    return out

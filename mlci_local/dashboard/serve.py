@@ -38,11 +38,11 @@ class DashboardPages:
         return (self.folder / name).read_text(encoding="utf-8")
 
     def _build(self) -> None:
-        from mlci_local.dashboard.data import commit_times, load, read_records
+        from mlci_local.dashboard.data import commit_times, load
         from mlci_local.dashboard.site import write_site
         from mlci_local.promotion import ledger_for
 
-        records = read_records(ledger_for(self.config))
+        records = ledger_for(self.config).records_for_display()
         data = load(records, self.config.model, commit_time=commit_times(self.config.root))
         write_site(data, self.folder)
 
