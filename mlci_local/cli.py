@@ -73,15 +73,24 @@ def _setup_failure(exc: BaseException) -> MlciError | None:
     default=None,
     help="mlci.toml or pyproject.toml to use (default: the nearest one upwards).",
 )
+@click.option(
+    "--model",
+    "model",
+    metavar="NAME",
+    default=None,
+    help="Which model of a many-model repository ([tool.mlci.models.NAME]); "
+    "the same as the subcommand's --model.",
+)
 @click.version_option(package_name="pytest-mlci", prog_name="mlci")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None) -> None:
+def cli(ctx: click.Context, config_path: Path | None, model: str | None) -> None:
     """pytest-mlci's runner: one reproducible path from commit to production.
 
     Stages: code validation, data validation, training (dvc repro), evaluation gates
     (pytest --mlci), registration (MLflow), staging, promotion.
     """
     ctx.obj = Workspace(config_path)
+    ctx.obj.choose(model)
 
 
 def _register_commands() -> None:

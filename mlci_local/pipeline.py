@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlci.config import MlciConfig
-from pytest_mlci.errors import CheckFailed, MlciError
+from pytest_mlci.errors import CheckFailed, ConfigError, MlciError
 from pytest_mlci.redact import redact_text
 
 STAGES = ("static", "data", "train", "evaluate", "register", "stage", "promote")
@@ -58,6 +58,7 @@ class RunContext:
     lock_noted: bool = False  # whether lock_before holds dvc.lock's state before any repro
     lock_before: str | None = None  # sha256 of dvc.lock before this run's first dvc repro
     lock_written: str | None = None  # sha256 of dvc.lock as this run's last dvc repro left it
+    lock_entries: dict[str, Any] | None = None  # many models: this model's dvc.lock entries then
     already_production: str | None = None
     outcomes: list[StageOutcome] = field(default_factory=list)
     # stage 2's drift rows, {dataset: {column: {test, score, threshold, verdict}}}: the run
@@ -203,9 +204,8 @@ class Pipeline:
         from pytest_mlci.fileio import write_atomically
 
         summary = {"exit_code": code, "stages": [asdict(o) for o in self.ctx.outcomes]}
-        write_atomically(
-            self.config.state_dir / "reports" / "last-run.json", json.dumps(summary, indent=2)
-        )
+        name = f"last-run-{self.config.label}.json" if self.config.multi else "last-run.json"
+        write_atomically(self.config.state_dir / "reports" / name, json.dumps(summary, indent=2))
 
     # ------------------------------------------------------------------ stages
 
@@ -281,6 +281,18 @@ class Pipeline:
             result, self.ctx.training = reproduce_in_run(self.config)
             shown = self.config.artifact.relative_to(self.config.root).as_posix()
             self.ctx.lines.append(self.ctx.training.describe(shown))
+        elif self.config.multi:  # only this model's stages (and what they depend on)
+            from mlci_local.training import stages_producing
+
+            makers = stages_producing(self.config.root, [self.config.artifact])
+            if not makers:
+                raise ConfigError(
+                    f"no dvc.yaml stage has {_shown(self.config.artifact, self.config.root)} "
+                    "in its outs; add it to the stage that trains this model",
+                    file=str(self.config.source),
+                    key=f"models.{self.config.label}.artifact",
+                )
+            result = reproduce(self.config.root, makers)
         else:
             result = reproduce(self.config.root)
         self._note_lock()
@@ -350,11 +362,32 @@ class Pipeline:
 
         if before and self.ctx.lock_noted:
             return
-        digest = sha256_of(self.config.root / "dvc.lock")
+        lock = self.config.root / "dvc.lock"
+        digest = sha256_of(lock)
         if before:
             self.ctx.lock_before, self.ctx.lock_noted = digest, True
         else:
             self.ctx.lock_written = digest
+            if self.config.multi and lock.is_file():
+                from mlci_local.affected import lock_entries, model_inputs
+
+                stages = model_inputs(self.config).stages
+                self.ctx.lock_entries = lock_entries(lock.read_text(encoding="utf-8"), stages)
+
+    def _lock_is_others(self, lock: Path) -> bool:
+        """Many models: whether this model's stages' entries in dvc.lock are the committed
+        ones (HEAD) or the ones its own repro wrote, whatever other models changed."""
+        from mlci_local.affected import lock_entries, model_inputs
+
+        stages = model_inputs(self.config).stages
+        now = lock_entries(lock.read_text(encoding="utf-8") if lock.is_file() else "", stages)
+        committed = subprocess.run(
+            ["git", "show", "HEAD:./dvc.lock"], cwd=self.config.root, capture_output=True,
+            text=True, check=False,
+        )  # fmt: skip
+        if committed.returncode == 0 and lock_entries(committed.stdout, stages) == now:
+            return True
+        return self.ctx.lock_entries is not None and self.ctx.lock_entries == now
 
     def stage_evaluate(self) -> tuple[str, str]:
         from pytest_mlci.model_io import sha256_file
@@ -376,9 +409,11 @@ class Pipeline:
             *targets,
         ]  # fmt: skip
         from mlci_local.children import run
+        from pytest_mlci.config import child_env
 
         try:  # a child tied to this process: it dies with a killed `mlci run`
-            done = run("pytest", arguments, cwd=self.config.root, timeout=EVAL_TIMEOUT_S)
+            done = run("pytest", arguments, cwd=self.config.root, timeout=EVAL_TIMEOUT_S,
+                       env=child_env(self.config))  # fmt: skip
         except subprocess.TimeoutExpired:
             raise CheckFailed(f"evaluation did not finish in {EVAL_TIMEOUT_S} s") from None
         if not report_path.is_file():
@@ -428,6 +463,12 @@ class Pipeline:
         lock = self.config.root / "dvc.lock"
         # dvc.lock as this run's repro left it is the run's output, not an uncommitted change
         written = {lock: self.ctx.lock_written} if self.ctx.lock_written else None
+        if self.config.multi and self._lock_is_others(lock):
+            # Other models' runs rewrote their entries of the shared dvc.lock meanwhile; this
+            # model's own entries are committed (or this run's): not an uncommitted change.
+            from mlci_local.lineage import sha256_of
+
+            written = {lock: sha256_of(lock)}
         git = git_state(self.config.root, own_outputs=written)
         lineage = dvc_lineage(self.config.root)
         params = read_params(self.config.root)

@@ -114,7 +114,7 @@ class Registry:
     def aliases(self) -> dict[str, RegisteredVersion]:
         """Alias name → version, for the aliases that exist."""
         result = {}
-        for alias in ALIASES:
+        for alias in self.alias_names():
             version = self.by_alias(alias)
             if version is not None:
                 result[alias] = version
@@ -385,10 +385,25 @@ class Registry:
             )
         return experiment.experiment_id
 
-    @staticmethod
-    def _check_alias(alias: str) -> None:
-        if alias not in ALIASES:
-            raise RegistryError(f"alias '{alias}' is not one of {', '.join(ALIASES)}")
+    def alias_names(self) -> tuple[str, ...]:
+        """Every alias mlci keeps for this model: the fixed ones, each environment of the
+        promotion chain, and the ``<environment>_previous`` a rollback there returns to."""
+        chain = getattr(self.config, "environment_names", ())
+        if tuple(chain) == ("staging", "production"):  # the default chain: the fixed aliases
+            return ALIASES
+        extra = [name for name in chain if name not in ALIASES]
+        extra += [previous_alias(name) for name in chain if name != "production"]
+        return (*ALIASES, *dict.fromkeys(extra))
+
+    def _check_alias(self, alias: str) -> None:
+        known = self.alias_names()
+        if alias not in known:
+            raise RegistryError(f"alias '{alias}' is not one of {', '.join(known)}")
+
+
+def previous_alias(environment: str) -> str:
+    """The alias a rollback in ``environment`` returns to (``previous`` for production)."""
+    return "previous" if environment == "production" else f"{environment}_previous"
 
 
 def _file_tags(artifact: Path, digest: str) -> dict[str, str]:

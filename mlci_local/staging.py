@@ -145,11 +145,12 @@ def describe(result: StagingResult) -> str:
 def validate_staging(config: MlciConfig, alias: str = "candidate") -> StagingResult:
     """Run the probe in a child interpreter; :class:`CheckFailed` with its words on failure."""
     from mlci_local.children import run
+    from pytest_mlci.config import child_env
 
     try:  # a child tied to this process: it dies with a killed `mlci run`
         done = run(
             "mlci_local.staging", [str(config.source), alias], cwd=config.root,
-            timeout=PROBE_TIMEOUT_S,
+            timeout=PROBE_TIMEOUT_S, env=child_env(config),
         )  # fmt: skip
     except subprocess.TimeoutExpired:
         raise CheckFailed(

@@ -63,7 +63,9 @@ def reproduce(
 
     captured = _CapturedOutput()
     try:
-        with _interpreter_first_on_path(), captured, Repo(str(root)) as repo:
+        # One dvc repro at a time per repository: the models of a many-model repository run
+        # in parallel, and DVC's own repository lock refuses a second repro instead of waiting.
+        with repro_lock(root), _interpreter_first_on_path(), captured, Repo(str(root)) as repo:
             stages = repo.reproduce(
                 targets=list(targets) if targets else None,
                 force=force,
@@ -82,6 +84,16 @@ def reproduce(
         raise CheckFailed(f"dvc: {message}") from None
     names = tuple(getattr(stage, "addressing", None) or str(stage) for stage in stages)
     return ReproResult(names, captured.text)
+
+
+@contextlib.contextmanager
+def repro_lock(root: Path) -> Iterator[None]:
+    """Wait for any other mlci process's ``dvc repro`` in this repository to finish."""
+    from pytest_mlci.config import STATE_DIR
+    from pytest_mlci.filelock import exclusive_lock
+
+    with exclusive_lock(root / STATE_DIR / "locks" / "dvc-repro.lock", what="dvc repro lock"):
+        yield
 
 
 class _CapturedOutput:

@@ -41,19 +41,72 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 class Workspace:
-    """What every command shares: the configuration, loaded on first use."""
+    """What every command shares: the configuration, loaded on first use, and which model of
+    a many-model repository the command is about (``--model``)."""
 
-    def __init__(self, config_path: Path | None) -> None:
+    def __init__(self, config_path: Path | None, model: str | None = None) -> None:
         self.config_path = config_path
+        self.model = model
+        self._project: Any = None
         self._config: Any = None
 
     @property
-    def config(self) -> Any:
-        if self._config is None:
-            from pytest_mlci.config import load_config
+    def project(self) -> Any:
+        """Every model the configuration declares (:class:`pytest_mlci.project.Project`)."""
+        if self._project is None:
+            from pytest_mlci.project import load_project
 
-            self._config = load_config(self.config_path)
+            self._project = load_project(self.config_path)
+        return self._project
+
+    @property
+    def config(self) -> Any:
+        """The one model this command is about; in a many-model repository without
+        ``--model`` a :class:`ConfigError` lists the models to choose from."""
+        if self._config is None:
+            self._config = self.project.select(self.model)
         return self._config
+
+    def choose(self, model: str | None) -> None:
+        """Fix the model for this command (the processes it starts are told through
+        :func:`pytest_mlci.config.child_env`)."""
+        if model is not None:
+            self.model, self._config = model, None
+
+
+    def choose_by_argument(self, model: str) -> None:
+        """A command that names its model (``mlci approve MODEL VERSION``) picks it from a
+        many-model repository by that name when --model did not."""
+        if self.model is None and self.project.multi:
+            self.choose(model)
+
+    @property
+    def any_config(self) -> Any:
+        """The chosen model, else the first: for what one repository shares (the audit key,
+        the registry, the ledger)."""
+        if self.model is None and self.project.multi:
+            return next(iter(self.project.models.values()))
+        return self.config
 
 
 pass_workspace = click.make_pass_decorator(Workspace)
+
+
+def _choose_model(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Workspace).choose(value)
+
+
+def model_option(function: Any) -> Any:
+    """``--model NAME`` on a subcommand: which model of a many-model repository it is about
+    (the same as ``mlci --model NAME <command>``)."""
+    return click.option(
+        "--model",
+        "model",
+        metavar="NAME",
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=_choose_model,
+        help="Which model of a many-model repository ([tool.mlci.models.NAME]).",
+    )(function)

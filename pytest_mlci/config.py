@@ -11,18 +11,12 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pytest_mlci.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 TASKS = ("binary_classification", "multiclass", "regression")
 TIERS = ("low", "medium", "high")
@@ -40,6 +34,12 @@ SPARK_FORMATS = ("parquet", "delta", "csv", "json", "orc")
 DATABASE_ENV = "MLCI_DATABASE"  # overrides `database` (it carries credentials)
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 STATE_DIR = ".mlci"
+MODEL_ENV = "MLCI_MODEL"  # which model of a many-model repository (mlci --model, children)
+#: How a version reaches full traffic (mlci_local/rollout): stepwise, all at once with the
+#: old version kept hot, or a shadow comparison first and then the canary steps.
+STRATEGIES = ("canary", "blue-green", "shadow-then-canary")
+#: What an environment of the promotion chain may demand before a version enters it.
+ENVIRONMENT_CHECKS = ("staging", "approvals", "canary")
 
 
 @dataclass(frozen=True)
@@ -360,8 +360,24 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
+class EnvironmentSettings:
+    """One step of the promotion chain: an alias of the same name, and what a version needs
+    before it may enter (``requires``: records from ENVIRONMENT_CHECKS; ``soak_minutes``: how
+    long it must have been in the environment before this one)."""
+
+    name: str
+    requires: tuple[str, ...] = ()
+    soak_minutes: float = 0.0
+
+
+#: Without [tool.mlci.environments]: stage 6 puts a version in staging, stage 7 in production.
+DEFAULT_ENVIRONMENTS = (EnvironmentSettings("staging"), EnvironmentSettings("production"))
+
+
+@dataclass(frozen=True)
 class MlciConfig:
-    """The validated configuration of one project."""
+    """The validated configuration of one model (a project's only model, or one table of
+    ``[tool.mlci.models]`` merged over the shared ``[tool.mlci]`` defaults)."""
 
     root: Path
     source: Path
@@ -399,6 +415,23 @@ class MlciConfig:
     audit: AuditSettings = field(default_factory=lambda: AuditSettings())
     training: TrainingSettings = field(default_factory=TrainingSettings)
     spark: SparkSettings = field(default_factory=SparkSettings)
+    # Many models in one repository (pytest_mlci/project.py): the table's name, whether the
+    # configuration holds several, who owns the model, and the code it is built from.
+    name: str = ""
+    multi: bool = False
+    owners: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    strategy: str = "canary"
+    environments: tuple[EnvironmentSettings, ...] = DEFAULT_ENVIRONMENTS
+
+    @property
+    def label(self) -> str:
+        """How output names this model: its table name in a many-model repository."""
+        return self.name or self.model
+
+    @property
+    def environment_names(self) -> tuple[str, ...]:
+        return tuple(environment.name for environment in self.environments)
 
     @property
     def state_dir(self) -> Path:
@@ -460,6 +493,10 @@ _TOP_KEYS = {
     "audit": dict,
     "training": dict,
     "spark": dict,
+    "owners": list,
+    "paths": list,
+    "strategy": str,
+    "environments": dict,
 }
 _REQUIRED = ("model", "task", "target", "artifact")
 _STATIC_KEYS = {
@@ -1080,29 +1117,23 @@ def find_config_file(start: Path | None = None) -> Path | None:
     return None
 
 
-def load_config(path: Path | None = None, *, start: Path | None = None) -> MlciConfig:
-    """Load and validate the configuration; raise :class:`ConfigError` naming what to fix."""
-    source = path or find_config_file(start)
-    if source is None:
-        raise ConfigError(
-            "no configuration found: add a [tool.mlci] table to pyproject.toml "
-            "or create mlci.toml (see docs/configuration.md)"
-        )
-    source = source.resolve()
-    try:
-        document = tomllib.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("file not found", file=str(source)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=str(source)) from None
-    if source.name == "pyproject.toml":
-        table = document.get("tool", {}).get("mlci")
-        if not isinstance(table, dict):
-            raise ConfigError("has no [tool.mlci] table", file=str(source))
-        prefix = "tool.mlci."
-    else:
-        table, prefix = document, ""
-    return parse_config(table, root=source.parent, source=source, prefix=prefix)
+def child_env(config: MlciConfig) -> dict[str, str] | None:
+    """The environment of a process mlci starts for ``config`` (the evaluation's pytest, the
+    staging probe, the router): in a many-model repository it names the model in
+    ``$MLCI_MODEL``; otherwise None, the parent's environment unchanged."""
+    if not config.multi:
+        return None
+    return {**os.environ, MODEL_ENV: config.name}
+
+
+def load_config(
+    path: Path | None = None, *, start: Path | None = None, model: str | None = None
+) -> MlciConfig:
+    """Load and validate the configuration of one model; raise :class:`ConfigError` naming
+    what to fix. In a many-model repository ``model`` (else ``$MLCI_MODEL``) picks it."""
+    from pytest_mlci.project import load_project
+
+    return load_project(path, start=start).select(model)
 
 
 def parse_config(
@@ -1248,6 +1279,9 @@ def parse_config(
             "creates, see docs/governance.md 'What the audit trail proves')",
         )
 
+    reader.choice(table, "strategy", STRATEGIES)
+    environments = _parse_environments(reader, table.get("environments", {}))
+    owners = reader.strings(table.get("owners", []), "owners")
     return MlciConfig(
         root=root,
         source=source,
@@ -1287,7 +1321,78 @@ def parse_config(
         audit=audit,
         training=training,
         spark=spark,
+        owners=owners,
+        paths=reader.strings(table.get("paths", []), "paths"),
+        strategy=table.get("strategy", "canary"),
+        environments=environments,
     )
+
+
+_ENVIRONMENT_KEYS = {"requires": list, "soak_minutes": float}
+
+
+def _parse_environments(
+    reader: _Reader, table: Mapping[str, Any]
+) -> tuple[EnvironmentSettings, ...]:
+    """``[environments]``: ``chain`` in promotion order, ending at production, and one table
+    per environment with what entering it requires."""
+    if not table:
+        return DEFAULT_ENVIRONMENTS
+    chain = table.get("chain")
+    example = "chain = ['dev', 'staging', 'preprod', 'production']"
+    if not isinstance(chain, list) or not chain:
+        raise reader.error("environments.chain", f"is required, a list such as {example}")
+    names = reader.strings(chain, "environments.chain")
+    if names[-1] != "production" or len(set(names)) != len(names):
+        raise reader.error(
+            "environments.chain",
+            f"must name each environment once and end at 'production', e.g. {example}",
+        )
+    for name in names:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in RESERVED_ALIASES:
+            raise reader.error(
+                "environments.chain",
+                f"{name!r} cannot name an environment (it becomes a registry alias): use "
+                f"lower-case letters, digits and _, and none of {sorted(RESERVED_ALIASES)}",
+            )
+    for key, value in table.items():
+        if key == "chain":
+            continue
+        if key not in names:
+            raise reader.error(
+                f"environments.{key}",
+                f"is not in environments.chain {list(names)}; add it there or remove the table",
+            )
+        if not isinstance(value, dict):
+            raise reader.error(f"environments.{key}", "must be a table (requires, soak_minutes)")
+        reader.check_keys(value, _ENVIRONMENT_KEYS, f"environments.{key}.")
+        for check in value.get("requires", []):
+            if check not in ENVIRONMENT_CHECKS:
+                raise reader.error(
+                    f"environments.{key}.requires",
+                    f"{check!r} is not a check; choose from {list(ENVIRONMENT_CHECKS)}",
+                )
+        if value.get("soak_minutes", 0) < 0:
+            raise reader.error(f"environments.{key}.soak_minutes", "must be 0 or more minutes")
+    if "soak_minutes" in table.get(names[0], {}):
+        raise reader.error(
+            f"environments.{names[0]}.soak_minutes",
+            "the first environment has no environment before it to soak in; remove the key",
+        )
+    return tuple(
+        EnvironmentSettings(
+            name,
+            reader.strings(
+                table.get(name, {}).get("requires", []), f"environments.{name}.requires"
+            ),
+            float(table.get(name, {}).get("soak_minutes", 0.0)),
+        )
+        for name in names
+    )
+
+
+#: Aliases mlci itself uses; an environment of the chain may not take one of these names.
+RESERVED_ALIASES = frozenset({"candidate", "previous", "latest"})
 
 
 def _parse_spark(reader: _Reader, table: Mapping[str, Any]) -> SparkSettings:

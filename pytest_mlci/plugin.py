@@ -34,6 +34,8 @@ MARKERS = (
     "outcome or recorded values differ; with seeds, fail if a recorded metric spreads wider",
     "mlci_leakage(train='train', test='eval', target=None, time=None): check the datasets for "
     "overlapping rows, target proxies and time order before the test",
+    "mlci_model(name): the model of a many-model repository an item checks (select with "
+    "-m \"mlci_model(name='churn')\")",
 )
 
 
@@ -50,6 +52,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         default=None,
         help="mlci.toml or pyproject.toml to read (default: the nearest one)",
+    )
+    group.addoption(
+        "--mlci-model",
+        metavar="NAME",
+        default=None,
+        help="which model of a many-model repository ([tool.mlci.models.NAME]) to check",
     )
     group.addoption(
         "--mlci-candidate",
@@ -94,7 +102,9 @@ def pytest_configure(config: pytest.Config) -> None:
     explicit = config.getoption("mlci_config")
     try:
         mlci_config = load_config(
-            Path(explicit) if explicit else None, start=Path(config.invocation_params.dir)
+            Path(explicit) if explicit else None,
+            start=Path(config.invocation_params.dir),
+            model=config.getoption("mlci_model"),
         )
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-mlci: {exc}") from None

@@ -50,11 +50,22 @@ class MlciRoot(MlciCollector):
         from pytest_mlci.items.robustness import RobustnessCollector
         from pytest_mlci.items.static import StaticCollector
 
+        # Many models in one repository: the model follows the kind in every id it concerns
+        # (mlci::gate::<model>::<expression>), so ids stay unique across models' CI jobs.
+        model = model_part(self.config)
         yield StaticCollector.from_parent(self, name="static")
-        yield DataCollector.from_parent(self, name="data")
-        yield GateCollector.from_parent(self, name="gate")
-        yield RobustnessCollector.from_parent(self, name="robustness")
-        yield EvaluationStatusItem.from_parent(self, name="evaluation")
+        yield DataCollector.from_parent(self, name=f"data{model}")
+        yield GateCollector.from_parent(self, name=f"gate{model}")
+        yield RobustnessCollector.from_parent(self, name=f"robustness{model}")
+        yield EvaluationStatusItem.from_parent(self, name=f"evaluation{model}")
+
+
+def model_part(config: pytest.Config) -> str:
+    """``::<model>`` for a model of a many-model repository, else nothing."""
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or not state.config.multi:
+        return ""
+    return f"::{state.config.label}"
 
 
 def is_xdist_worker(config: pytest.Config) -> bool:
@@ -261,7 +272,8 @@ def absorb_state(state: MlciState, exported: dict[str, Any], order: dict[str, in
 
     evaluation = state.evaluation
     evaluation.absorb(exported["evaluation"])
-    evaluation.results.sort(key=lambda result: position(f"mlci::gate::{result.gate}"))
+    gates = f"mlci::gate{'::' + state.config.label if state.config.multi else ''}"
+    evaluation.results.sort(key=lambda result: position(f"{gates}::{result.gate}"))
     state.crashed = sorted({*state.crashed, *exported["crashed"]}, key=position)
     state.crash_reasons.update(exported.get("crash_reasons", {}))
     merged = state.worker_items

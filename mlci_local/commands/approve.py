@@ -47,6 +47,7 @@ def command(
     from mlci_local.tiers import policy_for
     from pytest_mlci.errors import ConfigError, PromotionRefused
 
+    workspace.choose_by_argument(model)
     config = workspace.config
     if model != config.model:
         raise ConfigError(f"this project's model is '{config.model}', not '{model}'")

@@ -42,7 +42,8 @@ def command(workspace: Workspace, args: tuple[str, ...], out: Path | None) -> No
 
         # The project's audit key checks a signed package; outside any project there is none.
         in_project = workspace.config_path is not None or find_config_file() is not None
-        signer = signer_for(workspace.config) if in_project else None
+        # one audit key per repository: any model's configuration names it
+        signer = signer_for(workspace.any_config) if in_project else None
         check = verify_package(Path(args[1]), signer)
         if not check.ok:
             raise CheckFailed(check.summary())
@@ -55,6 +56,7 @@ def command(workspace: Workspace, args: tuple[str, ...], out: Path | None) -> No
     from mlci_local.evidence import build_evidence, write_evidence
 
     model, version = args[0], args[1].lstrip("v")
+    workspace.choose_by_argument(model)
     package = build_evidence(workspace.config, model, version)
     target = out or Path(f"{model}-v{package.version}-evidence.zip")
     digest = write_evidence(package, target)

@@ -7,22 +7,37 @@ from dataclasses import replace
 
 import click
 
-from mlci_local.workspace import Workspace, pass_workspace
+from mlci_local.workspace import Workspace, model_option, pass_workspace
 from pytest_mlci.errors import MlciError
 
 
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@model_option
 @pass_workspace
 def command(workspace: Workspace, as_json: bool) -> None:
     """Show which version each alias points at, any unfinished alias move, and where traffic
     goes: a canary in flight (its weight and step, held or stopped) or a shadow with its
-    comparison so far."""
+    comparison so far. In a many-model repository without --model: every model in turn."""
+    if workspace.model is None and workspace.project.multi:
+        configs = list(workspace.project.models.values())
+    else:
+        configs = [workspace.config]
+    payloads = []
+    for index, config in enumerate(configs):
+        if index and not as_json:
+            click.echo("")
+        payloads.append(_status(config, as_json))
+    if as_json:
+        click.echo(json.dumps(payloads if len(configs) > 1 else payloads[0], indent=2))
+
+
+def _status(config, as_json: bool) -> dict | None:
+    """One model's status: printed as text, or returned for --json."""
     from mlci_local.promotion import alias_drift, ledger_for, unfinished
-    from mlci_local.registry import ALIASES, Registry
+    from mlci_local.registry import Registry
     from pytest_mlci.redact import redact_uri
 
-    config = workspace.config
     registry = Registry(config)
     aliases = registry.aliases()
     versions = registry.versions()
@@ -40,13 +55,12 @@ def command(workspace: Workspace, as_json: bool) -> None:
             "alias_drift": drift,
             "rollout": rollout,
         }
-        click.echo(json.dumps(payload, indent=2))
-        return
+        return payload
     click.echo(f"model {config.model} @ {redact_uri(config.registry_uri)}")
     click.echo(
         f"versions: {len(versions)}" + (f" (latest v{versions[-1].version})" if versions else "")
     )
-    for alias in ALIASES:
+    for alias in registry.alias_names():
         version = aliases.get(alias)
         if version is None:
             click.echo(f"  {alias:<11} -")
@@ -67,6 +81,7 @@ def command(workspace: Workspace, as_json: bool) -> None:
         )
     for line in _rollout_lines(config, rollout):
         click.echo(line)
+    return None
 
 
 def _rollout(config, registry, ledger) -> dict:

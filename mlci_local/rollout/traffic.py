@@ -85,6 +85,7 @@ class LocalRouter:
 
         from mlci_local.children import spawn
         from mlci_local.rollout.state import rollout_dir
+        from pytest_mlci.config import child_env
 
         assert self._socket is not None
         fd = self._socket.fileno()
@@ -99,6 +100,7 @@ class LocalRouter:
                 pass_fds=(fd,),
                 stdout=subprocess.DEVNULL,
                 stderr=log,
+                env=child_env(self.config),
             )
         self._socket.close()  # the child holds it now; its death resets waiting requests
         self._socket = None

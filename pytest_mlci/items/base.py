@@ -24,6 +24,11 @@ class MlciItem(pytest.Item):
         super().__init__(**kwargs)
         for name in ("mlci", *self.markers):
             self.add_marker(name)
+        from pytest_mlci.session import STATE_KEY
+
+        state = self.config.stash.get(STATE_KEY, None)
+        if state is not None and state.config.multi:
+            self.add_marker(pytest.mark.mlci_model(name=state.config.label))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, MlciError):
