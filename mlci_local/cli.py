@@ -17,7 +17,14 @@ from typing import Any
 
 import click
 
-from mlci_local.workspace import EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, Workspace, exit_code_for
+from mlci_local.workspace import (
+    EXIT_OK,
+    EXIT_UNEXPECTED,
+    EXIT_USAGE,
+    Workspace,
+    exit_code_for,
+    model_parameter,
+)
 from pytest_mlci.errors import ConfigError, MlciError, RegistryError
 from pytest_mlci.redact import redact_text
 
@@ -119,7 +126,12 @@ def _register_commands() -> None:
         run, check, validate_data, drift, status, promote, rollback, approve, stage, canary,
         serve, audit, evidence, metrics, dashboard, monitor, init, gates,
     ):  # fmt: skip
-        cli.add_command(module.command)
+        command = module.command
+        takes_model = any(param.name == "model" for param in command.params)
+        if module not in (check, init, audit) and not takes_model:
+            # every command about one model takes --model, as `mlci --model NAME` does
+            command.params.append(model_parameter())
+        cli.add_command(command)
 
 
 _register_commands()

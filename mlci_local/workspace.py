@@ -73,7 +73,6 @@ class Workspace:
         if model is not None:
             self.model, self._config = model, None
 
-
     def choose_by_argument(self, model: str) -> None:
         """A command that names its model (``mlci approve MODEL VERSION``) picks it from a
         many-model repository by that name when --model did not."""
@@ -97,9 +96,22 @@ def _choose_model(ctx: click.Context, _param: click.Parameter, value: str | None
         ctx.ensure_object(Workspace).choose(value)
 
 
-def model_option(function: Any) -> Any:
+def model_parameter() -> click.Option:
     """``--model NAME`` on a subcommand: which model of a many-model repository it is about
     (the same as ``mlci --model NAME <command>``)."""
+    return click.Option(
+        ["--model", "model"],
+        metavar="NAME",
+        default=None,
+        expose_value=False,
+        is_eager=True,
+        callback=_choose_model,
+        help="Which model of a many-model repository ([tool.mlci.models.NAME]).",
+    )
+
+
+def model_option(function: Any) -> Any:
+    """:func:`model_parameter` as a decorator, for a command that needs it before the rest."""
     return click.option(
         "--model",
         "model",

@@ -30,14 +30,20 @@ def command(workspace: Workspace, out: Path | None) -> None:
     from mlci_local.dashboard.site import write_site
     from mlci_local.promotion import ledger_for
 
-    config = workspace.config
-    started = time.perf_counter()
-    target = out or config.state_dir / "dashboard"
-    records = ledger_for(config).records_for_display()
-    data = load(records, config.model, commit_time=commit_times(config.root))
-    pages = write_site(data, target)
-    seconds = time.perf_counter() - started
-    click.echo(
-        f"dashboard of {config.model}: {len(data.versions)} versions, {len(data.runs)} runs, "
-        f"{data.records} ledger records -> {target / pages[0].name} ({seconds:.1f} s)"
-    )
+    many = workspace.model is None and workspace.project.multi
+    configs = list(workspace.project.models.values()) if many else [workspace.config]
+    first = configs[0]
+    base = out or first.state_dir / "dashboard"
+    records = ledger_for(first).records_for_display()  # one ledger, read once for every model
+    times = commit_times(first.root)
+    for config in configs:
+        started = time.perf_counter()
+        # Many models: one folder each, so building one never overwrites another's pages.
+        target = base / config.label if config.multi else base
+        data = load(records, config.model, commit_time=times)
+        pages = write_site(data, target)
+        seconds = time.perf_counter() - started
+        click.echo(
+            f"dashboard of {config.model}: {len(data.versions)} versions, {len(data.runs)} "
+            f"runs, {data.records} ledger records -> {target / pages[0].name} ({seconds:.1f} s)"
+        )
