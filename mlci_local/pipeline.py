@@ -582,6 +582,9 @@ class Pipeline:
         if production is not None and production.version == self.ctx.version:
             settled = f" ({'; '.join(notes)})" if notes else ""
             return "up to date", f"v{production.version} is already production{settled}"
+        held = self._through_the_chain()
+        if held is not None:
+            return held
         canary_record = latest_record(self.ledger, "canary", self.config.model, digest)
         canary_passed = canary_record is not None and bool(canary_record.data.get("passed"))
         # The canary runs here when production exists to compare with and either the tier
@@ -627,6 +630,34 @@ class Pipeline:
         if canary_here or policy.canary:
             note += ", without a canary: there is no production model to compare it with"
         return "ok", f"production -> v{move.production}{note})"
+
+    def _through_the_chain(self) -> tuple[str, str] | None:
+        """A declared promotion chain: enter each environment after the first (stage 6 put
+        the version there) while its checks pass; "held" at the first that waits, naming
+        why, production included. None: the version may go on to production's own checks."""
+        from mlci_local.environments import enter, entry_problems, is_custom
+
+        if not is_custom(self.config):
+            return None
+        version = self.ctx.version
+        assert version is not None
+        for name in self.config.environment_names[1:]:
+            holder = self.registry.by_alias(name)
+            if holder is not None and holder.version == version:
+                continue
+            problems = entry_problems(self.config, self.registry, self.ledger, name, version)
+            if problems:
+                self.ctx.lines += problems
+                where = self.config.environment_names[self.config.environment_names.index(name) - 1]
+                return "held", (
+                    f"v{version} is in {where}; {name} waits ({problems[0]}); then "
+                    f"`mlci promote --to {name} {version}` or `mlci run`"
+                )
+            if name == "production":
+                return None
+            enter(self.config, self.registry, self.ledger, name, version)
+            self.ctx.lines.append(f"{name} -> v{version}")
+        return None
 
     def _approvals(self, required: int) -> int:
         """Count the approvals that hold now and say under which identity rule, so nobody

@@ -200,6 +200,20 @@ def require_approvals(ledger: LedgerBase, config: MlciConfig, target: Registered
         raise PromotionRefused("\n".join(lines))
 
 
+def require_chain(config: MlciConfig, registry: Registry, ledger: LedgerBase, version: str) -> None:
+    """With a declared promotion chain, production is entered from the environment before
+    it, after what production's own table requires (mlci_local.environments)."""
+    from mlci_local.environments import entry_problems, is_custom
+
+    if not is_custom(config):
+        return
+    problems = entry_problems(config, registry, ledger, "production", version)
+    if problems:
+        raise PromotionRefused(
+            f"{config.model} v{version} may not enter production:\n" + "\n".join(problems)
+        )
+
+
 def promote(
     config: MlciConfig,
     registry: Registry,
@@ -229,6 +243,7 @@ def promote(
         if not force:
             require_records(ledger, config.model, digest, required)
             require_approvals(ledger, config, target)
+            require_chain(config, registry, ledger, target.version)
         if current is not None and current.version == target.version:
             return AliasMove(config.model, target.version, digest, None, changed=False)
         if not force:

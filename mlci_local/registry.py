@@ -391,9 +391,8 @@ class Registry:
         chain = getattr(self.config, "environment_names", ())
         if tuple(chain) == ("staging", "production"):  # the default chain: the fixed aliases
             return ALIASES
-        extra = [name for name in chain if name not in ALIASES]
-        extra += [previous_alias(name) for name in chain if name != "production"]
-        return (*ALIASES, *dict.fromkeys(extra))
+        previous = [previous_alias(name) for name in chain if name != "production"]
+        return tuple(dict.fromkeys(("candidate", *chain, *ALIASES, *previous)))
 
     def _check_alias(self, alias: str) -> None:
         known = self.alias_names()

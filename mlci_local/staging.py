@@ -129,7 +129,12 @@ def stage_version(
     )
     if problems:
         raise CheckFailed("staging did not pass:\n" + "\n".join(problems))
-    registry.set_alias("staging", result.version)
+    from mlci_local.environments import is_custom, record_entry
+
+    if is_custom(config):  # a declared chain: stage 6 is the way into its first environment
+        record_entry(config, registry, ledger, config.environment_names[0], result.version)
+    else:
+        registry.set_alias("staging", result.version)
     return result
 
 

@@ -60,14 +60,16 @@ def _status(config, as_json: bool) -> dict | None:
     click.echo(
         f"versions: {len(versions)}" + (f" (latest v{versions[-1].version})" if versions else "")
     )
-    for alias in registry.alias_names():
+    names = registry.alias_names()
+    width = max(11, *(len(alias) + 1 for alias in names))
+    for alias in names:
         version = aliases.get(alias)
         if version is None:
-            click.echo(f"  {alias:<11} -")
+            click.echo(f"  {alias:<{width}} -")
         else:
             commit = version.tags.get("mlci.git.commit", "?")[:8]
             click.echo(
-                f"  {alias:<11} v{version.version}  sha256 {(version.digest or '?')[:12]}"
+                f"  {alias:<{width}} v{version.version}  sha256 {(version.digest or '?')[:12]}"
                 f"  commit {commit}"
             )
     for problem in drift:
