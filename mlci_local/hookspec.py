@@ -29,6 +29,12 @@ class DeployTargetSpec:
         production. Must not drop in-flight requests."""
 
     @hookspec(firstresult=True)
+    def mlci_blue_green(self, config: Any, candidate_version: str, phase: str) -> str | None:
+        """Blue-green: ``phase`` "warm" loads ``candidate_version`` beside production with no
+        traffic (preview requests only), "switch" sends it all traffic at once with
+        production kept loaded, "back" returns all traffic to production at once."""
+
+    @hookspec(firstresult=True)
     def mlci_promote(self, config: Any, version: str) -> str | None:
         """Serve ``version`` to all traffic (after the registry alias moved)."""
 

@@ -370,6 +370,15 @@ class EnvironmentSettings:
     soak_minutes: float = 0.0
 
 
+@dataclass(frozen=True)
+class BlueGreenSettings:
+    """``[tool.mlci.blue_green]``: preview requests that smoke-test and warm the new version
+    before the switch, and how long it must hold all traffic, judged, before promotion."""
+
+    warm_requests: int = 100
+    soak_seconds: float = 300.0
+
+
 #: Without [tool.mlci.environments]: stage 6 puts a version in staging, stage 7 in production.
 DEFAULT_ENVIRONMENTS = (EnvironmentSettings("staging"), EnvironmentSettings("production"))
 
@@ -423,6 +432,7 @@ class MlciConfig:
     paths: tuple[str, ...] = ()
     strategy: str = "canary"
     environments: tuple[EnvironmentSettings, ...] = DEFAULT_ENVIRONMENTS
+    blue_green: BlueGreenSettings = field(default_factory=BlueGreenSettings)
 
     @property
     def label(self) -> str:
@@ -497,6 +507,7 @@ _TOP_KEYS = {
     "paths": list,
     "strategy": str,
     "environments": dict,
+    "blue_green": dict,
 }
 _REQUIRED = ("model", "task", "target", "artifact")
 _STATIC_KEYS = {
@@ -1281,6 +1292,15 @@ def parse_config(
 
     reader.choice(table, "strategy", STRATEGIES)
     environments = _parse_environments(reader, table.get("environments", {}))
+    blue_green_table = table.get("blue_green", {})
+    reader.check_keys(blue_green_table, _BLUE_GREEN_KEYS, "blue_green.")
+    blue_green = BlueGreenSettings(**blue_green_table)
+    if blue_green.warm_requests < 1 or blue_green.soak_seconds < 0:
+        raise reader.error(
+            "blue_green",
+            "warm_requests must be at least 1 and soak_seconds 0 or more, e.g. "
+            "warm_requests = 100, soak_seconds = 600",
+        )
     owners = reader.strings(table.get("owners", []), "owners")
     return MlciConfig(
         root=root,
@@ -1325,9 +1345,11 @@ def parse_config(
         paths=reader.strings(table.get("paths", []), "paths"),
         strategy=table.get("strategy", "canary"),
         environments=environments,
+        blue_green=blue_green,
     )
 
 
+_BLUE_GREEN_KEYS = {"warm_requests": int, "soak_seconds": float}
 _ENVIRONMENT_KEYS = {"requires": list, "soak_minutes": float}
 
 

@@ -55,8 +55,10 @@ class LogSource:
         }
         for record in self._read_new(self.requests, "_request_offset"):
             arm = record.get("arm")
-            if arm not in arms:
-                continue  # malformed requests and unavailable models belong to no arm
+            if arm not in arms or record.get("preview"):
+                # malformed requests and unavailable models belong to no arm; blue-green's
+                # preview requests are its smoke test, not users' traffic
+                continue
             if record.get("error"):
                 arms[arm]["errors"].append(1)
                 continue

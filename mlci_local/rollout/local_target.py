@@ -64,6 +64,23 @@ def mlci_set_weights(config: Any, candidate_version: str, weight: float) -> str:
 
 
 @hookimpl
+def mlci_blue_green(config: Any, candidate_version: str, phase: str) -> str:
+    from mlci_local.rollout.state import RolloutState, read_state, write_state
+
+    if phase == "back":
+        all_to_production(config)
+        return f"local router: all traffic back to production (v{candidate_version} unloaded)"
+    weight = {"warm": 0.0, "switch": 1.0}[phase]
+    production, move = production_binding(config)
+    current = read_state(config)
+    write_state(config, RolloutState(config.model, candidate_version, weight, "blue-green",
+                                     current.step + 1, _now(), production, move))  # fmt: skip
+    if phase == "warm":
+        return f"local router: v{candidate_version} loaded beside production, no traffic"
+    return f"local router: all traffic to v{candidate_version}, production kept hot"
+
+
+@hookimpl
 def mlci_promote(config: Any, version: str) -> str:
     all_to_production(config)
     return f"local router: production v{version} serves all traffic"

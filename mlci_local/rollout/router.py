@@ -34,6 +34,10 @@ How the pieces fit:
 * A request takes a reference to its arm's model when it is routed. A rollback (weight 0)
   changes what later requests get; a request already in flight finishes on the model it
   started with, so none is dropped.
+* Blue-green (``mode = "blue-green"``): at weight 0 the candidate answers only preview
+  requests (``X-Mlci-Arm: candidate``, the controller's smoke test and warm-up); at weight 1
+  it answers everyone while production stays loaded, and a request it fails is answered by
+  production instead (logged as the candidate's error, so the judge still sees it).
 * Models come from the registry through ``artifact_check.load_verified`` (the store checked
   against the sha256 manifest on every load, the checked bytes loaded; skops trusted types,
   pickle only if allowed), in worker threads so a load never blocks the event loop. Tests
@@ -81,6 +85,9 @@ from pytest_mlci.errors import DataError
 from pytest_mlci.redact import redact_text, redact_uri
 
 PRODUCTION, CANDIDATE = "production", "candidate"
+#: ``X-Mlci-Arm: candidate`` sends a request to a blue-green candidate before the switch (its
+#: smoke test and warm-up); logged as a preview, never counted as traffic; ignored otherwise.
+PREVIEW_HEADER = "x-mlci-arm"
 REQUEST_LOG, FEEDBACK_LOG = "requests.jsonl", "feedback.jsonl"
 INJECTED = "injected"  # the version label of a model passed to build_app instead of loaded
 MAX_LOGGED_PREDICTIONS = 100  # a request log line stays small even for a large batch
@@ -979,7 +986,13 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
         if router.production_behind():
             state = await anyio.to_thread.run_sync(router.catch_up)
         arm = choose_arm(state, request.headers.get("x-request-key") or request_id)
+        blue_green = state.mode == "blue-green" and bool(state.candidate_version)
+        preview = blue_green and request.headers.get(PREVIEW_HEADER, "") == CANDIDATE
+        if preview:  # blue-green's smoke test and warm-up: the loaded candidate, on request
+            arm = CANDIDATE
         record.update(arm=arm, step=state.step, mode=state.mode, rows=len(frame))
+        if preview:
+            record["preview"] = True
         if router.refused:
             record["rollout_refused"] = router.refused
         loaded: Loaded | None = None
@@ -1013,6 +1026,15 @@ def build_app(config: Any, *, production_model: Any = None, candidate_model: Any
         loaded.observe(outcome, len(frame))
         record.update(version=loaded.version, status=500 if outcome.error else 200)
         record.update(_summary(outcome))
+        if outcome.error and blue_green and arm == CANDIDATE and not preview:
+            # Blue-green keeps production hot: it answers what the new version failed, so
+            # no user sees the failure while the log (and the judge) still counts it.
+            kept = router.production or await anyio.to_thread.run_sync(router.ensure_production)
+            if kept is not None:
+                spare = await anyio.to_thread.run_sync(score, kept.model, kept.inputs(frame), task)
+                if spare.error is None:
+                    outcome = spare
+                    record.update(status=200, answered_by=kept.version)
         if log_features:  # what `mlci monitor` compares with the reference data
             record["features"] = _logged_rows(frame)
         if outcome.error is None:

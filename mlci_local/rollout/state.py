@@ -29,7 +29,9 @@ from typing import Any
 from pytest_mlci.errors import DataError
 from pytest_mlci.fileio import write_atomically
 
-MODES = ("none", "canary", "shadow")
+#: blue-green: the candidate loaded beside production (weight 0, warmed by preview requests),
+#: then all traffic at once (weight 1) with production kept hot to answer in its place.
+MODES = ("none", "canary", "shadow", "blue-green")
 ROLLOUT_DIR = "rollout"
 # On a model version: the ledger seq of the intent of the alias move that last made it
 # production. A rollback back to a version gives it a new value, so a rollout written before
@@ -74,7 +76,7 @@ class RolloutState:
     @property
     def candidate_share(self) -> float:
         """The share of requests whose *answer* comes from the candidate (0 in shadow mode)."""
-        return self.weight if self.mode == "canary" else 0.0
+        return self.weight if self.mode in ("canary", "blue-green") else 0.0
 
     def to_json(self) -> dict[str, Any]:
         """The file's content."""
@@ -85,7 +87,7 @@ class RolloutState:
         if self.mode == "none":
             return "no rollout"
         what = f"{self.mode} of v{self.candidate_version}"
-        if self.mode == "canary":
+        if self.mode in ("canary", "blue-green"):
             what += f" at {self.weight:.0%}"
         against = f"v{self.production_version}" if self.production_version else "no named"
         return f"{what}, written against {against} production"

@@ -219,14 +219,44 @@ class SyntheticTraffic:
         self.sent = 0
         self._pending: deque[list[dict[str, Any]]] = deque()  # label batches not yet posted
 
+    exhausted = False  # whether the last batches() ran to the end of its budget
+
     def batches(self, weight: float) -> Iterator[tuple[Any, Any]]:
         budget = self.settings.max_requests_per_step
         used = 0
+        self.exhausted = False
         while used < budget:
             size = min(self.settings.batch, budget - used)
             self._send(size)
             used += size
             yield self.logs.poll()
+        self.exhausted = True
+
+    def preview(self, count: int) -> Any:
+        """Blue-green's smoke test: ``count`` requests to the loaded candidate only (the
+        preview header), one connection; every answer must carry predictions."""
+        from mlci_local.rollout.blue_green import Preview
+        from mlci_local.rollout.router import CANDIDATE
+
+        failures: list[str] = []
+        times: list[float] = []
+        connection = self.router.connection()
+        try:
+            for number in range(count):
+                row = self.rows[number % len(self.rows)]
+                started = time.perf_counter()
+                status, body = _exchange(connection, "POST", "/invocations", _body(row),
+                                         {"X-Request-Id": f"{self.run_id}-preview-{number}",
+                                          "X-Mlci-Arm": CANDIDATE})  # fmt: skip
+                times.append(1000 * (time.perf_counter() - started))
+                if status != 200 or not isinstance(body, dict) or "predictions" not in body:
+                    message = body.get("message") if isinstance(body, dict) else body
+                    failures.append(f"HTTP {status}: {message}")
+        finally:
+            connection.close()
+        times.sort()
+        p95 = times[int(0.95 * (len(times) - 1))] if times else None
+        return Preview(count, count - len(failures), tuple(failures), p95)
 
     def _send(self, size: int) -> None:
         picks = self.rng.integers(0, len(self.rows), size)
