@@ -620,6 +620,10 @@ class Pipeline:
                 f"then `mlci run` or `mlci promote {self.ctx.version}`)"
             )
         if canary_here and production is not None:
+            if self.config.strategy == "blue-green":
+                return self._blue_green(production.version)
+            if self.config.strategy == "shadow-then-canary":
+                self._shadow_first()
             return self._canary(production.version)
         move = promote(self.config, self.registry, self.ledger, self.ctx.version)
         if not move.changed:
@@ -729,6 +733,52 @@ class Pipeline:
             f"(`mlci approve {model} {version}` and `mlci run` go on from the next step; "
             f"`mlci canary --abort` rolls back)"
         )
+
+    def _blue_green(self, control: str) -> tuple[str, str]:
+        """Stage 7 with ``strategy = "blue-green"`` (mlci_local.rollout.blue_green): pass
+        promotes; fail switches back and fails the run; no verdict switches back and holds."""
+        from mlci_local.rollout.traffic import run_local_blue_green
+
+        version = self.ctx.version
+        assert version is not None
+        outcome = run_local_blue_green(self.config, self.registry, self.ledger, version)
+        self.ctx.lines.append(outcome.line())
+        details = [line.strip() for line in outcome.summary.splitlines()[1:]]
+        if outcome.verdict == "pass":
+            return "ok", (
+                f"blue-green: v{version} took all traffic and held it for "
+                f"{outcome.soak_seconds:.1f} s; production -> v{version} (previous: v{control})"
+            )
+        if outcome.verdict == "fail":
+            where = "its smoke test" if outcome.phase == "smoke" else "the soak"
+            raise CheckFailed(
+                f"blue-green of v{version} failed in {where}: all traffic back to production "
+                f"v{control}\n" + "\n".join(line for line in details if ": pass:" not in line)
+            )
+        self.ctx.lines += details
+        return "held", (
+            f"blue-green of v{version}: the judge could not decide in the soak, so traffic is "
+            f"back on v{control}; `mlci run` tries again (more traffic: "
+            "[tool.mlci.canary.traffic] max_requests_per_step)"
+        )
+
+    def _shadow_first(self) -> None:
+        """``strategy = "shadow-then-canary"``: a shadow before the first canary step; the
+        new version failing on copies production answered stops the run there."""
+        from mlci_local.rollout.traffic import run_local_shadow
+
+        version = self.ctx.version
+        assert version is not None
+        summary = run_local_shadow(self.config, self.registry, self.ledger, version)
+        if summary is None:
+            return
+        self.ctx.lines += summary.lines()
+        if summary.errors or not summary.compared:
+            why = f"{summary.errors} errors" if summary.errors else "nothing compared"
+            raise CheckFailed(
+                f"shadow of v{version} ({why}): the canary does not start; production untouched\n"
+                + "\n".join(summary.lines())
+            )
 
     def _already_in_production(self) -> tuple[str, str] | None:
         """The verdict when this run's version is production by now, read fresh: another

@@ -500,6 +500,11 @@ def rollout_problem(
         production.version if production else None,
         production.tags.get(TAG_PRODUCTION_MOVE) if production else None,
     )
+    if reason is None and state.mode == "blue-green":
+        from mlci_local.rollout import blue_green
+
+        found = blue_green.stale_reason(ledger, config.model, state.candidate_version)
+        reason = f"the rollout state ({state.describe()}) is stale: {found}" if found else None
     if reason is None and state.mode == "canary" and ledger.exists():
         records = ledger.find(("canary.step", "canary"), model=config.model,
                               version=state.candidate_version)  # fmt: skip

@@ -71,13 +71,36 @@ def open_client(uri: str) -> Any:
         path.parent.mkdir(parents=True, exist_ok=True)
     probe(uri)
     try:
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        if path is None:
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        else:
+            client = _embedded_client(uri, path)
     except Exception as exc:
         error = classify(exc, uri)
         if error is None:
             raise
         raise error from None
     return GuardedClient(client, uri)
+
+
+def _embedded_client(uri: str, path: Path) -> Any:
+    """A client of the embedded sqlite registry, created one process at a time.
+
+    MLflow creates a new database's tables by running its migrations; two processes doing it
+    at once (the models of a many-model repository starting side by side) fail with
+    alembic's "expected to match one row". The first one here creates both stores under a
+    lock; the others wait and find the tables made.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from pytest_mlci.filelock import exclusive_lock
+
+    fresh = not path.exists() or path.stat().st_size == 0
+    with exclusive_lock(path.with_name(path.name + ".init.lock"), what="registry set-up lock"):
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        if fresh:  # the registry store makes its tables on first use: now, under the lock
+            client.search_registered_models(max_results=1)
+    return client
 
 
 @dataclass(frozen=True)

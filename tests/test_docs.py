@@ -35,6 +35,7 @@ import yaml
 
 from pytest_mlci.config import parse_config
 from pytest_mlci.errors import ConfigError
+from pytest_mlci.project import project_from_table
 
 try:
     import tomllib
@@ -118,6 +119,15 @@ def check_toml(block: Block, project: Path) -> str | None:
         table, source, prefix = document, "mlci.toml", ""
     expect_invalid = block.body.lstrip().startswith("# invalid")
     try:
+        if "models" in table:  # many models: each gets what the snippet leaves out
+            template = {k: v for k, v in BASE.items() if k not in ("model", "artifact")}
+            models = {
+                name: _merge({"artifact": f"models/{name}.skops"}, body)
+                for name, body in table["models"].items()
+            }
+            merged = {**_merge(template, table), "models": models}
+            project_from_table(merged, root=project, source=project / source, prefix=prefix)
+            return f"{block.where}: marked '# invalid' but loads" if expect_invalid else None
         parse_config(_merge(BASE, table), root=project, source=project / source, prefix=prefix)
     except ConfigError as exc:
         return None if expect_invalid else f"{block.where}: the loader refuses it: {exc}"

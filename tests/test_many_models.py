@@ -259,3 +259,39 @@ def test_on_the_default_branch_a_model_without_a_passed_run_runs(repository):
 def test_since_a_bad_ref_is_a_configuration_error(repository):
     with pytest.raises(ConfigError, match="not a commit"):
         affected_models(load_project(repository / "pyproject.toml"), since="no-such-ref")
+
+
+def test_init_model_adds_a_model_from_the_template(repository, capsys):
+    assert main(["init", str(repository), "--model", "ranking", "--task", "regression",
+                 "--target", "score", "--owner", "search@example.com"]) == 0  # fmt: skip
+    project = load_project(repository / "pyproject.toml")
+    ranking = project.models["ranking"]
+    assert (ranking.task, ranking.target, ranking.owners) == (
+        "regression", "score", ("search@example.com",)
+    )  # fmt: skip
+    assert ranking.evaluation.resamples == 300  # inherited from the template
+    assert {g.metric for g in ranking.gates} == {"latency.p95_ms", "r2"}
+    assert "train_ranking:" in (repository / "dvc.yaml").read_text()
+    assert (repository / "src" / "ranking" / "train.py").is_file()
+    assert main(["init", str(repository), "--model", "ranking"]) == 2  # taken
+    assert "already configured" in capsys.readouterr().err
+
+
+def test_init_model_that_the_template_refuses_changes_nothing(repository, capsys):
+    config = repository / "pyproject.toml"
+    config.write_text(config.read_text().replace('tier = "medium"', 'tier = "high"', 1))
+    before = config.read_text()
+    # tier high needs approvers: a model added without owners cannot satisfy the template
+    assert main(["init", str(repository), "--model", "ranking", "--task", "regression"]) == 2
+    assert "approvers" in capsys.readouterr().err
+    assert config.read_text() == before
+    assert "train_ranking" not in (repository / "dvc.yaml").read_text()
+
+
+def test_init_model_in_a_single_model_repository_says_how_to_split_it(tmp_path, capsys):
+    from mlci_local.add_model import add_model
+
+    write(tmp_path, '[tool.mlci]\nmodel = "one"\ntask = "regression"\ntarget = "y"\n'
+          'artifact = "m.skops"\n')  # fmt: skip
+    with pytest.raises(ConfigError, match=r"move its keys into \[tool.mlci.models.<its name>\]"):
+        add_model(tmp_path, "two", task="regression", target="y")

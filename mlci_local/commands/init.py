@@ -64,6 +64,9 @@ def _ci_systems(ctx: click.Context, param: click.Parameter, value: str) -> tuple
 @click.option(
     "--force", is_flag=True, help="Rewrite the files an earlier `mlci init` wrote (never yours)."
 )
+@click.option("--owner", "owners", multiple=True, metavar="EMAIL",
+              help="Many models: an owner of the model added (repeat for several); owners "
+              "approve it where its tier asks for approvals.")  # fmt: skip
 def command(
     directory: Path,
     model: str | None,
@@ -72,8 +75,12 @@ def command(
     ci: tuple[str, ...],
     gpu_runner: str | None,
     force: bool,
+    owners: tuple[str, ...],
 ) -> None:
     """Write the config, example gate tests, pre-commit hooks and CI for a project.
+
+    In a repository that already configures several models ([tool.mlci.models]),
+    `mlci init --model NAME` adds one more from the shared template instead.
 
     A new project gets mlci.toml, a dvc.yaml stub and CI workflows. An existing one keeps
     every file it has: the config is appended to pyproject.toml as [tool.mlci] (or written to
@@ -87,6 +94,18 @@ def command(
     from mlci_local.scaffold import written_by_init
 
     root = directory.resolve()
+    if model is not None and _many_models(root):
+        from mlci_local.add_model import add_model
+
+        added = add_model(root, model, task=task, target=target, owners=owners)
+        click.echo(f"mlci init: model {model!r} ({task}) added to {added.config}")
+        for line in added.appended:
+            click.echo(f"  appended {line}")
+        for path in added.written:
+            click.echo(f"  wrote {path}")
+        click.echo(f"next: edit src/{model}/train.py and the model's eval data, then "
+                   f"`mlci run --model {model}`")  # fmt: skip
+        return
     name = model or root.name.replace(" ", "-") or "model"
     if not target.strip():
         raise click.BadParameter("must not be empty", param_hint="--target")
@@ -113,3 +132,13 @@ def command(
     click.echo("next:")
     for number, step in enumerate(result.next_steps, 1):
         click.echo(f"  {number}. {step}")
+
+
+def _many_models(root: Path) -> bool:
+    """Whether ``root``'s configuration declares [tool.mlci.models] (a many-model repository):
+    then ``--model NAME`` adds that model instead of scaffolding a project."""
+    from pytest_mlci.config import find_config_file
+    from pytest_mlci.project import read_table
+
+    source = find_config_file(root) if root.is_dir() else None
+    return source is not None and "models" in read_table(source)[0]

@@ -21,6 +21,8 @@ policy's "passing canary" is met by either strategy.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -103,17 +105,16 @@ def run_blue_green(
     target = registry.by_version(version)
     facts = {"model": config.model, "version": target.version, "digest": target.digest,
              "control": production.version, "strategy": "blue-green"}  # fmt: skip
-    ledger.append(START, facts)
+    # who runs it: a state left by a controller that died is stale (promotion.rollout_problem)
+    ledger.append(START, {**facts, "pid": os.getpid(), "host": socket.gethostname()})
     hooks.hook.mlci_blue_green(config=config, candidate_version=target.version, phase="warm")
 
     control_seen: Any = None
-    for control, _ in source.batches(0.0):  # production's answers before the switch
+    # Production's answers before the switch: one step's worth of traffic (synthetic: its
+    # request budget; live: its step time), as much as the soak will see, so neither side
+    # of the comparison is the one that leaves the judge undecided.
+    for control, _ in source.batches(0.0):
         control_seen = _merge(control_seen, control)
-        labels = len(control_seen.labelled_correct or control_seen.labelled_residual or ())
-        if control_seen.requests >= base.min_requests and (
-            not base.quality or labels >= base.min_labels
-        ):
-            break
     control_requests = control_seen.requests if control_seen is not None else 0
 
     smoke = preview(settings.warm_requests)
@@ -151,11 +152,14 @@ def run_blue_green(
                             requests, soaked)  # fmt: skip
     ledger.append("canary", {**facts, "passed": True, "verdict": "pass", "weight": 1.0,
                              "summary": summary})  # fmt: skip
-    ledger.append(END, {**facts, "passed": True, "verdict": "pass", "summary": summary,
-                        "soak_seconds": round(soaked, 3), "requests": requests})  # fmt: skip
     promoted = False
-    if promote_on_pass:
+    if promote_on_pass:  # before the end record: the state is still this live controller's
         promoted = promote(config, registry, ledger, target.version, manager=hooks).changed
+    else:
+        hooks.hook.mlci_blue_green(config=config, candidate_version=target.version, phase="back")
+    ledger.append(END, {**facts, "passed": True, "verdict": "pass", "summary": summary,
+                        "soak_seconds": round(soaked, 3), "requests": requests,
+                        "promoted": promoted})  # fmt: skip
     return BlueGreenOutcome("pass", target.version, production.version, summary,
                             control_requests, requests, soaked, None, promoted)  # fmt: skip
 
@@ -188,11 +192,26 @@ def _switch_back(
     )  # fmt: skip
 
 
-def unfinished(ledger: LedgerBase, model: str) -> str | None:
-    """The version of a blue-green that started and never ended (its controller died)."""
-    if not ledger.exists():
+def stale_reason(ledger: LedgerBase, model: str, version: str | None) -> str | None:
+    """Why a blue-green rollout state for ``version`` must not route traffic; None while its
+    controller (named in the start record) is alive on this host."""
+    records = ledger.find((START, END), model=model) if ledger.exists() else []
+    if not records or str(records[-1].data.get("version")) != str(version):
+        return f"no blue-green of v{version} is running"
+    last = records[-1]
+    if last.action == END:
+        return f"the blue-green of v{version} ended: {last.data.get('verdict')}"
+    pid, host = last.data.get("pid"), last.data.get("host")
+    if host == socket.gethostname() and isinstance(pid, int) and _alive(pid):
         return None
-    records = ledger.find((START, END), model=model)
-    if records and records[-1].action == START:
-        return str(records[-1].data.get("version"))
-    return None
+    return f"the blue-green of v{version} lost its controller (pid {pid} on {host})"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -365,6 +365,53 @@ def run_local_canary(
                           promote_on_pass=promote_on_pass)  # fmt: skip
 
 
+def run_local_blue_green(
+    config: MlciConfig, registry: Any, ledger: Any, version: str, *, promote_on_pass: bool = True
+) -> Any:
+    """Blue-green ``version`` through the local router with synthetic traffic (stage 7 with
+    ``strategy = "blue-green"``): the synthetic traffic's budget bounds the soak."""
+    import uuid
+
+    from mlci_local.rollout.blue_green import run_blue_green
+    from mlci_local.rollout.controller import policy_from_config
+    from mlci_local.rollout.live import LogSource
+    from mlci_local.rollout.state import rollout_dir
+
+    rows, labels = sample_rows(config)
+    settings = policy_from_config(config).judge
+    with LocalRouter(config) as router:
+        source = SyntheticTraffic(router, rows, labels, config.canary.traffic,
+                                  LogSource(rollout_dir(config)),
+                                  run_id=f"bluegreen-{uuid.uuid4().hex[:8]}")  # fmt: skip
+        return run_blue_green(config, registry, ledger, version, source, source.preview,
+                              judge_settings=settings, promote_on_pass=promote_on_pass)  # fmt: skip
+
+
+def run_local_shadow(config: MlciConfig, registry: Any, ledger: Any, version: str) -> Any:
+    """The shadow half of ``strategy = "shadow-then-canary"``: one step's synthetic traffic
+    answered by production and mirrored to ``version``; the summary (None: no shadow ran).
+    A shadow judges nothing by itself; the caller refuses to go on when the new version
+    failed on copies production answered."""
+    import uuid
+
+    from mlci_local.rollout.live import LogSource
+    from mlci_local.rollout.shadow import start_shadow, stop_shadow
+    from mlci_local.rollout.state import rollout_dir
+
+    rows, labels = sample_rows(config)
+    start_shadow(config, ledger, registry.by_version(version))
+    try:
+        with LocalRouter(config) as router:
+            source = SyntheticTraffic(router, rows, labels, config.canary.traffic,
+                                      LogSource(rollout_dir(config)),
+                                      run_id=f"shadow-{uuid.uuid4().hex[:8]}")  # fmt: skip
+            for _ in source.batches(0.0):
+                pass
+    finally:  # the router drained its shadow queue on shutdown; the summary is whole
+        summary = stop_shadow(config, ledger)
+    return summary
+
+
 def listening_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """A bound, listening TCP socket to hand to uvicorn.
 

@@ -224,3 +224,28 @@ def test_blue_green_settings_are_checked(tiny_dir):
     tiny_dir.write_config()
     with pytest.raises(ConfigError, match="did you mean 'warm_requests'"):
         load_config(tiny_dir.root / "pyproject.toml")
+
+
+def test_a_blue_green_whose_controller_died_is_switched_back_by_the_next_reconcile(project):
+    """A controller killed after the switch leaves all traffic on the unjudged version; the
+    next promote, rollback or `mlci run` (they reconcile first) puts it back on production."""
+    import socket
+    import subprocess
+    import sys
+
+    from mlci_local.promotion import reconcile_locked
+    from mlci_local.rollout.local_target import mlci_blue_green
+
+    config, registry, ledger = project
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    facts = {"model": config.model, "version": "2", "control": "1", "strategy": "blue-green"}
+    ledger.append(
+        "bluegreen.start", {**facts, "pid": int(gone.stdout), "host": socket.gethostname()}
+    )
+    mlci_blue_green(config, "2", "switch")
+    assert (read_state(config).mode, read_state(config).weight) == ("blue-green", 1.0)
+    notes = reconcile_locked(config, registry, ledger)
+    assert any("lost its controller" in note for note in notes), notes
+    assert read_state(config).mode == "none"
+    assert ledger.find("rollout.reset", model=config.model)
