@@ -377,6 +377,9 @@ class BlueGreenSettings:
 
     warm_requests: int = 100
     soak_seconds: float = 300.0
+    # Before/after comparisons carry the machine's drift between the two windows (a canary
+    # compares concurrent arms), so the latency threshold is wider than the canary's 0.1.
+    latency_effect: float = 0.25
 
 
 #: Without [tool.mlci.environments]: stage 6 puts a version in staging, stage 7 in production.
@@ -1295,11 +1298,15 @@ def parse_config(
     blue_green_table = table.get("blue_green", {})
     reader.check_keys(blue_green_table, _BLUE_GREEN_KEYS, "blue_green.")
     blue_green = BlueGreenSettings(**blue_green_table)
-    if blue_green.warm_requests < 1 or blue_green.soak_seconds < 0:
+    if (
+        blue_green.warm_requests < 1
+        or blue_green.soak_seconds < 0
+        or not 0 < blue_green.latency_effect < 0.5
+    ):
         raise reader.error(
             "blue_green",
-            "warm_requests must be at least 1 and soak_seconds 0 or more, e.g. "
-            "warm_requests = 100, soak_seconds = 600",
+            "warm_requests must be at least 1, soak_seconds 0 or more and latency_effect "
+            "between 0 and 0.5, e.g. warm_requests = 100, soak_seconds = 600",
         )
     owners = reader.strings(table.get("owners", []), "owners")
     return MlciConfig(
@@ -1349,7 +1356,7 @@ def parse_config(
     )
 
 
-_BLUE_GREEN_KEYS = {"warm_requests": int, "soak_seconds": float}
+_BLUE_GREEN_KEYS = {"warm_requests": int, "soak_seconds": float, "latency_effect": float}
 _ENVIRONMENT_KEYS = {"requires": list, "soak_minutes": float}
 
 

@@ -1,6 +1,7 @@
 """A repository with three models (one per task and tier) for the many-model tests.
 
-``churn`` (binary classification, tier low), ``price`` (regression, tier medium) and
+``churn`` (binary classification, tier low), ``price`` (regression, tier medium, released
+blue-green in the run: the new version takes all traffic at once on the local router) and
 ``fraud`` (multiclass, tier high, owned by two people who approve it) share one
 ``prepare`` stage, one MLflow registry and one ledger; each has its own training script,
 DVC stage, data, gates and artifact. The shared defaults of ``[tool.mlci]`` hold what a team
@@ -113,6 +114,22 @@ artifact = "models/price.skops"
 tier = "medium"
 owners = ["pricing@example.com"]
 paths = ["src/price"]
+
+strategy = "blue-green"
+
+[tool.mlci.models.price.canary]
+in_run = true
+
+[tool.mlci.models.price.blue_green]
+warm_requests = 50
+soak_seconds = 0
+
+[tool.mlci.models.price.canary.traffic]
+batch = 250
+max_requests_per_step = 1500
+
+[tool.mlci.models.price.canary.judge]
+regression_margin = 0.2
 
 [tool.mlci.models.price.datasets.eval]
 path = "data/price_test.parquet"

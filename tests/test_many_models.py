@@ -295,3 +295,26 @@ def test_init_model_in_a_single_model_repository_says_how_to_split_it(tmp_path, 
           'artifact = "m.skops"\n')  # fmt: skip
     with pytest.raises(ConfigError, match=r"move its keys into \[tool.mlci.models.<its name>\]"):
         add_model(tmp_path, "two", task="regression", target="y")
+
+
+def test_hooks_and_repository_wide_commands_read_every_model(repository, monkeypatch, capsys):
+    """pre-commit hooks and `mlci check` / `mlci audit verify` need no --model: the hooks
+    take the template's settings and every model's datasets, the commands every model."""
+    from pytest_mlci.precommit import check_data_schema, check_ml_code
+
+    monkeypatch.chdir(repository)
+    settings = check_ml_code.load_settings(repository)
+    assert settings.confidence == "high"
+    assert check_ml_code.main(["src/churn/train.py"]) == 0
+    assert check_data_schema.main(["README.md"]) == 0
+    assert "configures" not in capsys.readouterr().err
+    config = repository / "pyproject.toml"
+    config.write_text(config.read_text().replace(
+        'paths = ["src/fraud"]', 'paths = ["src/fraud"]\nstatic = { paths = ["src/fraud"] }'
+    ))  # fmt: skip
+    (repository / "src" / "fraud" / "train.py").write_text(
+        "from sklearn.model_selection import train_test_split\n"
+        "train, test = train_test_split(list(range(10)))\n"
+    )
+    assert main(["check"]) == 1  # fraud's static paths, found without --model
+    assert "src/fraud/train.py" in capsys.readouterr().out

@@ -81,6 +81,9 @@ def test_three_models_run_in_parallel_then_only_the_changed_one(tmp_path):
     assert "src/price/train.py changed since" in second.stdout
     assert runs_started(root)[len(before) :] == ["price"]
     assert production(root, "price") == "2"
+    # price is released blue-green: v2 took all traffic at once beside v1, soaked, promoted
+    assert "blue-green: v2 took all traffic" in second.stdout, second.stdout
+    assert "blue-green of v2: pass after the soak" in second.stdout
 
     # A churn change that fails its gate (labels shuffled) beside another price change: the
     # job fails naming churn, price is still promoted, fraud (untouched) does not run.
@@ -95,7 +98,7 @@ def test_three_models_run_in_parallel_then_only_the_changed_one(tmp_path):
     assert selection(third.stdout) == {"churn": "runs", "price": "runs", "fraud": "skipped"}
     assert "failed: churn (FAILED at evaluation (exit 1))" in third.stdout
     assert "roc_auc >= 0.75" in third.stdout
-    assert production(root, "price") == "3"
+    assert production(root, "price") == "3", third.stdout
     assert production(root, "churn") == "1" and production(root, "fraud") == "1"
 
     # pytest --mlci for one model: its items carry the model and a marker to select it by.

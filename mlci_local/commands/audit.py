@@ -26,17 +26,21 @@ def verify_command(ctx: click.Context, workspace: Workspace) -> None:
     from mlci_local.promotion import TAG_CHECKPOINT, alias_drift, ledger_for
     from mlci_local.registry import Registry
 
-    config = workspace.config
+    # one ledger for the repository; the registry checkpoints and aliases of every model
+    config = workspace.any_config
+    many = workspace.model is None and workspace.project.multi
+    configs = list(workspace.project.models.values()) if many else [workspace.config]
     ledger = ledger_for(config)
-    registry = Registry(config)
-    checkpoints = []
-    for version in registry.versions():
-        tag = version.tags.get(TAG_CHECKPOINT)
-        if tag:
-            checkpoints.append(Checkpoint.from_tag(tag))
+    checkpoints, drift = [], []
+    for each in configs:
+        registry = Registry(each)
+        for version in registry.versions():
+            tag = version.tags.get(TAG_CHECKPOINT)
+            if tag:
+                checkpoints.append(Checkpoint.from_tag(tag))
+        drift += alias_drift(registry, ledger, each.model)
     report = audit_ledger(config, ledger, checkpoints)
     click.echo(redact_text(report.text()))
-    drift = alias_drift(registry, ledger, config.model)
     for problem in drift:
         click.echo(f"ALIAS DRIFT: {problem}")
     ctx.exit(0 if report.ok and not drift else 1)
@@ -51,7 +55,7 @@ def repair_command(workspace: Workspace, yes: bool) -> None:
     from mlci_local.ledger_repair import find_torn_tail, repair
     from mlci_local.promotion import ledger_for
 
-    config = workspace.config
+    config = workspace.any_config  # one ledger for every model of the repository
     ledger = ledger_for(config)
     torn = find_torn_tail(ledger)
     if torn is None:

@@ -46,8 +46,13 @@ def command(
     started = time.perf_counter()
 
     if find_config_file(workspace.config_path.parent if workspace.config_path else None):
-        settings = workspace.config.static
-        targets = list(paths) or [workspace.config.root / p for p in settings.paths]
+        settings = workspace.any_config.static
+        # a many-model repository without --model: every model's static paths
+        many = workspace.model is None and workspace.project.multi
+        configs = list(workspace.project.models.values()) if many else [workspace.config]
+        targets = list(paths) or list(
+            dict.fromkeys(c.root / p for c in configs for p in c.static.paths)
+        )
     else:
         settings, targets = StaticSettings(), list(paths)
     if not targets:

@@ -94,7 +94,10 @@ def run_blue_green(
 
     settings = config.blue_green
     base = judge_settings or JudgeSettings()
-    final = replace(base, interim=False)
+    # the final step's rule; latency with the wider before/after threshold (BlueGreenSettings)
+    final = replace(
+        base, interim=False, latency_effect=max(base.latency_effect, settings.latency_effect)
+    )
     hooks = manager or plugin_manager()
     production = registry.by_alias("production")
     if production is None:

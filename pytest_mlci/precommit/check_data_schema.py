@@ -21,8 +21,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pytest_mlci.config import DatasetConfig, MlciConfig, find_config_file, load_config
+from pytest_mlci.config import DatasetConfig, MlciConfig, find_config_file
 from pytest_mlci.errors import ConfigError, DataError
+from pytest_mlci.project import load_project
 
 
 def matching_datasets(path: Path, config: MlciConfig) -> list[DatasetConfig]:
@@ -182,41 +183,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         source = find_config_file()
         if source is None:
             return 0  # no configuration, no declared datasets: nothing to check
-        config = load_config(source)
+        # every model of a many-model repository declares its own datasets
+        configs = list(load_project(source).models.values())
     except ConfigError as exc:
         print(f"check-data-schema: configuration error: {exc}", file=sys.stderr)
         return 2
     status = 0
-    seen: set[tuple[Path, str]] = set()
-    for name in args.filenames:
-        path = Path(name)
-        if is_dvc_pointer(path):
-            try:
-                targets = tracked_targets(path, config)
-            except DataError as exc:
-                print(exc)
-                status = 1
-                continue
-        else:
-            targets = [(path, dataset) for dataset in matching_datasets(path, config)]
-        for target, dataset in targets:
-            if (target.resolve(), dataset.name) in seen:
-                continue  # the data file and its .dvc file staged together: checked once
-            seen.add((target.resolve(), dataset.name))
-            if target != path and not target.exists():
-                print(
-                    f"{target}: [{dataset.name}] tracked by {path} but not in the workspace; "
-                    "not checked (`dvc checkout` or `dvc pull` brings it)"
-                )
-                continue
-            try:
-                problems = check_file(target, dataset, config.root)
-            except ConfigError as exc:
-                print(f"check-data-schema: configuration error: {exc}", file=sys.stderr)
-                return 2
-            for line in problems:
-                print(line)
-            status = status or (1 if problems else 0)
+    seen: set[tuple[Path, str, str]] = set()
+    for config in configs:
+        for name in args.filenames:
+            path = Path(name)
+            if is_dvc_pointer(path):
+                try:
+                    targets = tracked_targets(path, config)
+                except DataError as exc:
+                    print(exc)
+                    status = 1
+                    continue
+            else:
+                targets = [(path, dataset) for dataset in matching_datasets(path, config)]
+            for target, dataset in targets:
+                key = (target.resolve(), config.label, dataset.name)
+                if key in seen:
+                    continue  # the data file and its .dvc file staged together: checked once
+                seen.add(key)
+                if target != path and not target.exists():
+                    print(
+                        f"{target}: [{dataset.name}] tracked by {path} but not in the "
+                        "workspace; not checked (`dvc checkout` or `dvc pull` brings it)"
+                    )
+                    continue
+                try:
+                    problems = check_file(target, dataset, config.root)
+                except ConfigError as exc:
+                    print(f"check-data-schema: configuration error: {exc}", file=sys.stderr)
+                    return 2
+                for line in problems:
+                    print(line)
+                status = status or (1 if problems else 0)
     return status
 
 

@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_mlci.config import StaticSettings, find_config_file, load_config
+from pytest_mlci.config import StaticSettings, find_config_file
 from pytest_mlci.errors import ConfigError
+from pytest_mlci.project import load_project
 from pytest_mlci.report.static_formats import FORMATS, format_findings
 from pytest_mlci.rules import check_paths
 
@@ -24,7 +25,9 @@ def load_settings(start: Path | None = None) -> StaticSettings:
     source = find_config_file(start)
     if source is None:
         return StaticSettings()
-    return load_config(source).static
+    # a many-model repository: the static settings are the template's (every model's paths
+    # are checked by `mlci check`; a hook checks the files it is given)
+    return next(iter(load_project(source).models.values())).static
 
 
 def main(argv: Sequence[str] | None = None) -> int:

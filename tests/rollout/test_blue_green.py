@@ -31,11 +31,15 @@ BLUE_GREEN = """
 [tool.mlci.blue_green]
 warm_requests = 30
 soak_seconds = 1.5
+# The router shares this process with the load and the traffic threads here (the models are
+# injected), so its latencies swing with the GIL between the two windows; these tests are
+# about the switch, the switch back and dropped requests, not about latency.
+latency_effect = 0.49
 
 [tool.mlci.canary.traffic]
 batch = 100
-max_requests_per_step = 1500
-concurrency = 2
+max_requests_per_step = 800
+concurrency = 1
 """
 JUDGE = JudgeSettings(min_requests=100, min_labels=100, quality_margin=0.1,
                       error_rate_margin=0.02, latency_effect=0.3)  # fmt: skip
@@ -72,7 +76,7 @@ class BreakAfterSwitch:
 class Load:
     """Steady requests from ``threads`` connections until stopped; every answer kept."""
 
-    def __init__(self, router, rows, threads: int = 2) -> None:
+    def __init__(self, router, rows, threads: int = 1) -> None:
         self.router, self.rows, self.threads = router, rows, threads
         self.stop = threading.Event()
         self.answers: list[tuple[int, bool]] = []  # (status, carried predictions)
