@@ -320,6 +320,10 @@ jobs:
       MLCI_DATABASE: ${{ secrets.MLCI_DATABASE }}
     steps:
       - uses: actions/checkout@v4
+        with:
+          # the history `mlci run` compares with, so that with many models it runs only those
+          # a push changed (without it every model runs)
+          fetch-depth: 0
       - uses: actions/setup-python@v5
         with:
           python-version: "@@PYTHON@@"
@@ -418,6 +422,8 @@ mlci-run:
   # One promotion at a time: jobs in the same resource group never overlap.
   resource_group: mlci-production
   timeout: 6h@@GITLAB_TAGS@@
+  variables:
+    GIT_DEPTH: 0  # the history `mlci run` compares with: with many models, only changed ones run
   script:
     - python -m pip install 'pytest-mlci[team]'
     - mlci run
