@@ -14,6 +14,7 @@ never passed a run always runs. ``dvc.lock`` is an output (lineage), never an in
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ def affected_models(
                 for name, config in project.models.items()
             }
     changed_cache: dict[str, list[str]] = {}
+    now = _Now(_dvc_document(root), _tables(project.source))
     found = {}
     for name, config in project.models.items():
         base = bases[name]
@@ -75,7 +77,7 @@ def affected_models(
             continue
         if base not in changed_cache:
             changed_cache[base] = changed_files(root, base)
-        found[name] = Affected(name, base, _reason(config, base, changed_cache[base]))
+        found[name] = Affected(name, base, _reason(config, base, changed_cache[base], now))
     return found
 
 
@@ -126,16 +128,23 @@ class InputSet:
         ]
 
 
-def _reason(config: MlciConfig, base: str, changed: list[str]) -> str | None:
+@dataclass(frozen=True)
+class _Now:
+    """The working tree's dvc.yaml and merged model tables, read once for every model."""
+
+    document: Mapping[str, Any]
+    tables: Mapping[str, Any] | None
+
+
+def _reason(config: MlciConfig, base: str, changed: list[str], now: _Now) -> str | None:
     root = config.root
-    document = _dvc_document(root)
+    document = now.document
     inputs = model_inputs(config, document)
     touched = inputs.touched_by(c for c in changed if PurePosixPath(c).name != "dvc.lock")
     if touched:
         more = f" and {len(touched) - 3} more" if len(touched) > 3 else ""
         return f"{', '.join(touched[:3])}{more} changed since {base[:8]}"
-    old_document = _dvc_document_at(root, base)
-    old_stages = old_document.get("stages") or {}
+    old_stages = _dvc_document_at(root, base).get("stages") or {}
     new_stages = document.get("stages") or {}
     redefined = [n for n in inputs.stages if old_stages.get(n) != new_stages.get(n)]
     if redefined:
@@ -143,7 +152,9 @@ def _reason(config: MlciConfig, base: str, changed: list[str]) -> str | None:
     params = _changed_params(root, base, [new_stages[n] for n in inputs.stages], changed)
     if params:
         return f"parameter {', '.join(params[:3])} changed since {base[:8]}"
-    if _config_changed(config, base):
+    relative = config.source.relative_to(root).as_posix()
+    old = _tables_at(root, relative, base)
+    if now.tables is None or old is None or old.get(config.label) != now.tables.get(config.label):
         return f"its configuration changed since {base[:8]}"
     return None
 
@@ -183,29 +194,32 @@ def _dotted(document: Any, key: str) -> Any:
     return document
 
 
-def _config_changed(config: MlciConfig, base: str) -> bool:
-    """Whether this model's merged configuration differs from the one at ``base``."""
+def _tables(source: Path) -> dict[str, Any] | None:
+    """Each model's table merged over the template; None when it cannot be read."""
     from pytest_mlci.project import model_tables, read_table
 
-    relative = config.source.relative_to(config.root).as_posix()
-    text = _git(config.root, "show", f"{base}:./{relative}", check=False)
-    if text is None:
-        return True
+    try:
+        table, prefix = read_table(source)
+        if "models" not in table:
+            return None
+        return model_tables(table, source=source, prefix=prefix)
+    except ConfigError:
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _tables_at(root: Path, relative: str, base: str) -> dict[str, Any] | None:
+    """:func:`_tables` of the configuration file as commit ``base`` holds it (a commit
+    never changes, so this is read once per process)."""
     import tempfile
 
+    text = _git(root, "show", f"{base}:./{relative}", check=False)
+    if text is None:
+        return None
     with tempfile.TemporaryDirectory() as scratch:
-        old_source = Path(scratch) / config.source.name
+        old_source = Path(scratch) / Path(relative).name
         old_source.write_text(text, encoding="utf-8")
-        try:
-            old_table, prefix = read_table(old_source)
-            now_table, _ = read_table(config.source)
-            if "models" not in old_table:
-                return True
-            old = model_tables(old_table, source=old_source, prefix=prefix).get(config.label)
-            new = model_tables(now_table, source=config.source, prefix=prefix).get(config.label)
-        except ConfigError:
-            return True
-    return old != new
+        return _tables(old_source)
 
 
 def _producers(root: Path, stages: Mapping[str, Any], paths: list[Path]) -> list[str]:
@@ -278,6 +292,7 @@ def _dvc_document(root: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
+@functools.lru_cache(maxsize=64)
 def _dvc_document_at(root: Path, base: str) -> dict[str, Any]:
     import yaml
 
