@@ -65,6 +65,13 @@ class Project:
             )
         if name in self.models:
             return self.models[name]
+        if not self.multi:
+            only = next(iter(self.models.values()))
+            raise ConfigError(
+                f"configures one model, {only.model!r}, not {name!r} (several models are "
+                "declared as [tool.mlci.models.<name>] tables)",
+                file=str(self.source),
+            )
         for config in self.models.values():  # the registered name works as well
             if config.model == name:
                 return config
