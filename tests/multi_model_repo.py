@@ -123,13 +123,17 @@ in_run = true
 [tool.mlci.models.price.blue_green]
 warm_requests = 50
 soak_seconds = 0
+latency_effect = 0.4
 
 [tool.mlci.models.price.canary.traffic]
 batch = 250
-max_requests_per_step = 1500
+max_requests_per_step = 2000
 
+# Loose enough that the bounded synthetic traffic decides (these tests are about which
+# models run and promote, not about the judge's power; tests/rollout covers that).
 [tool.mlci.models.price.canary.judge]
 regression_margin = 0.2
+error_rate_margin = 0.02
 
 [tool.mlci.models.price.datasets.eval]
 path = "data/price_test.parquet"

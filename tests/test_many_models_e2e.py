@@ -65,7 +65,7 @@ def test_three_models_run_in_parallel_then_only_the_changed_one(tmp_path):
     )
     for owner in ("risk-a@example.com", "risk-b@example.com"):
         assert mlci(root, "approve", "fraud", "1", actor=owner).returncode == 0
-    approved = mlci(root, "--model", "fraud", "run")
+    approved = mlci(root, "--model", "fraud", "promote", "1")
     assert approved.returncode == 0, approved.stdout + approved.stderr
     assert production(root, "fraud") == "1"  # all three promoted
 
@@ -80,7 +80,7 @@ def test_three_models_run_in_parallel_then_only_the_changed_one(tmp_path):
     assert selection(second.stdout) == {"churn": "skipped", "price": "runs", "fraud": "skipped"}
     assert "src/price/train.py changed since" in second.stdout
     assert runs_started(root)[len(before) :] == ["price"]
-    assert production(root, "price") == "2"
+    assert production(root, "price") == "2", second.stdout
     # price is released blue-green: v2 took all traffic at once beside v1, soaked, promoted
     assert "blue-green: v2 took all traffic" in second.stdout, second.stdout
     assert "blue-green of v2: pass after the soak" in second.stdout
