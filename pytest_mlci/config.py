@@ -508,7 +508,7 @@ _TOP_KEYS = {
     "spark": dict,
     "owners": list,
     "paths": list,
-    "strategy": str,
+    "strategy": (str, dict),
     "environments": dict,
     "blue_green": dict,
 }
@@ -746,6 +746,7 @@ _TYPE_NAMES = {
     int: "an integer",
     bool: "true or false",
     float: "a number",
+    (str, dict): "a string or a table",
 }
 
 
@@ -1293,7 +1294,7 @@ def parse_config(
             "creates, see docs/governance.md 'What the audit trail proves')",
         )
 
-    reader.choice(table, "strategy", STRATEGIES)
+    strategy = _parse_strategy(reader, table.get("strategy", "canary"), table.get("tier", "medium"))
     environments = _parse_environments(reader, table.get("environments", {}))
     blue_green_table = table.get("blue_green", {})
     reader.check_keys(blue_green_table, _BLUE_GREEN_KEYS, "blue_green.")
@@ -1350,10 +1351,23 @@ def parse_config(
         spark=spark,
         owners=owners,
         paths=reader.strings(table.get("paths", []), "paths"),
-        strategy=table.get("strategy", "canary"),
+        strategy=strategy,
         environments=environments,
         blue_green=blue_green,
     )
+
+
+def _parse_strategy(reader: _Reader, value: Any, tier: Any) -> str:
+    """``strategy``: one name, or a table by tier (``{ high = "blue-green" }``, the others
+    ``canary``), so a team template can release every high-risk model one way."""
+    if isinstance(value, dict):
+        for key in value:
+            if key not in TIERS:
+                raise reader.error(f"strategy.{key}", f"is not a tier; use {list(TIERS)}")
+            reader.choice(value, key, STRATEGIES, where="strategy.")
+        return str(value.get(tier, "canary"))
+    reader.choice({"strategy": value}, "strategy", STRATEGIES)
+    return str(value)
 
 
 _BLUE_GREEN_KEYS = {"warm_requests": int, "soak_seconds": float, "latency_effect": float}

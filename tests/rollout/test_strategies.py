@@ -46,3 +46,27 @@ def test_the_shadow_before_a_canary_mirrors_traffic_and_changes_nothing(tiny_dir
     assert read_state(config).mode == "none"  # the shadow ended; production serves alone
     assert registry.by_alias("production").version == versions[0]
     assert ledger.find("shadow.end", model=config.model)
+
+
+def test_a_strategy_by_tier_applies_to_the_models_of_that_tier(tmp_path):
+    from pytest_mlci.project import load_project
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.mlci]\nstrategy = { high = "blue-green" }\n'
+        '[tool.mlci.approvals]\napprovers = ["a@example.com", "b@example.com"]\n'
+        '[tool.mlci.models.fraud]\ntask = "regression"\ntarget = "y"\nartifact = "f.skops"\n'
+        'tier = "high"\n'
+        '[tool.mlci.models.churn]\ntask = "regression"\ntarget = "y"\nartifact = "c.skops"\n'
+        '[tool.mlci.models.price]\ntask = "regression"\ntarget = "y"\nartifact = "p.skops"\n'
+        'strategy = "shadow-then-canary"\n'
+    )
+    models = load_project(tmp_path / "pyproject.toml").models
+    assert models["fraud"].strategy == "blue-green"
+    assert models["churn"].strategy == "canary"  # medium: not named, the default
+    assert models["price"].strategy == "shadow-then-canary"  # its own value wins
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.mlci]\nmodel = "m"\ntask = "regression"\ntarget = "y"\nartifact = "m.skops"\n'
+        'strategy = { urgent = "blue-green" }\n'
+    )
+    with pytest.raises(ConfigError, match="strategy.urgent.*is not a tier"):
+        load_config(tmp_path / "pyproject.toml")
