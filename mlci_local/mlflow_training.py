@@ -81,6 +81,14 @@ from pytest_mlci.errors import CheckFailed, ConfigError
 from pytest_mlci.redact import redact_text
 
 RECORD = Path("training") / "mlflow-candidate.json"
+
+
+def record_path(config: MlciConfig) -> Path:
+    """Where the materialised candidate's record lives: one per model of a many-model
+    repository (each model's training run links its own)."""
+    if getattr(config, "multi", False):
+        return config.state_dir / RECORD.with_name(f"mlflow-candidate-{config.label}.json")
+    return config.state_dir / RECORD
 MISMATCH = "active experiment ID does not match environment run ID"
 RUN_TAGS = {"mlci.training": "dvc repro", "mlflow.source.name": "dvc repro"}
 
@@ -529,7 +537,7 @@ def _materialise(
             stages=_lock_entries(config.root, (stage,)),
             digest=digest,
         )
-        record = config.state_dir / RECORD
+        record = record_path(config)
         record.unlink(missing_ok=True)  # no record while the candidate is being swapped
         _swap_into_place(target, artifact, staging)
         write_atomically(record, json.dumps(asdict(link), indent=2, sort_keys=True))
@@ -549,7 +557,7 @@ def _kept_candidate(config: MlciConfig) -> TrainingLink | None:
     """The candidate a linked run materialised earlier, if still valid for this ``dvc.lock``."""
     from pytest_mlci.model_io import artifact_digest, artifact_exists
 
-    record = config.state_dir / RECORD
+    record = record_path(config)
     try:
         data = json.loads(record.read_text(encoding="utf-8"))
         link = TrainingLink(**data)
