@@ -89,6 +89,8 @@ def record_path(config: MlciConfig) -> Path:
     if getattr(config, "multi", False):
         return config.state_dir / RECORD.with_name(f"mlflow-candidate-{config.label}.json")
     return config.state_dir / RECORD
+
+
 MISMATCH = "active experiment ID does not match environment run ID"
 RUN_TAGS = {"mlci.training": "dvc repro", "mlflow.source.name": "dvc repro"}
 

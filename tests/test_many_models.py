@@ -318,3 +318,15 @@ def test_hooks_and_repository_wide_commands_read_every_model(repository, monkeyp
     )
     assert main(["check"]) == 1  # fraud's static paths, found without --model
     assert "src/fraud/train.py" in capsys.readouterr().out
+
+
+def test_status_and_metrics_without_model_cover_every_model(repository, monkeypatch, capsys):
+    monkeypatch.chdir(repository)
+    assert main(["metrics"]) == 0
+    out = capsys.readouterr().out
+    assert "delivery metrics for churn" in out and "delivery metrics for fraud-detector" in out
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "model churn @" in out and "model fraud-detector @" in out
+    assert main(["--model", "churn", "metrics"]) == 0
+    assert "fraud" not in capsys.readouterr().out

@@ -21,7 +21,8 @@ from mlci_local.workspace import Workspace, pass_workspace
 )
 @pass_workspace
 def command(workspace: Workspace, as_json: bool, since_days: float | None) -> None:
-    """Delivery metrics of the configured model, computed from the audit ledger.
+    """Delivery metrics of the configured model (in a many-model repository without --model:
+    of every model), computed from the audit ledger.
 
     Deployment frequency (promotions per day and week), lead time for changes (commit to
     production: median and p90), change failure rate (rollbacks and failed canaries over
@@ -29,8 +30,12 @@ def command(workspace: Workspace, as_json: bool, since_days: float | None) -> No
     """
     from mlci_local.delivery_metrics import delivery_metrics, format_table
 
-    metrics = delivery_metrics(workspace.config, since_days=since_days)
+    # a many-model repository without --model: every model's metrics, from the one ledger
+    many = workspace.model is None and workspace.project.multi
+    configs = list(workspace.project.models.values()) if many else [workspace.config]
+    found = [delivery_metrics(config, since_days=since_days) for config in configs]
     if as_json:
-        click.echo(json.dumps(metrics.to_dict(), indent=2))
-    else:
-        click.echo(format_table(metrics))
+        payload = [m.to_dict() for m in found] if many else found[0].to_dict()
+        click.echo(json.dumps(payload, indent=2))
+        return
+    click.echo("\n\n".join(format_table(metrics) for metrics in found))
