@@ -73,9 +73,8 @@ def test_four_environments_step_by_step_with_a_refused_skip_and_a_rollback_in_pr
     assert mlci(root, "approve", "price", "1", actor=OWNER).returncode == 0
     assert mlci(root, *price, "promote", "--to", "preprod").returncode == 0
     unsoaked = mlci(root, *price, "promote")
-    assert unsoaked.returncode == 1 and "of the 60 minutes production requires" in (
-        unsoaked.stderr
-    )
+    assert unsoaked.returncode == 1
+    assert "of the 60 minutes production requires" in unsoaked.stderr
     # a shorter soak (0.6 s), long over by now: the same version may go
     config = root / "pyproject.toml"
     config.write_text(config.read_text().replace("soak_minutes = 60", "soak_minutes = 0.01"))

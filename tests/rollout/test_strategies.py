@@ -68,5 +68,5 @@ def test_a_strategy_by_tier_applies_to_the_models_of_that_tier(tmp_path):
         '[tool.mlci]\nmodel = "m"\ntask = "regression"\ntarget = "y"\nartifact = "m.skops"\n'
         'strategy = { urgent = "blue-green" }\n'
     )
-    with pytest.raises(ConfigError, match="strategy.urgent.*is not a tier"):
+    with pytest.raises(ConfigError, match=r"strategy\.urgent.*is not a tier"):
         load_config(tmp_path / "pyproject.toml")
