@@ -38,6 +38,8 @@ from typing import Any
 LIFELINE_FD = "MLCI_LIFELINE_FD"
 LIFELINE_PARENT = "MLCI_LIFELINE_PARENT"
 LIFELINE_PDEATHSIG = "MLCI_LIFELINE_PDEATHSIG"
+# The child handles SIGTERM itself (an `mlci run` that records its interruption first).
+LIFELINE_OWN_SIGTERM = "MLCI_LIFELINE_OWN_SIGTERM"
 GRACE_S = 5.0  # SIGTERM first (uvicorn shuts down cleanly, logs end on a whole line)
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -45,11 +47,15 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # ------------------------------------------------------------------ parent side
 
 
-def spawn(module: str, args: Sequence[str], **popen: Any) -> subprocess.Popen[Any]:
+def spawn(
+    module: str, args: Sequence[str], *, own_sigterm: bool = False, **popen: Any
+) -> subprocess.Popen[Any]:
     """Start ``python -m module args...`` as a child tied to this process (see module doc).
 
     ``popen`` goes to :class:`subprocess.Popen` (``cwd``, ``stdout``, ``pass_fds``, ...).
-    The child leads a new process group; stop it with :func:`stop`.
+    The child leads a new process group; stop it with :func:`stop`. ``own_sigterm``: the
+    module handles SIGTERM itself (its default is left in place), e.g. `mlci run`, which
+    records its interruption before it ends; the parent's death still ends it.
     """
     if os.name == "nt":  # no process groups, pass_fds or killpg: a plain child
         return subprocess.Popen([sys.executable, "-m", module, *args], **popen)
@@ -60,6 +66,8 @@ def spawn(module: str, args: Sequence[str], **popen: Any) -> subprocess.Popen[An
     # PDEATHSIG follows the forking thread; only the main thread outlives everything.
     main = threading.current_thread() is threading.main_thread()
     env[LIFELINE_PDEATHSIG] = "1" if main else "0"
+    if own_sigterm:
+        env[LIFELINE_OWN_SIGTERM] = "1"
     pass_fds = (*popen.pop("pass_fds", ()), read_end)
     try:
         process = subprocess.Popen(
@@ -140,7 +148,8 @@ def tie_to_parent() -> None:
         return
     fd = int(fd_text)
     os.set_inheritable(fd, False)  # grandchildren need not hold it; our watcher covers them
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    own = os.environ.pop(LIFELINE_OWN_SIGTERM, "0") == "1"
+    if not own and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         # SIGTERM (the parent-death signal, or stop()'s) ends the whole group, not only this
         # process; a module that handles SIGTERM itself (uvicorn) replaces this, and then
         # the watcher thread still ends the group.

@@ -11,8 +11,10 @@ code is the worst of theirs (3 unexpected, then 2 configuration, then an interru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -20,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+STOP_GRACE_S = 15.0  # how long cancelled models get to record their interruption
 #: Worst first: which child's exit code the whole run reports.
 _SEVERITY = (3, 2, 143, 130, 1)
 
@@ -79,7 +82,7 @@ def run_models(
                              "--until", until, "--wait", str(wait)]  # fmt: skip
                 env = {**os.environ, "COLUMNS": os.environ.get("COLUMNS", "120")}
                 process = spawn("mlci_local", arguments, cwd=project.root, stdout=log,
-                                stderr=subprocess.STDOUT, env=env)  # fmt: skip
+                                stderr=subprocess.STDOUT, env=env, own_sigterm=True)  # fmt: skip
                 running[name] = (process, log, time.perf_counter())
             done = [name for name, (process, _, _) in running.items() if process.poll() is not None]
             if not done:
@@ -97,8 +100,17 @@ def run_models(
                 for line in block(project, result):
                     echo(line)
     except BaseException:
+        # Cancelled (SIGTERM, Ctrl-C) or broken: every running model gets SIGTERM at once and
+        # time to record its interruption in the ledger, then whatever is left is killed.
+        for process, _, _ in running.values():
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
         for process, log, _ in running.values():
-            stop(process, grace=5.0)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            stop(process, grace=0.0)
             log.close()
         raise
     return finished

@@ -225,3 +225,37 @@ def test_run_returns_what_the_child_printed(tmp_path):
     (tmp_path / "say.py").write_text("import sys\nprint('out', sys.argv[1:])\nsys.exit(3)\n")
     done = run("say", ["a", "b"], cwd=tmp_path, timeout=30)
     assert (done.returncode, done.stdout) == (3, "out ['a', 'b']\n")
+
+
+RECORDS_ITS_END = """
+import signal, sys, time
+from pathlib import Path
+
+def ended(signum, frame):
+    Path(sys.argv[1]).write_text("recorded SIGTERM")
+    raise SystemExit(143)
+
+if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # as run_journal.sigterm_unwinds
+    signal.signal(signal.SIGTERM, ended)
+Path(sys.argv[1] + ".ready").write_text("")
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("own_sigterm", [True, False])
+def test_a_child_that_handles_sigterm_itself_gets_to_record_its_end(tmp_path, own_sigterm):
+    """`mlci run` over many models starts each model's run with ``own_sigterm``: a stop
+    (a cancelled CI job) lets it write its end record; without it the lifeline's handler
+    ends the group at once (the contrast shows the check can fail)."""
+    from mlci_local.children import spawn, stop
+
+    (tmp_path / "records_end.py").write_text(RECORDS_ITS_END)
+    marker = tmp_path / "end"
+    child = spawn("records_end", [str(marker)], cwd=tmp_path, own_sigterm=own_sigterm,
+                  env={**os.environ, "PYTHONPATH": str(tmp_path)})  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not marker.with_suffix(".ready").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop(child, grace=10)
+    assert (child.returncode == 143) is own_sigterm
+    assert marker.exists() is own_sigterm

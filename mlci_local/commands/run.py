@@ -97,10 +97,18 @@ def _run_many(
             click.echo("nothing to do (mlci run --all runs every model)")
             return 0
     click.echo("")
-    results = run_models(
-        project, chosen, until=until, jobs=jobs or default_jobs(len(chosen)), wait=wait,
-        echo=lambda line: click.echo(line),
-    )  # fmt: skip
+    from mlci_local.run_journal import RunInterrupted, sigterm_unwinds
+
+    try:
+        with sigterm_unwinds():  # a cancelled CI job: each model records its interruption
+            results = run_models(
+                project, chosen, until=until, jobs=jobs or default_jobs(len(chosen)),
+                wait=wait, echo=lambda line: click.echo(line),
+            )  # fmt: skip
+    except (RunInterrupted, KeyboardInterrupt) as stop:
+        name = str(stop) if isinstance(stop, RunInterrupted) else "SIGINT"
+        click.echo(f"mlci run: interrupted by {name}; each running model recorded it")
+        return 128 + signal.SIGTERM
     for line in summary(results):
         click.echo(line)
     return worst_exit_code([r.exit_code for r in results])
